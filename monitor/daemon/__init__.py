@@ -1,0 +1,1 @@
+"""The long-running daemon: APScheduler wiring, calendars, systemd, health and metrics, HA."""

@@ -1,0 +1,206 @@
+"""The daemon: one APScheduler 3 BlockingScheduler process driving the pipeline.
+
+Each source polls on its own trigger (a cron string, or a release calendar); a delivery job
+drains the outbox. Jobs never overlap (max_instances=1), late runs coalesce, and the schedule is
+rebuilt from the config at every start (memory job store: nothing persistent to go stale).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any
+
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.clock import Clock, SystemClock
+from monitor.config import Config
+from monitor.errors import ConfigError, MonitorError, Problem
+from monitor.pipeline import EvaluationOutcome, Pipeline, PollOutcome
+from monitor.runtime import build_channels, load_rules, template_env
+from monitor.store import SqlStore, open_store
+
+log = logging.getLogger(__name__)
+
+_DOW_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def cron_trigger(expr: str, timezone: Any = UTC) -> CronTrigger:
+    """A standard 5-field crontab line as an APScheduler trigger.
+
+    APScheduler 3 numbers days of the week from Monday=0, so ``from_crontab("0 9 * * 1")`` would
+    fire on Tuesdays; crontab numbers them from Sunday=0. Numeric day-of-week values are turned
+    into names first so the line means what it means in cron.
+    """
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"a cron schedule has 5 fields (minute hour day month day-of-week), "
+            f"got {len(fields)}: {expr!r}"
+        )
+    fields[4] = re.sub(r"\d+", lambda m: _dow_name(int(m.group())), fields[4])
+    minute, hour, day, month, dow = fields
+    return CronTrigger(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=dow, timezone=timezone
+    )
+
+
+def _dow_name(n: int) -> str:
+    if not 0 <= n <= 7:
+        raise ValueError(f"day of week {n} out of range 0-7")
+    return _DOW_NAMES[n]
+
+
+@dataclass
+class DaemonStats:
+    polls: int = 0
+    poll_failures: int = 0
+    releases: int = 0
+    alerts: int = 0
+    messages_sent: int = 0
+    last_poll: dict[str, str] = field(default_factory=dict)
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        store: SqlStore | None = None,
+        scheduler: BaseScheduler | None = None,
+        channels: dict[str, Any] | None = None,
+        rules: Any = None,
+        session_factory: Any = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.rules = rules if rules is not None else load_rules(config)
+        self.templates = template_env(config)
+        self.channels = channels if channels is not None else build_channels(config, self.templates)
+        self.store = store or open_store(config.state)
+        self.pipeline = Pipeline(
+            config,
+            self.store,
+            rules=self.rules,
+            channels=self.channels,
+            clock=self.clock,
+            session_factory=session_factory,
+        )
+        self.scheduler = scheduler or BlockingScheduler(timezone=UTC)
+        self.stats = DaemonStats()
+        # One evaluation and one delivery at a time: two sources polling together must not
+        # evaluate the same pending release twice or send the same outbox message twice.
+        self._evaluate_lock = threading.Lock()
+        self._deliver_lock = threading.Lock()
+
+    # -- jobs ------------------------------------------------------------------------------
+    def trigger_for(self, name: str, options: dict[str, Any]) -> Any:
+        schedule = options.get("schedule", "*/30 * * * *")
+        try:
+            return cron_trigger(str(schedule), options.get("timezone", "UTC"))
+        except (ValueError, KeyError) as exc:
+            raise ConfigError(
+                Problem(self.config.where, 0, 0, f"source {name!r}: bad schedule: {exc}")
+            ) from None
+
+    def schedule_jobs(self, *, start_now: bool = True) -> None:
+        now = self.clock.now()
+        for name, options in self.config.sources.items():
+            self.scheduler.add_job(
+                self.poll_job,
+                self.trigger_for(name, options),
+                args=[name],
+                id=f"poll:{name}",
+                name=f"poll {name}",
+                max_instances=1,
+                coalesce=True,
+                replace_existing=True,
+                misfire_grace_time=3600,
+                next_run_time=now if start_now else None,
+            )
+        interval = float(self.config.daemon.get("deliver_interval", 10))
+        self.scheduler.add_job(
+            self.deliver_job,
+            IntervalTrigger(seconds=interval),
+            id="deliver",
+            name="deliver outbox",
+            max_instances=1,
+            coalesce=True,
+            replace_existing=True,
+        )
+
+    def poll_job(self, name: str) -> tuple[PollOutcome | None, list[EvaluationOutcome]]:
+        try:
+            outcome = self.pipeline.poll(name)
+        except MonitorError as exc:
+            log.error("poll of %s failed: %s", name, exc)
+            self.stats.poll_failures += 1
+            return None, []
+        self.stats.polls += 1
+        self.stats.poll_failures += 0 if outcome.ok else 1
+        self.stats.last_poll[name] = self.clock.now().isoformat(timespec="seconds")
+        evaluations = self.evaluate_job()
+        self.deliver_job()
+        return outcome, evaluations
+
+    def evaluate_job(self) -> list[EvaluationOutcome]:
+        with self._evaluate_lock:
+            try:
+                evaluations = self.pipeline.evaluate_pending()
+            except MonitorError as exc:
+                log.error("evaluation failed: %s", exc)
+                return []
+        self.stats.releases += len(evaluations)
+        self.stats.alerts += sum(e.new + e.revised + e.resolved for e in evaluations)
+        return evaluations
+
+    def deliver_job(self) -> Any:
+        with self._deliver_lock:
+            try:
+                report = self.pipeline.deliver()
+            except MonitorError as exc:
+                log.error("delivery failed: %s", exc)
+                return None
+        self.stats.messages_sent += getattr(report, "sent", 0)
+        return report
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def run_once(self) -> tuple[list[PollOutcome], list[EvaluationOutcome], Any]:
+        polls = []
+        for name in self.config.sources:
+            outcome, _ = self.poll_job(name)
+            if outcome is not None:
+                polls.append(outcome)
+        evaluations = self.evaluate_job()
+        return polls, evaluations, self.deliver_job()
+
+    def run(self) -> None:
+        self.schedule_jobs()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop())
+        log.info(
+            "customs-monitor running: %d source(s), %d rule(s), %d channel(s), state %s",
+            len(self.config.sources),
+            len(list(self.rules)),
+            len(self.channels),
+            self.store._shown_url,
+        )
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            # wait=False: called from a signal handler or a job; running jobs finish on their
+            # own, and anything not yet sent stays in the outbox for the next start.
+            self.scheduler.shutdown(wait=False)
+
+    def close(self) -> None:
+        self.pipeline.close()
+        self.store.close()

@@ -1,0 +1,115 @@
+"""Contracts of the notify layer: what the pipeline hands it, and what every channel implements.
+
+Flow: the pipeline turns a release's evaluation into ``Notice``s (new / revised / resolved
+alerts, each with the series' recent history); ``dispatch.plan`` routes, silences and groups them
+into one ``Digest`` per release per route and channel, and asks each ``Channel`` to ``render`` it;
+the rendered messages go to the durable outbox in the same transaction as the alerts; and
+``deliver.deliver_due`` later calls ``Channel.send`` for each due message. Channels know nothing
+of pandas or the store.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from monitor.errors import Problem
+from monitor.model import Alert
+
+CHANGE_NEW = "new"
+CHANGE_REVISED = "revised"      # a revision changed the figures of an alert already sent
+CHANGE_RESOLVED = "resolved"    # a revision made an alert already sent no longer hold
+
+
+@dataclass(frozen=True)
+class Notice:
+    alert: Alert
+    change: str = CHANGE_NEW
+    #: the series' recent months, oldest first, ``(period, value or None)``; ends at alert.period
+    history: tuple[tuple[str, float | None], ...] = ()
+    #: for revised/resolved: the figures that were sent before (``Alert.to_dict()`` of the old one)
+    previous: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Digest:
+    """Everything one release fired for one route, to be sent as one message per channel."""
+
+    source: str
+    release_id: int | None
+    release_date: str                   # ISO date the release was detected
+    route: str                          # route name or index, for grouping keys
+    notices: tuple[Notice, ...]
+    test: bool = False                  # send-test: clearly marked as a test
+    source_url: str | None = None       # link to the source (no secrets)
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """A message ready for the wire; stored as JSON in the outbox so retries send the same."""
+
+    subject: str
+    text: str                           # plain text (console, Slack fallback, email text part)
+    payload: dict[str, Any] = field(default_factory=dict)   # channel-specific (blocks, html...)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"subject": self.subject, "text": self.text, "payload": self.payload}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RenderedMessage:
+        return cls(subject=data["subject"], text=data["text"], payload=data.get("payload", {}))
+
+
+class Channel(ABC):
+    """One configured destination (a Slack webhook, an SMTP relay...).
+
+    ``send`` raises ``DeliveryError`` with ``permanent=True`` for failures retrying cannot fix
+    (404/410 webhook, auth refused, bad recipient) and ``retry_after`` when the server asked.
+    """
+
+    type: ClassVar[str]
+    OPTIONS: ClassVar[set[str]] = set()
+    REQUIRED: ClassVar[set[str]] = set()
+    COMMON_OPTIONS: ClassVar[set[str]] = {"type", "template", "max_per_second", "digest_cap"}
+    #: minimum seconds between two messages on this channel (Slack: 1 per second per webhook)
+    min_interval: float = 0.0
+
+    def __init__(self, name: str, options: dict[str, Any], *, templates: Any = None,
+                 **transports: Any) -> None:
+        self.name = name
+        self.options = options
+        self.templates = templates          # monitor.render.TemplateEnv
+        self.transports = transports        # injected: session=requests.Session, smtp_factory=...
+
+    @classmethod
+    def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
+        from monitor.config_checks import check_keys
+
+        return check_keys(options, allowed=cls.OPTIONS | cls.COMMON_OPTIONS,
+                          required=cls.REQUIRED, path=path, what=f"channel {name!r}")
+
+    @abstractmethod
+    def render(self, digest: Digest) -> RenderedMessage: ...
+
+    @abstractmethod
+    def send(self, message: RenderedMessage) -> None: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+@dataclass(frozen=True)
+class Route:
+    """A routing rule from monitor.yaml ``routes:``; first match wins unless ``continue_``.
+
+    ``match`` maps a label name (or ``severity``, ``rule``, ``source``, ``partner``...) to the
+    accepted values; an empty match is the default route.
+    """
+
+    name: str
+    channels: tuple[str, ...]
+    match: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    continue_: bool = False
+    template: str | None = None
+    group_cap: int = 20

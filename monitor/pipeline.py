@@ -1,0 +1,246 @@
+"""One poll-evaluate-notify cycle: source -> store -> engine -> dispatch -> outbox -> channel.
+
+Crash safety comes from the order of commits, not from luck:
+1. ``Store.ingest`` commits the new vintages, a release marked *pending evaluation* and the
+   source cursor in one transaction;
+2. evaluation reads the store, and ``Store.commit_evaluation`` records the alerts, queues the
+   rendered messages in the outbox and marks the release evaluated in one transaction;
+3. delivery sends from the outbox and marks each message sent only after the server accepted it.
+A crash between 1 and 2 leaves a pending release that the next cycle evaluates; a crash between
+sending and marking sends that one message again at worst; nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from monitor.clock import Clock, SystemClock
+from monitor.config import Config
+from monitor.errors import SourceError
+from monitor.model import SERIES_KEY, Alert, Release, month_to_period, period_to_month
+from monitor.notify.base import CHANGE_NEW, CHANGE_RESOLVED, CHANGE_REVISED, Channel, Notice
+from monitor.runtime import build_source
+from monitor.store import ALERT_FIRING, ALERT_RESOLVED, ALERT_SILENCED, AlertUpdate, SqlStore
+
+log = logging.getLogger(__name__)
+
+HISTORY_MONTHS = 24
+
+
+@dataclass
+class PollOutcome:
+    source: str
+    ok: bool
+    release: Release | None = None
+    unchanged: bool = False
+    error: str | None = None
+
+
+@dataclass
+class EvaluationOutcome:
+    release: Release
+    fired: int = 0
+    new: int = 0
+    revised: int = 0
+    resolved: int = 0
+    silenced: int = 0
+    queued: int = 0
+    seconds: float = 0.0
+    notices: list[Notice] = field(default_factory=list)
+
+
+class Pipeline:
+    def __init__(self, config: Config, store: SqlStore, *, rules: Any,
+                 channels: dict[str, Channel], clock: Clock | None = None,
+                 sources: dict[str, Any] | None = None, session_factory: Any = None) -> None:
+        self.config = config
+        self.store = store
+        self.rules = rules
+        self.channels = channels
+        self.clock = clock or SystemClock()
+        self._sources = dict(sources or {})     # long-lived source objects (keep sessions)
+        self._session_factory = session_factory
+
+    # -- poll ------------------------------------------------------------------------------
+    def source(self, name: str) -> Any:
+        if name not in self._sources:
+            session = self._session_factory(name) if self._session_factory else None
+            self._sources[name] = build_source(self.config, name, clock=self.clock,
+                                               session=session)
+        return self._sources[name]
+
+    def poll(self, name: str) -> PollOutcome:
+        """Fetch one source and store what changed. Source errors are recorded, not raised."""
+        source = self.source(name)
+        source.cursor = self.store.source_state(name).cursor
+        try:
+            result = source.fetch()
+        except SourceError as exc:
+            log.error("%s", exc)
+            self.store.record_poll(name, now=self.clock.now(), error=str(exc))
+            return PollOutcome(name, ok=False, error=str(exc))
+        if result.unchanged:
+            self.store.record_poll(name, now=self.clock.now(), cursor=result.cursor)
+            return PollOutcome(name, ok=True, unchanged=True)
+        release = self.store.ingest(name, result.observations, now=self.clock.now(),
+                                    cursor=result.cursor)
+        if result.on_committed is not None:
+            result.on_committed()
+        if release.is_empty:
+            log.info("source %s: nothing new (%s)", name, result.description)
+        else:
+            log.info("source %s: release %d: new periods %s, revised %s (%d observations)",
+                     name, release.id, ", ".join(release.new_periods) or "none",
+                     ", ".join(release.revised_periods) or "none", release.observations)
+        return PollOutcome(name, ok=True, release=None if release.is_empty else release)
+
+    # -- evaluate --------------------------------------------------------------------------
+    def evaluate_pending(self) -> list[EvaluationOutcome]:
+        return [self.evaluate_release(r) for r in self.store.pending_releases()]
+
+    def periods_to_evaluate(self, release: Release) -> list[str]:
+        periods = sorted(set(release.new_periods) | set(release.revised_periods))
+        if not release.initial:
+            return periods
+        options = self.config.sources.get(release.source, {})
+        mode = str(options.get("initial", self.config.initial))
+        if mode == "backfill":
+            return []
+        if mode == "alert_latest":
+            return periods[-1:]
+        return periods
+
+    def evaluate_release(self, release: Release) -> EvaluationOutcome:
+        from monitor.engine import evaluate
+        from monitor.notify.dispatch import plan
+
+        started = time.perf_counter()
+        periods = self.periods_to_evaluate(release)
+        observations = self.store.observations(source=release.source)
+        fired = [a for a in evaluate(observations, self.rules, periods)] if periods else []
+        fired = [_with_source(a, release.source) for a in fired]
+        stored = self.store.alerts(source=release.source, periods=periods) if periods else {}
+        rule_ids = {r.id for r in self.rules}
+        notices: list[Notice] = []
+        updates: dict[str, AlertUpdate] = {}
+        fired_keys = set()
+        for alert in fired:
+            fired_keys.add(alert.key)
+            old = stored.get(alert.key)
+            if old is None or old.state == ALERT_RESOLVED:
+                notices.append(Notice(alert, CHANGE_NEW))
+            elif old.fingerprint != alert.fingerprint():
+                if old.state == ALERT_FIRING:
+                    notices.append(Notice(alert, CHANGE_REVISED, previous=old.alert))
+                else:  # silenced: keep quiet, keep the new figures
+                    updates[alert.key] = AlertUpdate(alert, old.state, release.id)
+                    continue
+            else:
+                continue
+            updates[alert.key] = AlertUpdate(alert, ALERT_FIRING, release.id)
+        for key, old in stored.items():
+            if key in fired_keys or old.state != ALERT_FIRING or old.rule_id not in rule_ids:
+                continue
+            gone = _alert_from_dict(old.alert)
+            notices.append(Notice(gone, CHANGE_RESOLVED, previous=old.alert))
+            updates[key] = AlertUpdate(gone, ALERT_RESOLVED, release.id)
+        notices = _with_history(notices, observations)
+        plan_ = plan(notices, release=release, source=release.source,
+                     source_url=self._source_url(release.source), routes=self.config.routes,
+                     channels=self.channels, silences=self._silences(), now=self.clock.now())
+        for key in plan_.silenced:
+            if key in updates and updates[key].state == ALERT_FIRING:
+                updates[key] = AlertUpdate(updates[key].alert, ALERT_SILENCED, release.id)
+        queued = self.store.commit_evaluation([release.id], list(updates.values()),
+                                              plan_.messages, now=self.clock.now())
+        outcome = EvaluationOutcome(
+            release=release, fired=len(fired),
+            new=sum(n.change == CHANGE_NEW for n in notices),
+            revised=sum(n.change == CHANGE_REVISED for n in notices),
+            resolved=sum(n.change == CHANGE_RESOLVED for n in notices),
+            silenced=len(plan_.silenced), queued=queued,
+            seconds=time.perf_counter() - started, notices=notices)
+        log.info("release %d (%s): evaluated %s: %d fired, %d new, %d revised, %d resolved, "
+                 "%d silenced, %d messages queued", release.id, release.source,
+                 ", ".join(periods) or "nothing", outcome.fired, outcome.new, outcome.revised,
+                 outcome.resolved, outcome.silenced, queued)
+        return outcome
+
+    def _source_url(self, source: str) -> str | None:
+        options = self.config.sources.get(source, {})
+        url = options.get("link") or options.get("url")
+        if url:
+            from monitor.http import redact_url
+
+            return redact_url(str(url))
+        return None
+
+    def _silences(self) -> list[Any]:
+        try:
+            from monitor.notify import silences
+        except ImportError:
+            return []
+        return silences.active(self.store.engine, self.clock.now())
+
+    # -- deliver ---------------------------------------------------------------------------
+    def deliver(self) -> Any:
+        from monitor.notify.deliver import deliver_due
+
+        return deliver_due(self.store, self.channels, clock=self.clock)
+
+    def run_once(self) -> tuple[list[PollOutcome], list[EvaluationOutcome], Any]:
+        polls = [self.poll(name) for name in self.config.sources]
+        evaluations = self.evaluate_pending()
+        return polls, evaluations, self.deliver()
+
+    def close(self) -> None:
+        for source in self._sources.values():
+            source.close()
+        for channel in self.channels.values():
+            channel.close()
+
+
+def _with_source(alert: Alert, source: str) -> Alert:
+    if alert.source == source:
+        return alert
+    from dataclasses import replace
+
+    return replace(alert, source=source)
+
+
+def _alert_from_dict(data: dict[str, Any]) -> Alert:
+    base = {"rule", "period", "reporter", "partner", "commodity", "flow", "measure", "value",
+            "unit", "severity", "summary", "labels", "source", "template"}
+    return Alert(rule_id=data["rule"], period=data["period"], reporter=data["reporter"],
+                 partner=data["partner"], commodity=data["commodity"], flow=data["flow"],
+                 measure=data["measure"], value=float(data["value"]), unit=data["unit"],
+                 severity=data.get("severity", "info"), summary=data.get("summary", ""),
+                 labels=dict(data.get("labels") or {}), source=data.get("source", ""),
+                 template=data.get("template"),
+                 context={k: v for k, v in data.items() if k not in base})
+
+
+def _with_history(notices: list[Notice], observations: pd.DataFrame) -> list[Notice]:
+    """Attach each alerted series' last HISTORY_MONTHS months (gaps as None) for charts."""
+    if not notices or observations.empty:
+        return notices
+    wanted = {tuple(n.alert.series[k] for k in SERIES_KEY) for n in notices}
+    keys = pd.MultiIndex.from_frame(observations[SERIES_KEY])
+    subset = observations[keys.isin(list(wanted))]
+    by_series: dict[tuple[str, ...], dict[str, float]] = {}
+    for row in subset.itertuples(index=False):
+        key = tuple(getattr(row, k) for k in SERIES_KEY)
+        by_series.setdefault(key, {})[row.period] = float(row.value)
+    out = []
+    for n in notices:
+        values = by_series.get(tuple(n.alert.series[k] for k in SERIES_KEY), {})
+        end = period_to_month(n.alert.period)
+        history = tuple((month_to_period(m), values.get(month_to_period(m)))
+                        for m in range(end - HISTORY_MONTHS + 1, end + 1))
+        out.append(Notice(n.alert, n.change, history=history, previous=n.previous))
+    return out

@@ -1,0 +1,46 @@
+"""Build the configured parts (sources, channels, rules, templates) from a Config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.clock import Clock
+from monitor.config import Config
+from monitor.errors import ConfigError, Problem
+from monitor.notify import Channel, channel_class
+from monitor.sources import Source, source_class
+
+
+def build_source(config: Config, name: str, *, clock: Clock | None = None,
+                 cursor: dict[str, Any] | None = None, session: Any = None) -> Source:
+    if name not in config.sources:
+        from monitor.config_checks import did_you_mean
+
+        known = ", ".join(sorted(config.sources)) or "none"
+        raise ConfigError(Problem(config.where, 0, 0, f"unknown source {name!r}"
+                                  f"{did_you_mean(name, config.sources)} (configured: {known})"))
+    options = config.sources[name]
+    cls = source_class(str(options["type"]))
+    return cls(name, options, clock=clock, session=session, cursor=cursor,
+               base_dir=config.base_dir)
+
+
+def template_env(config: Config) -> Any:
+    from monitor.render import TemplateEnv
+
+    return TemplateEnv(config.templates)
+
+
+def build_channels(config: Config, templates: Any = None, **transports: Any) -> dict[str, Channel]:
+    templates = templates if templates is not None else template_env(config)
+    channels = {}
+    for name, options in config.channels.items():
+        cls = channel_class(str(options["type"]))
+        channels[name] = cls(name, options, templates=templates, **transports)
+    return channels
+
+
+def load_rules(config: Config) -> Any:
+    from monitor.engine import load_rules as _load
+
+    return _load(config.rules)

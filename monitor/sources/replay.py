@@ -1,0 +1,46 @@
+"""The replay source: publishes a canonical dataset month by month on the injected clock.
+
+Each period becomes visible on its release day (by default the 20th of the following month, as
+GACC's detailed tables) so the demo and end-to-end tests exercise the real daemon loop on an
+accelerated clock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from monitor.model import period_to_month
+from monitor.resources import default_dataset
+from monitor.sources.base import FetchResult, Source
+from monitor.sources.file import read_canonical, resolve_path
+
+
+def release_time(period: str, release_day: int = 20, lag_months: int = 1) -> datetime:
+    """When a period's data is published: ``release_day`` of the month ``lag_months`` later."""
+    month = period_to_month(period) + lag_months
+    return datetime(month // 12, month % 12 + 1, release_day, 2, 0, tzinfo=UTC)
+
+
+class ReplaySource(Source):
+    type: ClassVar[str] = "replay"
+    OPTIONS: ClassVar[set[str]] = {"path", "release_day", "lag_months"}
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        path = self.options.get("path")
+        self.path = resolve_path(self.base_dir, path) if path else default_dataset()
+        self._data = read_canonical(self.path, source=self.name)
+        day = int(self.options.get("release_day", 20))
+        lag = int(self.options.get("lag_months", 1))
+        self._published_at = {p: release_time(p, day, lag) for p in self._data["period"].unique()}
+
+    def schedule(self) -> list[datetime]:
+        """The release times of every period in the dataset, in order."""
+        return sorted(set(self._published_at.values()))
+
+    def fetch(self) -> FetchResult:
+        now = self.clock.now()
+        visible = [p for p, when in self._published_at.items() if when <= now]
+        frame = self._data[self._data["period"].isin(visible)].reset_index(drop=True)
+        return FetchResult(observations=frame, description=f"replay of {self.path.name}")

@@ -1,0 +1,12 @@
+"""Core tables: observations and their vintages, releases, alerts, outbox, source state."""
+
+from monitor.store import schema
+
+VERSION = 1
+tables = [schema.observations, schema.observation_vintages, schema.releases, schema.alerts,
+          schema.outbox, schema.source_state]
+
+
+def upgrade(conn) -> None:
+    for table in tables:
+        table.create(conn)

@@ -1,0 +1,1 @@
+"""Schema migrations, applied in VERSION order; never edit one that has shipped."""

@@ -1,0 +1,118 @@
+"""Table definitions (SQLAlchemy Core) and the migration runner.
+
+Migrations live in ``monitor/store/migrations/NNNN_name.py``; each defines ``VERSION``,
+``tables`` (the tables it creates, on this module's ``metadata``) and ``upgrade(conn)``. They run
+in order, each in its own transaction together with the version bump, so a crash mid-migration
+leaves the previous version intact. The same migrations serve SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import ModuleType
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version", metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", sa.Text, nullable=False),
+)
+
+_KEY = ("source", "reporter", "partner", "commodity", "flow", "measure", "period")
+
+observations = sa.Table(
+    "observations", metadata,
+    *(sa.Column(c, sa.Text, primary_key=True) for c in _KEY),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("unit", sa.Text, nullable=False),
+    sa.Column("release_id", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+)
+
+observation_vintages = sa.Table(
+    "observation_vintages", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    *(sa.Column(c, sa.Text, nullable=False) for c in _KEY),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("unit", sa.Text, nullable=False),
+    sa.Column("release_id", sa.Integer, nullable=False),
+    sa.Column("recorded_at", sa.Text, nullable=False),
+    sa.Index("ix_vintages_key", *_KEY),
+)
+
+releases = sa.Table(
+    "releases", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.Text, nullable=False, index=True),
+    sa.Column("detected_at", sa.Text, nullable=False),
+    sa.Column("new_periods", sa.Text, nullable=False),       # JSON list
+    sa.Column("revised_periods", sa.Text, nullable=False),   # JSON list
+    sa.Column("observations", sa.Integer, nullable=False),
+    sa.Column("initial", sa.Boolean, nullable=False),
+    sa.Column("evaluated_at", sa.Text, nullable=True),       # NULL = evaluation pending
+)
+
+alerts = sa.Table(
+    "alerts", metadata,
+    sa.Column("key", sa.Text, primary_key=True),             # rule|series|period
+    sa.Column("rule_id", sa.Text, nullable=False, index=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("period", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),           # JSON Alert.to_dict()
+    sa.Column("first_release_id", sa.Integer, nullable=True),
+    sa.Column("last_release_id", sa.Integer, nullable=True),
+    sa.Column("fired_at", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("dedup_key", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),           # JSON RenderedMessage
+    sa.Column("alert_keys", sa.Text, nullable=False),        # JSON list
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("next_attempt_at", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("sent_at", sa.Text, nullable=True),
+    sa.UniqueConstraint("channel", "dedup_key", name="uq_outbox_channel_dedup"),
+    sa.Index("ix_outbox_due", "state", "next_attempt_at"),
+)
+
+source_state = sa.Table(
+    "source_state", metadata,
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("cursor", sa.Text, nullable=False),            # JSON
+    sa.Column("last_poll_at", sa.Text, nullable=True),
+    sa.Column("last_success_at", sa.Text, nullable=True),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("polls", sa.Integer, nullable=False, default=0),
+    sa.Column("failures", sa.Integer, nullable=False, default=0),
+)
+
+
+def migrations() -> list[ModuleType]:
+    from monitor.store import migrations as package
+
+    mods = [importlib.import_module(f"{package.__name__}.{m.name}")
+            for m in pkgutil.iter_modules(package.__path__) if m.name[:4].isdigit()]
+    mods.sort(key=lambda m: m.VERSION)
+    versions = [m.VERSION for m in mods]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"duplicate migration versions: {versions}")
+    return mods
+
+
+def latest_version() -> int:
+    return max((m.VERSION for m in migrations()), default=0)

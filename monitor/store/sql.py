@@ -1,0 +1,411 @@
+"""SqlStore: the state store on SQLAlchemy Core, for SQLite (default) and PostgreSQL (HA)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from monitor.errors import StoreError
+from monitor.model import COLUMNS, OBSERVATION_KEY, Release, empty_observations
+from monitor.store import schema as s
+from monitor.store.base import (
+    OUTBOX_FAILED,
+    OUTBOX_PENDING,
+    OUTBOX_SENT,
+    AlertUpdate,
+    OutboxEntry,
+    SourceState,
+    StoredAlert,
+)
+
+log = logging.getLogger(__name__)
+
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"   # fixed width, so text order is time order
+
+
+def ts(when: datetime) -> str:
+    if when.tzinfo is None:
+        raise ValueError("naive datetime given to the store")
+    return when.astimezone(UTC).strftime(_TS_FORMAT)
+
+
+def parse_ts(text: str | None) -> datetime | None:
+    return datetime.strptime(text, _TS_FORMAT).replace(tzinfo=UTC) if text else None
+
+
+def redact_db_url(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL we cannot parse is shown as nothing
+        return "<state store>"
+
+
+class SqlStore:
+    """The Store interface (monitor.store.base.Store) on one SQLAlchemy engine."""
+
+    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+        self.url = url
+        self._shown_url = redact_db_url(url)
+        self._engine = engine or self._create_engine(url)
+        self.dialect = self._engine.dialect.name
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _create_engine(self, url: str) -> Engine:
+        parsed = sa.engine.make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            db = parsed.database
+            if db and db != ":memory:":
+                folder = os.path.dirname(os.path.abspath(db))
+                try:
+                    os.makedirs(folder, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(f"state store {self._shown_url}: cannot create folder "
+                                     f"{folder}: {exc.strerror}") from None
+            engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+            @sa.event.listens_for(engine, "connect")
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                # WAL: readers never block the writer; FULL: a committed outbox row survives
+                # power loss too, which is the point of the outbox.
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=FULL")
+                cur.execute("PRAGMA busy_timeout=30000")
+                cur.close()
+
+            return engine
+        if parsed.get_backend_name() == "postgresql":
+            if parsed.drivername == "postgresql":
+                parsed = parsed.set(drivername="postgresql+psycopg")
+            return sa.create_engine(parsed, pool_pre_ping=True,
+                                    connect_args={"connect_timeout": 10})
+        raise StoreError(f"state store {self._shown_url}: unsupported database "
+                         f"(use sqlite:///path or postgresql://...)")
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @contextlib.contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"state store {self._shown_url}: {what} failed: "
+                             f"{_reason(exc)}") from None
+        except sa.exc.DBAPIError as exc:
+            raise StoreError(f"state store {self._shown_url}: {what} failed: "
+                             f"{_reason(exc)}") from None
+
+    @contextlib.contextmanager
+    def transaction(self, what: str = "transaction") -> Iterator[Connection]:
+        with self._guard(what), self._engine.begin() as conn:
+            yield conn
+
+    def migrate(self) -> int:
+        with self._guard("migration"):
+            with self._engine.begin() as conn:
+                s.schema_version.create(conn, checkfirst=True)
+            current = self.schema_version()
+            for mod in s.migrations():
+                if mod.VERSION <= current:
+                    continue
+                with self._engine.begin() as conn:
+                    # Serialise concurrent migrators (two HA instances starting together).
+                    if self.dialect == "postgresql":
+                        conn.execute(sa.text("SELECT pg_advisory_xact_lock(715517)"))
+                    done = conn.execute(sa.select(sa.func.max(s.schema_version.c.version)))
+                    if (done.scalar() or 0) >= mod.VERSION:
+                        continue
+                    mod.upgrade(conn)
+                    conn.execute(s.schema_version.insert().values(
+                        version=mod.VERSION, applied_at=ts(datetime.now(UTC))))
+                log.info("state store migrated to schema version %d", mod.VERSION)
+            return self.schema_version()
+
+    def schema_version(self) -> int:
+        with self._guard("reading the schema version"), self._engine.connect() as conn:
+            if not sa.inspect(conn).has_table("schema_version"):
+                return 0
+            return conn.execute(sa.select(sa.func.max(s.schema_version.c.version))).scalar() or 0
+
+    def ping(self) -> None:
+        with self._guard("ping"), self._engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def _insert(self, table: sa.Table) -> Any:
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table)
+
+    # -- observations and releases ---------------------------------------------------------
+    def ingest(self, source: str, observations: pd.DataFrame, *, now: datetime,
+               cursor: dict[str, Any] | None = None, evaluate: bool = True) -> Release:
+        incoming = observations[COLUMNS].copy()
+        incoming["source"] = source
+        with self.transaction(f"ingesting {source!r}") as conn:
+            current = self._current(conn, source)
+            initial = current.empty
+            merged = incoming.merge(current[[*OBSERVATION_KEY, "value", "unit"]],
+                                    on=OBSERVATION_KEY, how="left", suffixes=("", "_old"),
+                                    indicator=True)
+            is_new = (merged["_merge"] == "left_only").to_numpy()
+            old = merged["value_old"].to_numpy(dtype="float64")
+            new = merged["value"].to_numpy(dtype="float64")
+            changed = ~is_new & (~np.isclose(new, old, rtol=1e-9, atol=0.0)
+                                 | (merged["unit"] != merged["unit_old"]).to_numpy())
+            rows = merged[is_new | changed]
+            if rows.empty:
+                self._record_poll(conn, source, now=now, error=None, cursor=cursor)
+                return Release(id=0, source=source, detected_at=ts(now))
+            new_periods = sorted(set(merged.loc[is_new, "period"]))
+            revised = sorted(set(merged.loc[changed, "period"]) - set(new_periods))
+            stamp = ts(now)
+            release_id = conn.execute(s.releases.insert().values(
+                source=source, detected_at=stamp, new_periods=json.dumps(new_periods),
+                revised_periods=json.dumps(revised), observations=len(rows), initial=initial,
+                evaluated_at=None if evaluate else stamp)).inserted_primary_key[0]
+            records = rows[COLUMNS].to_dict("records")
+            for r in records:
+                r["release_id"] = release_id
+            conn.execute(s.observation_vintages.insert(),
+                         [{**r, "recorded_at": stamp} for r in records])
+            upsert = self._insert(s.observations)
+            upsert = upsert.on_conflict_do_update(
+                index_elements=[s.observations.c[k] for k in ("source", *OBSERVATION_KEY)],
+                set_={"value": upsert.excluded.value, "unit": upsert.excluded.unit,
+                      "release_id": upsert.excluded.release_id,
+                      "updated_at": upsert.excluded.updated_at})
+            conn.execute(upsert, [{**r, "updated_at": stamp} for r in records])
+            self._record_poll(conn, source, now=now, error=None, cursor=cursor)
+        return Release(id=int(release_id), source=source, detected_at=stamp,
+                       new_periods=tuple(new_periods), revised_periods=tuple(revised),
+                       observations=len(rows), initial=initial)
+
+    def _current(self, conn: Connection, source: str | None,
+                 since_period: str | None = None) -> pd.DataFrame:
+        cols = [s.observations.c[c] for c in COLUMNS]
+        query = sa.select(*cols)
+        if source is not None:
+            query = query.where(s.observations.c.source == source)
+        if since_period is not None:
+            query = query.where(s.observations.c.period >= since_period)
+        result = conn.execute(query)
+        frame = pd.DataFrame(result.fetchall(), columns=COLUMNS)
+        if frame.empty:
+            return empty_observations()
+        for col in COLUMNS:
+            frame[col] = frame[col].astype("float64" if col == "value" else "str")
+        return frame
+
+    def observations(self, *, source: str | None = None,
+                     since_period: str | None = None) -> pd.DataFrame:
+        with self._guard("reading observations"), self._engine.connect() as conn:
+            frame = self._current(conn, source, since_period)
+        return frame.sort_values(["source", *OBSERVATION_KEY], kind="stable").reset_index(
+            drop=True)
+
+    def vintages(self, *, source: str | None = None) -> pd.DataFrame:
+        t = s.observation_vintages
+        query = sa.select(*[t.c[c] for c in COLUMNS], t.c.release_id, t.c.recorded_at)
+        if source is not None:
+            query = query.where(t.c.source == source)
+        with self._guard("reading vintages"), self._engine.connect() as conn:
+            rows = conn.execute(query.order_by(t.c.id)).fetchall()
+        return pd.DataFrame(rows, columns=[*COLUMNS, "release_id", "recorded_at"])
+
+    @staticmethod
+    def _release(row: Any) -> Release:
+        return Release(id=row.id, source=row.source, detected_at=row.detected_at,
+                       new_periods=tuple(json.loads(row.new_periods)),
+                       revised_periods=tuple(json.loads(row.revised_periods)),
+                       observations=row.observations, initial=bool(row.initial))
+
+    def releases(self, *, source: str | None = None, limit: int | None = None) -> list[Release]:
+        query = sa.select(s.releases).order_by(s.releases.c.id.desc())
+        if source is not None:
+            query = query.where(s.releases.c.source == source)
+        if limit:
+            query = query.limit(limit)
+        with self._guard("reading releases"), self._engine.connect() as conn:
+            return [self._release(r) for r in conn.execute(query)]
+
+    def pending_releases(self) -> list[Release]:
+        query = (sa.select(s.releases).where(s.releases.c.evaluated_at.is_(None))
+                 .order_by(s.releases.c.id))
+        with self._guard("reading pending releases"), self._engine.connect() as conn:
+            return [self._release(r) for r in conn.execute(query)]
+
+    # -- alerts and outbox -----------------------------------------------------------------
+    def alerts(self, keys: list[str] | None = None, *, source: str | None = None,
+               periods: list[str] | None = None) -> dict[str, StoredAlert]:
+        query = sa.select(s.alerts)
+        if source is not None:
+            query = query.where(s.alerts.c.source == source)
+        if periods is not None:
+            query = query.where(s.alerts.c.period.in_(list(periods)))
+        out: dict[str, StoredAlert] = {}
+        with self._guard("reading alerts"), self._engine.connect() as conn:
+            chunks = [None] if keys is None else [keys[i:i + 500] for i in range(0, len(keys), 500)]
+            for chunk in chunks:
+                q = query if chunk is None else query.where(s.alerts.c.key.in_(chunk))
+                for r in conn.execute(q):
+                    out[r.key] = StoredAlert(
+                        key=r.key, rule_id=r.rule_id, period=r.period, state=r.state,
+                        fingerprint=r.fingerprint, alert=json.loads(r.payload),
+                        first_release_id=r.first_release_id, fired_at=parse_ts(r.fired_at))
+        return out
+
+    def commit_evaluation(self, release_ids: list[int], updates: list[AlertUpdate],
+                          messages: list[OutboxEntry], *, now: datetime) -> int:
+        stamp = ts(now)
+        with self.transaction("recording alerts") as conn:
+            if updates:
+                rows = [{"key": u.alert.key, "rule_id": u.alert.rule_id,
+                         "source": u.alert.source, "period": u.alert.period, "state": u.state,
+                         "fingerprint": u.alert.fingerprint(),
+                         "payload": json.dumps(u.alert.to_dict(), default=str),
+                         "first_release_id": u.release_id, "last_release_id": u.release_id,
+                         "fired_at": stamp, "updated_at": stamp} for u in updates]
+                upsert = self._insert(s.alerts)
+                upsert = upsert.on_conflict_do_update(
+                    index_elements=[s.alerts.c.key],
+                    set_={c: upsert.excluded[c] for c in
+                          ("state", "fingerprint", "payload", "last_release_id", "updated_at")})
+                conn.execute(upsert, rows)
+            queued = self._enqueue(conn, messages, stamp)
+            if release_ids:
+                conn.execute(s.releases.update().where(s.releases.c.id.in_(release_ids))
+                             .values(evaluated_at=stamp))
+        return queued
+
+    def _enqueue(self, conn: Connection, messages: list[OutboxEntry], stamp: str) -> int:
+        queued = 0
+        for m in messages:
+            stmt = self._insert(s.outbox).values(
+                channel=m.channel, dedup_key=m.dedup_key, kind=m.kind,
+                message=json.dumps(m.message, default=str), alert_keys=json.dumps(m.alert_keys),
+                created_at=stamp,
+                next_attempt_at=ts(m.next_attempt_at) if m.next_attempt_at else stamp,
+                attempts=0, state=OUTBOX_PENDING).on_conflict_do_nothing(
+                    index_elements=[s.outbox.c.channel, s.outbox.c.dedup_key])
+            queued += conn.execute(stmt).rowcount or 0
+        return queued
+
+    def enqueue(self, messages: list[OutboxEntry], *, now: datetime) -> int:
+        with self.transaction("queueing messages") as conn:
+            return self._enqueue(conn, messages, ts(now))
+
+    @staticmethod
+    def _entry(r: Any) -> OutboxEntry:
+        return OutboxEntry(channel=r.channel, dedup_key=r.dedup_key, kind=r.kind,
+                           message=json.loads(r.message), alert_keys=json.loads(r.alert_keys),
+                           id=r.id, created_at=parse_ts(r.created_at),
+                           next_attempt_at=parse_ts(r.next_attempt_at), attempts=r.attempts,
+                           state=r.state, last_error=r.last_error, sent_at=parse_ts(r.sent_at))
+
+    def due_messages(self, *, now: datetime, channel: str | None = None,
+                     limit: int = 100) -> list[OutboxEntry]:
+        query = (sa.select(s.outbox).where(s.outbox.c.state == OUTBOX_PENDING)
+                 .where(s.outbox.c.next_attempt_at <= ts(now)).order_by(s.outbox.c.id)
+                 .limit(limit))
+        if channel is not None:
+            query = query.where(s.outbox.c.channel == channel)
+        with self._guard("reading the outbox"), self._engine.connect() as conn:
+            return [self._entry(r) for r in conn.execute(query)]
+
+    def outbox(self, *, state: str | None = None) -> list[OutboxEntry]:
+        query = sa.select(s.outbox).order_by(s.outbox.c.id)
+        if state is not None:
+            query = query.where(s.outbox.c.state == state)
+        with self._guard("reading the outbox"), self._engine.connect() as conn:
+            return [self._entry(r) for r in conn.execute(query)]
+
+    def _update_message(self, message_id: int, what: str, **values: Any) -> None:
+        with self.transaction(what) as conn:
+            conn.execute(s.outbox.update().where(s.outbox.c.id == message_id).values(**values))
+
+    def mark_sent(self, message_id: int, *, now: datetime) -> None:
+        self._update_message(message_id, "marking a message sent", state=OUTBOX_SENT,
+                             sent_at=ts(now), attempts=s.outbox.c.attempts + 1, last_error=None)
+
+    def mark_retry(self, message_id: int, *, now: datetime, next_attempt_at: datetime,
+                   error: str) -> None:
+        self._update_message(message_id, "scheduling a retry", attempts=s.outbox.c.attempts + 1,
+                             next_attempt_at=ts(next_attempt_at), last_error=error[:2000])
+
+    def mark_failed(self, message_id: int, *, now: datetime, error: str) -> None:
+        self._update_message(message_id, "marking a message failed", state=OUTBOX_FAILED,
+                             attempts=s.outbox.c.attempts + 1, last_error=error[:2000])
+
+    # -- source state ----------------------------------------------------------------------
+    def _state_row(self, conn: Connection, source: str) -> Any:
+        return conn.execute(sa.select(s.source_state)
+                            .where(s.source_state.c.source == source)).first()
+
+    @staticmethod
+    def _to_state(source: str, row: Any) -> SourceState:
+        if row is None:
+            return SourceState(source=source)
+        return SourceState(source=source, cursor=json.loads(row.cursor),
+                           last_poll_at=parse_ts(row.last_poll_at),
+                           last_success_at=parse_ts(row.last_success_at),
+                           consecutive_failures=row.consecutive_failures,
+                           last_error=row.last_error, polls=row.polls, failures=row.failures)
+
+    def _record_poll(self, conn: Connection, source: str, *, now: datetime, error: str | None,
+                     cursor: dict[str, Any] | None) -> SourceState:
+        prev = self._to_state(source, self._state_row(conn, source))
+        state = SourceState(
+            source=source,
+            cursor=cursor if (cursor is not None and error is None) else prev.cursor,
+            last_poll_at=now,
+            last_success_at=now if error is None else prev.last_success_at,
+            consecutive_failures=0 if error is None else prev.consecutive_failures + 1,
+            last_error=error[:2000] if error else None,
+            polls=prev.polls + 1,
+            failures=prev.failures + (1 if error else 0))
+        values = {"cursor": json.dumps(state.cursor, default=str),
+                  "last_poll_at": ts(now),
+                  "last_success_at": ts(state.last_success_at) if state.last_success_at else None,
+                  "consecutive_failures": state.consecutive_failures,
+                  "last_error": state.last_error, "polls": state.polls,
+                  "failures": state.failures}
+        upsert = self._insert(s.source_state).values(source=source, **values)
+        conn.execute(upsert.on_conflict_do_update(index_elements=[s.source_state.c.source],
+                                                  set_=values))
+        return state
+
+    def record_poll(self, source: str, *, now: datetime, error: str | None = None,
+                    cursor: dict[str, Any] | None = None) -> SourceState:
+        with self.transaction(f"recording a poll of {source!r}") as conn:
+            return self._record_poll(conn, source, now=now, error=error, cursor=cursor)
+
+    def source_state(self, source: str) -> SourceState:
+        with self._guard("reading source state"), self._engine.connect() as conn:
+            return self._to_state(source, self._state_row(conn, source))
+
+    def source_states(self) -> list[SourceState]:
+        with self._guard("reading source state"), self._engine.connect() as conn:
+            rows = conn.execute(sa.select(s.source_state).order_by(s.source_state.c.source))
+            return [self._to_state(r.source, r) for r in rows]
+
+
+def _reason(exc: sa.exc.DBAPIError) -> str:
+    text = str(getattr(exc, "orig", exc)).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__

@@ -1,0 +1,146 @@
+"""A strict, located YAML loader shared by monitor.yaml and rule packs.
+
+PyYAML's safe loader silently lets a duplicate key overwrite the first and reads ``NO`` (Norway)
+as False. This loader reports both as located problems and keeps every mapping's and scalar's
+source position so validation can say ``path:line:column: what is wrong``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from monitor.errors import ConfigError, Problem
+
+# YAML 1.1 spellings PyYAML turns into booleans; in trade data they are usually codes (NO = Norway,
+# Y/N flags) so we keep the original text and let the schema decide.
+_YAML11_BOOLS = {"y", "yes", "n", "no", "on", "off"}
+
+
+@dataclass(frozen=True)
+class Mark:
+    path: str
+    line: int    # 1-based
+    column: int  # 1-based
+
+
+class LocatedDict(dict):
+    """A dict that remembers where it and each of its keys and values came from."""
+
+    mark: Mark
+    key_marks: dict[str, Mark]
+    value_marks: dict[str, Mark]
+
+    def where(self, key: str | None = None) -> Mark:
+        if key is not None:
+            return self.key_marks.get(key, self.mark)
+        return self.mark
+
+    def value_where(self, key: str) -> Mark:
+        return self.value_marks.get(key, self.where(key))
+
+
+class LocatedList(list):
+    mark: Mark
+    item_marks: list[Mark]
+
+
+class YamlBool(str):
+    """A scalar such as ``NO`` that YAML 1.1 would read as a boolean; kept as its text.
+
+    ``bool(YamlBool('NO'))`` is truthy like any string; schemas that expect a boolean convert it
+    with ``as_bool``; schemas that expect a code accept the text (``NO`` is Norway).
+    """
+
+    def as_bool(self) -> bool:
+        return self.lower() in {"y", "yes", "on", "true"}
+
+
+def _mark(path: str, node: yaml.Node) -> Mark:
+    return Mark(path, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct(loader: _Loader, node: yaml.Node, path: str, problems: list[Problem]) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        out = LocatedDict()
+        out.mark = _mark(path, node)
+        out.key_marks, out.value_marks = {}, {}
+        for key_node, value_node in node.value:
+            key = _construct(loader, key_node, path, problems)
+            if isinstance(key, list | dict):
+                m = _mark(path, key_node)
+                problems.append(Problem(path, m.line, m.column, "a mapping key must be a scalar"))
+                continue
+            if not isinstance(key, str):
+                key = str(key)
+            if key in out:
+                m, first = _mark(path, key_node), out.key_marks[key]
+                problems.append(Problem(path, m.line, m.column,
+                                        f"duplicate key {key!r} (first defined at line "
+                                        f"{first.line}); YAML would silently keep only the last"))
+                continue
+            out[key] = _construct(loader, value_node, path, problems)
+            out.key_marks[key] = _mark(path, key_node)
+            out.value_marks[key] = _mark(path, value_node)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        seq = LocatedList(_construct(loader, n, path, problems) for n in node.value)
+        seq.mark = _mark(path, node)
+        seq.item_marks = [_mark(path, n) for n in node.value]
+        return seq
+    assert isinstance(node, yaml.ScalarNode)
+    if (node.tag == "tag:yaml.org,2002:bool" and node.style is None
+            and node.value.lower() in _YAML11_BOOLS):
+        return YamlBool(node.value)
+    return loader.construct_object(node, deep=True)
+
+
+def load_yaml(text: str, path: str) -> Any:
+    """Parse YAML text; raise ConfigError with every located problem found."""
+    problems: list[Problem] = []
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        msg = " ".join(filter(None, [exc.context, exc.problem])) or "invalid YAML"
+        raise ConfigError(Problem(path, line, col, f"invalid YAML: {msg}")) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(Problem(path, 0, 0, f"invalid YAML: {exc}")) from None
+    if node is None:
+        return None
+    loader = _Loader("")
+    try:
+        data = _construct(loader, node, path, problems)
+    except yaml.YAMLError as exc:  # e.g. an unknown !tag
+        m = _mark(path, node)
+        raise ConfigError(Problem(path, m.line, m.column, f"invalid YAML: {exc}")) from None
+    if problems:
+        raise ConfigError(problems)
+    return data
+
+
+def load_yaml_file(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise ConfigError(Problem(str(path), 0, 0, f"cannot read: {exc.strerror}")) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(Problem(str(path), 0, 0, f"not UTF-8 text: {exc.reason}")) from None
+    return load_yaml(text, str(path))
+
+
+def located(obj: Any, path: str = "<unknown>") -> Mark:
+    return getattr(obj, "mark", Mark(path, 0, 0))
