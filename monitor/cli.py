@@ -25,14 +25,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="customs-monitor",
-                     description="Alerting monitor for official trade statistics.")
+    parser = _Parser(
+        prog="customs-monitor", description="Alerting monitor for official trade statistics."
+    )
     parser.add_argument("--version", action="version", version=f"customs-monitor {__version__}")
-    parser.add_argument("--config", "-c", metavar="PATH",
-                        help="monitor.yaml (default: $CUSTOMS_MONITOR_CONFIG, else the embedded "
-                             "default)")
-    parser.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--config",
+        "-c",
+        metavar="PATH",
+        help="monitor.yaml (default: $CUSTOMS_MONITOR_CONFIG, else the embedded default)",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"monitor.commands.{info.name}")
@@ -44,8 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

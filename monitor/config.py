@@ -42,14 +42,19 @@ class RouteModel(_Strict):
 class ConfigModel(_Strict):
     """The monitor.yaml format (``customs-monitor schema`` prints it as JSON Schema)."""
 
-    state: str | None = Field(default=None, description="SQLAlchemy URL: sqlite:///... or "
-                              "postgresql://...; default: state.db in the state directory")
+    state: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL: sqlite:///... or "
+        "postgresql://...; default: state.db in the state directory",
+    )
     state_dir: str | None = None
     rules: list[str] | None = Field(default=None, description="files or folders of rule packs")
     templates: str | None = Field(default=None, description="folder overriding default templates")
     initial: Literal["alert_latest", "backfill", "alert_all"] = Field(
-        default="alert_latest", description="first poll of a new source: alert on the latest "
-        "period only, record history silently, or alert on everything")
+        default="alert_latest",
+        description="first poll of a new source: alert on the latest "
+        "period only, record history silently, or alert on everything",
+    )
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
     routes: list[RouteModel] = Field(default_factory=list)
@@ -62,7 +67,7 @@ def config_json_schema() -> dict[str, Any]:
 
 @dataclass
 class Config:
-    path: str | None                     # None: the embedded default
+    path: str | None  # None: the embedded default
     base_dir: str
     state: str
     state_dir: str
@@ -92,15 +97,20 @@ def embedded_default(state_dir: str | None = None) -> dict[str, Any]:
     return {
         "state_dir": state_dir or default_state_dir(),
         "rules": [str(bundled_path("rules"))],
-        "sources": {"magnets": {"type": "file", "path": str(default_dataset()),
-                                "schedule": "*/30 * * * *"}},
+        "sources": {
+            "magnets": {"type": "file", "path": str(default_dataset()), "schedule": "*/30 * * * *"}
+        },
         "channels": {"console": {"type": "console", "format": "slack"}},
         "routes": [{"channels": ["console"]}],
     }
 
 
-def load_config(path: str | None = None, *, env: dict[str, str] | None = None,
-                overrides: dict[str, Any] | None = None) -> Config:
+def load_config(
+    path: str | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Config:
     """Load and validate monitor.yaml (path, else $CUSTOMS_MONITOR_CONFIG, else the default)."""
     env = dict(os.environ) if env is None else env
     path = path or env.get(ENV_CONFIG) or None
@@ -133,8 +143,9 @@ def load_config(path: str | None = None, *, env: dict[str, str] | None = None,
     return config
 
 
-def _substitute(obj: Any, env: dict[str, str], where: str, problems: list[Problem],
-                mark: Mark | None = None) -> Any:
+def _substitute(
+    obj: Any, env: dict[str, str], where: str, problems: list[Problem], mark: Mark | None = None
+) -> Any:
     """Replace ${VAR} in strings; a missing variable is a located error (value never shown)."""
     if isinstance(obj, LocatedDict):
         for key in list(obj):
@@ -149,13 +160,18 @@ def _substitute(obj: Any, env: dict[str, str], where: str, problems: list[Proble
     if isinstance(obj, list):
         return [_substitute(v, env, where, problems, mark) for v in obj]
     if isinstance(obj, str) and "${" in obj:
+
         def repl(m: re.Match[str]) -> str:
             if m.group(1) not in env:
                 mk = mark or Mark(where, 0, 0)
-                problems.append(Problem(mk.path, mk.line, mk.column,
-                                        f"environment variable {m.group(1)} is not set"))
+                problems.append(
+                    Problem(
+                        mk.path, mk.line, mk.column, f"environment variable {m.group(1)} is not set"
+                    )
+                )
                 return ""
             return env[m.group(1)]
+
         return _VAR.sub(repl, obj)
     return obj
 
@@ -207,22 +223,41 @@ def _build(model: ConfigModel, raw: Any, where: str, base_dir: str, path: str | 
     state_dir = _resolve(base_dir, model.state_dir) if model.state_dir else default_state_dir()
     state = model.state or f"sqlite:///{os.path.join(state_dir, 'state.db')}"
     if state.startswith("sqlite:///") and not state.startswith("sqlite:////"):
-        rel = state[len("sqlite:///"):]
+        rel = state[len("sqlite:///") :]
         if rel and rel != ":memory:" and not os.path.isabs(rel):
             state = f"sqlite:///{_resolve(base_dir, rel)}"
-    rules = [_resolve(base_dir, r) for r in model.rules] if model.rules is not None \
+    rules = (
+        [_resolve(base_dir, r) for r in model.rules]
+        if model.rules is not None
         else [str(bundled_path("rules"))]
+    )
     routes = []
     for i, r in enumerate(model.routes):
-        routes.append(Route(
-            name=r.name or f"route-{i + 1}", channels=tuple(r.channels),
-            match={k: tuple(v) if isinstance(v, list) else (str(v),) for k, v in r.match.items()},
-            continue_=r.continue_, template=r.template, group_cap=r.group_cap))
-    return Config(path=path, base_dir=base_dir, state=state, state_dir=state_dir, rules=rules,
-                  templates=_resolve(base_dir, model.templates) if model.templates else None,
-                  initial=model.initial, sources=dict(raw.get("sources", {}) or {}),
-                  channels=dict(raw.get("channels", {}) or {}), routes=routes,
-                  daemon=dict(raw.get("daemon", {}) or {}))
+        routes.append(
+            Route(
+                name=r.name or f"route-{i + 1}",
+                channels=tuple(r.channels),
+                match={
+                    k: tuple(v) if isinstance(v, list) else (str(v),) for k, v in r.match.items()
+                },
+                continue_=r.continue_,
+                template=r.template,
+                group_cap=r.group_cap,
+            )
+        )
+    return Config(
+        path=path,
+        base_dir=base_dir,
+        state=state,
+        state_dir=state_dir,
+        rules=rules,
+        templates=_resolve(base_dir, model.templates) if model.templates else None,
+        initial=model.initial,
+        sources=dict(raw.get("sources", {}) or {}),
+        channels=dict(raw.get("channels", {}) or {}),
+        routes=routes,
+        daemon=dict(raw.get("daemon", {}) or {}),
+    )
 
 
 def check_config(config: Config, raw: Any) -> list[Problem]:
@@ -239,31 +274,51 @@ def check_config(config: Config, raw: Any) -> list[Problem]:
             return obj.where(key) if key else obj.mark
         return Mark(where, 0, 0)
 
-    for section, types, get_class in (("sources", source_types(), source_class),
-                                      ("channels", channel_types(), channel_class)):
+    for section, types, get_class in (
+        ("sources", source_types(), source_class),
+        ("channels", channel_types(), channel_class),
+    ):
         block = raw.get(section) or {}
         for name, options in block.items():
             if not isinstance(options, dict) or "type" not in options:
                 m = at(block, name)
-                problems.append(Problem(m.path, m.line, m.column,
-                                        f"{section[:-1]} {name!r}: missing required key 'type' "
-                                        f"(one of {', '.join(types)})"))
+                problems.append(
+                    Problem(
+                        m.path,
+                        m.line,
+                        m.column,
+                        f"{section[:-1]} {name!r}: missing required key 'type' "
+                        f"(one of {', '.join(types)})",
+                    )
+                )
                 continue
             kind = str(options["type"])
             if kind not in types:
                 m = at(options, "type")
-                problems.append(Problem(m.path, m.line, m.column,
-                                        f"{section[:-1]} {name!r}: unknown type {kind!r}"
-                                        f"{did_you_mean(kind, types)} (one of "
-                                        f"{', '.join(types)})"))
+                problems.append(
+                    Problem(
+                        m.path,
+                        m.line,
+                        m.column,
+                        f"{section[:-1]} {name!r}: unknown type {kind!r}"
+                        f"{did_you_mean(kind, types)} (one of "
+                        f"{', '.join(types)})",
+                    )
+                )
                 continue
             try:
                 cls = get_class(kind)
             except ImportError as exc:
                 m = at(options, "type")
-                problems.append(Problem(m.path, m.line, m.column,
-                                        f"{section[:-1]} {name!r}: type {kind!r} is not "
-                                        f"available in this installation ({exc})"))
+                problems.append(
+                    Problem(
+                        m.path,
+                        m.line,
+                        m.column,
+                        f"{section[:-1]} {name!r}: type {kind!r} is not "
+                        f"available in this installation ({exc})",
+                    )
+                )
                 continue
             problems.extend(cls.check_options(name, options, where))
     routes_raw = raw.get("routes") or []
@@ -272,14 +327,26 @@ def check_config(config: Config, raw: Any) -> list[Problem]:
             if ch not in config.channels:
                 node = routes_raw[i] if i < len(routes_raw) else None
                 m = at(node, "channels")
-                problems.append(Problem(m.path, m.line, m.column,
-                                        f"route {route.name!r}: unknown channel {ch!r}"
-                                        f"{did_you_mean(ch, config.channels)}"))
+                problems.append(
+                    Problem(
+                        m.path,
+                        m.line,
+                        m.column,
+                        f"route {route.name!r}: unknown channel {ch!r}"
+                        f"{did_you_mean(ch, config.channels)}",
+                    )
+                )
     if config.channels and not config.routes:
         m = at(raw, None)
-        problems.append(Problem(m.path, m.line, m.column,
-                                "channels are configured but no route sends to them "
-                                "(add routes: [{channels: [...]}])"))
+        problems.append(
+            Problem(
+                m.path,
+                m.line,
+                m.column,
+                "channels are configured but no route sends to them "
+                "(add routes: [{channels: [...]}])",
+            )
+        )
     if config.daemon:
         try:
             from monitor.daemon.options import check_daemon_options

@@ -21,8 +21,9 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def check_keys(obj: Any, *, allowed: set[str], required: set[str] = frozenset(), path: str,
-               what: str) -> list[Problem]:
+def check_keys(
+    obj: Any, *, allowed: set[str], required: set[str] = frozenset(), path: str, what: str
+) -> list[Problem]:
     """Unknown keys (with a suggestion) and missing required keys of a mapping."""
     problems: list[Problem] = []
     if not isinstance(obj, dict):
@@ -31,8 +32,14 @@ def check_keys(obj: Any, *, allowed: set[str], required: set[str] = frozenset(),
     for key in obj:
         if key not in allowed:
             m = _where(obj, key, path)
-            problems.append(Problem(m.path, m.line, m.column,
-                                    f"{what}: unknown key {key!r}{did_you_mean(key, allowed)}"))
+            problems.append(
+                Problem(
+                    m.path,
+                    m.line,
+                    m.column,
+                    f"{what}: unknown key {key!r}{did_you_mean(key, allowed)}",
+                )
+            )
     for key in sorted(required - set(obj)):
         m = _where(obj, None, path)
         problems.append(Problem(m.path, m.line, m.column, f"{what}: missing required key {key!r}"))
@@ -40,6 +47,9 @@ def check_keys(obj: Any, *, allowed: set[str], required: set[str] = frozenset(),
 
 
 def problem_at(obj: Any, key: str | None, path: str, message: str) -> Problem:
-    m = obj.value_where(key) if key is not None and hasattr(obj, "value_where") else \
-        _where(obj, key, path)
+    m = (
+        obj.value_where(key)
+        if key is not None and hasattr(obj, "value_where")
+        else _where(obj, key, path)
+    )
     return Problem(m.path or path, m.line, m.column, message)

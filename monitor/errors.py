@@ -52,8 +52,15 @@ class ConfigError(MonitorError):
 class SourceError(MonitorError):
     """A source failed: HTTP error, timeout, malformed payload. Nothing of it was stored."""
 
-    def __init__(self, source: str, message: str, *, url: str | None = None,
-                 retryable: bool = True, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        message: str,
+        *,
+        url: str | None = None,
+        retryable: bool = True,
+        retry_after: float | None = None,
+    ) -> None:
         self.source = source
         self.url = url
         self.retryable = retryable
@@ -73,8 +80,14 @@ class DeliveryError(MonitorError):
     ``retry_after`` (seconds) is the server's own request, e.g. Slack's 429 Retry-After.
     """
 
-    def __init__(self, channel: str, message: str, *, permanent: bool = False,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        channel: str,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         self.channel = channel
         self.permanent = permanent
         self.retry_after = retry_after

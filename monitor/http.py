@@ -18,21 +18,34 @@ from urllib3.util.retry import Retry
 from monitor import __version__
 
 USER_AGENT = f"customs-monitor/{__version__} (+https://github.com/customs-monitor/customs-monitor)"
-DEFAULT_TIMEOUT = (10.0, 60.0)     # (connect, read) seconds
+DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds
 
-_SECRET_PARAMS = re.compile(r"(key|token|secret|password|passwd|sig|signature|auth|apikey)",
-                            re.IGNORECASE)
+_SECRET_PARAMS = re.compile(
+    r"(key|token|secret|password|passwd|sig|signature|auth|apikey)", re.IGNORECASE
+)
 
 
-def make_session(*, retries: int = 3, backoff: float = 0.5, ca_bundle: str | None = None,
-                 retry_methods: frozenset[str] = frozenset({"GET", "HEAD"}),
-                 user_agent: str = USER_AGENT) -> requests.Session:
+def make_session(
+    *,
+    retries: int = 3,
+    backoff: float = 0.5,
+    ca_bundle: str | None = None,
+    retry_methods: frozenset[str] = frozenset({"GET", "HEAD"}),
+    user_agent: str = USER_AGENT,
+) -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = user_agent
-    retry = Retry(total=retries, connect=retries, read=retries, status=retries,
-                  backoff_factor=backoff, status_forcelist=(500, 502, 503, 504),
-                  allowed_methods=retry_methods, respect_retry_after_header=True,
-                  raise_on_status=False)
+    retry = Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        backoff_factor=backoff,
+        status_forcelist=(500, 502, 503, 504),
+        allowed_methods=retry_methods,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
     adapter = HTTPAdapter(max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -49,11 +62,18 @@ def redact_url(url: str) -> str:
     netloc = parts.hostname or ""
     if parts.port:
         netloc += f":{parts.port}"
-    query = urlencode([(k, "***" if _SECRET_PARAMS.search(k) else v)
-                       for k, v in parse_qsl(parts.query, keep_blank_values=True)])
+    query = urlencode(
+        [
+            (k, "***" if _SECRET_PARAMS.search(k) else v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+    )
     path = parts.path
     # Slack/Teams/Discord webhook URLs carry their secret in the path.
-    if any(h in netloc for h in ("hooks.slack.com", "discord", "webhook.office")) or \
-            "/hooks/" in path or "/webhook" in path:
+    if (
+        any(h in netloc for h in ("hooks.slack.com", "discord", "webhook.office"))
+        or "/hooks/" in path
+        or "/webhook" in path
+    ):
         path = "/".join(path.split("/")[:3]) + "/***" if path.count("/") > 2 else path
     return urlunsplit((parts.scheme, netloc, path, query, ""))

@@ -26,8 +26,17 @@ from typing import Any
 
 import pandas as pd
 
-COLUMNS = ["period", "reporter", "partner", "commodity", "flow", "measure", "value", "unit",
-           "source"]
+COLUMNS = [
+    "period",
+    "reporter",
+    "partner",
+    "commodity",
+    "flow",
+    "measure",
+    "value",
+    "unit",
+    "source",
+]
 SERIES_KEY = ["reporter", "partner", "commodity", "flow", "measure"]
 OBSERVATION_KEY = [*SERIES_KEY, "period"]
 STRING_COLUMNS = [c for c in COLUMNS if c != "value"]
@@ -76,8 +85,11 @@ def normalize(frame: pd.DataFrame, *, source: str | None = None) -> pd.DataFrame
 
     Raises ValueError naming the first offending column/row; callers wrap it in a located error.
     """
-    missing = [c for c in COLUMNS if c not in frame.columns and not (c == "source" and source)
-               and c != "unit"]
+    missing = [
+        c
+        for c in COLUMNS
+        if c not in frame.columns and not (c == "source" and source) and c != "unit"
+    ]
     if missing:
         raise ValueError(f"missing column(s): {', '.join(missing)}")
     out = frame.copy()
@@ -100,19 +112,22 @@ def normalize(frame: pd.DataFrame, *, source: str | None = None) -> pd.DataFrame
     out = out[out["value"].notna()]
     bad_flow = ~out["flow"].isin(FLOWS)
     if bad_flow.any():
-        raise ValueError(f"column flow: unknown flow {out['flow'][bad_flow].iloc[0]!r} "
-                         f"(expected one of {', '.join(FLOWS)})")
+        raise ValueError(
+            f"column flow: unknown flow {out['flow'][bad_flow].iloc[0]!r} "
+            f"(expected one of {', '.join(FLOWS)})"
+        )
     factors = out["measure"].map(lambda m: MEASURE_ALIASES.get(m, (m, 1.0, ""))[1])
     out["value"] = out["value"] * factors.astype("float64")
     out["measure"] = out["measure"].map(lambda m: MEASURE_ALIASES.get(m, (m, 1.0, ""))[0])
     canonical_unit = out["measure"].map(MEASURE_UNITS)
     out["unit"] = canonical_unit.where(canonical_unit.notna(), out["unit"]).astype("str")
     out["commodity"] = out["commodity"].astype("str")
-    dup = out.duplicated(OBSERVATION_KEY + ["source"], keep=False)
+    dup = out.duplicated([*OBSERVATION_KEY, "source"], keep=False)
     if dup.any():
         first = out[dup].iloc[0]
-        raise ValueError("duplicate observation for "
-                         + ", ".join(f"{k}={first[k]}" for k in OBSERVATION_KEY))
+        raise ValueError(
+            "duplicate observation for " + ", ".join(f"{k}={first[k]}" for k in OBSERVATION_KEY)
+        )
     return out[COLUMNS].sort_values(OBSERVATION_KEY, kind="stable").reset_index(drop=True)
 
 
@@ -128,11 +143,11 @@ class Release:
 
     id: int
     source: str
-    detected_at: str                      # ISO 8601 UTC
+    detected_at: str  # ISO 8601 UTC
     new_periods: tuple[str, ...] = ()
     revised_periods: tuple[str, ...] = ()
-    observations: int = 0                 # rows inserted or changed
-    initial: bool = False                 # the first poll of this source
+    observations: int = 0  # rows inserted or changed
+    initial: bool = False  # the first poll of this source
 
     @property
     def is_empty(self) -> bool:
@@ -153,16 +168,25 @@ class Alert:
     value: float
     unit: str
     severity: str = "info"
-    summary: str = ""                     # the rule's summary template (rendered later)
+    summary: str = ""  # the rule's summary template (rendered later)
     labels: dict[str, str] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
     source: str = ""
-    template: str | None = None           # a rule may name its own template
+    template: str | None = None  # a rule may name its own template
 
     @property
     def key(self) -> str:
-        return "|".join([self.rule_id, self.reporter, self.partner, self.commodity, self.flow,
-                         self.measure, self.period])
+        return "|".join(
+            [
+                self.rule_id,
+                self.reporter,
+                self.partner,
+                self.commodity,
+                self.flow,
+                self.measure,
+                self.period,
+            ]
+        )
 
     @property
     def series(self) -> dict[str, str]:
@@ -170,15 +194,31 @@ class Alert:
 
     def fingerprint(self) -> str:
         """Changes when the figures that made the alert change (used to detect revisions)."""
-        figures = {"value": round(self.value, 6),
-                   "context": {k: (round(v, 6) if isinstance(v, float) else v)
-                               for k, v in sorted(self.context.items())}}
+        figures = {
+            "value": round(self.value, 6),
+            "context": {
+                k: (round(v, 6) if isinstance(v, float) else v)
+                for k, v in sorted(self.context.items())
+            },
+        }
         blob = json.dumps(figures, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule_id, "period": self.period, "reporter": self.reporter,
-                "partner": self.partner, "commodity": self.commodity, "flow": self.flow,
-                "measure": self.measure, "value": self.value, "unit": self.unit,
-                "severity": self.severity, "summary": self.summary, "labels": dict(self.labels),
-                "source": self.source, "template": self.template, **self.context}
+        return {
+            "rule": self.rule_id,
+            "period": self.period,
+            "reporter": self.reporter,
+            "partner": self.partner,
+            "commodity": self.commodity,
+            "flow": self.flow,
+            "measure": self.measure,
+            "value": self.value,
+            "unit": self.unit,
+            "severity": self.severity,
+            "summary": self.summary,
+            "labels": dict(self.labels),
+            "source": self.source,
+            "template": self.template,
+            **self.context,
+        }

@@ -55,23 +55,30 @@ class EvaluationOutcome:
 
 
 class Pipeline:
-    def __init__(self, config: Config, store: SqlStore, *, rules: Any,
-                 channels: dict[str, Channel], clock: Clock | None = None,
-                 sources: dict[str, Any] | None = None, session_factory: Any = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: SqlStore,
+        *,
+        rules: Any,
+        channels: dict[str, Channel],
+        clock: Clock | None = None,
+        sources: dict[str, Any] | None = None,
+        session_factory: Any = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.rules = rules
         self.channels = channels
         self.clock = clock or SystemClock()
-        self._sources = dict(sources or {})     # long-lived source objects (keep sessions)
+        self._sources = dict(sources or {})  # long-lived source objects (keep sessions)
         self._session_factory = session_factory
 
     # -- poll ------------------------------------------------------------------------------
     def source(self, name: str) -> Any:
         if name not in self._sources:
             session = self._session_factory(name) if self._session_factory else None
-            self._sources[name] = build_source(self.config, name, clock=self.clock,
-                                               session=session)
+            self._sources[name] = build_source(self.config, name, clock=self.clock, session=session)
         return self._sources[name]
 
     def poll(self, name: str) -> PollOutcome:
@@ -87,16 +94,22 @@ class Pipeline:
         if result.unchanged:
             self.store.record_poll(name, now=self.clock.now(), cursor=result.cursor)
             return PollOutcome(name, ok=True, unchanged=True)
-        release = self.store.ingest(name, result.observations, now=self.clock.now(),
-                                    cursor=result.cursor)
+        release = self.store.ingest(
+            name, result.observations, now=self.clock.now(), cursor=result.cursor
+        )
         if result.on_committed is not None:
             result.on_committed()
         if release.is_empty:
             log.info("source %s: nothing new (%s)", name, result.description)
         else:
-            log.info("source %s: release %d: new periods %s, revised %s (%d observations)",
-                     name, release.id, ", ".join(release.new_periods) or "none",
-                     ", ".join(release.revised_periods) or "none", release.observations)
+            log.info(
+                "source %s: release %d: new periods %s, revised %s (%d observations)",
+                name,
+                release.id,
+                ", ".join(release.new_periods) or "none",
+                ", ".join(release.revised_periods) or "none",
+                release.observations,
+            )
         return PollOutcome(name, ok=True, release=None if release.is_empty else release)
 
     # -- evaluate --------------------------------------------------------------------------
@@ -150,25 +163,46 @@ class Pipeline:
             notices.append(Notice(gone, CHANGE_RESOLVED, previous=old.alert))
             updates[key] = AlertUpdate(gone, ALERT_RESOLVED, release.id)
         notices = _with_history(notices, observations)
-        plan_ = plan(notices, release=release, source=release.source,
-                     source_url=self._source_url(release.source), routes=self.config.routes,
-                     channels=self.channels, silences=self._silences(), now=self.clock.now())
+        plan_ = plan(
+            notices,
+            release=release,
+            source=release.source,
+            source_url=self._source_url(release.source),
+            routes=self.config.routes,
+            channels=self.channels,
+            silences=self._silences(),
+            now=self.clock.now(),
+        )
         for key in plan_.silenced:
             if key in updates and updates[key].state == ALERT_FIRING:
                 updates[key] = AlertUpdate(updates[key].alert, ALERT_SILENCED, release.id)
-        queued = self.store.commit_evaluation([release.id], list(updates.values()),
-                                              plan_.messages, now=self.clock.now())
+        queued = self.store.commit_evaluation(
+            [release.id], list(updates.values()), plan_.messages, now=self.clock.now()
+        )
         outcome = EvaluationOutcome(
-            release=release, fired=len(fired),
+            release=release,
+            fired=len(fired),
             new=sum(n.change == CHANGE_NEW for n in notices),
             revised=sum(n.change == CHANGE_REVISED for n in notices),
             resolved=sum(n.change == CHANGE_RESOLVED for n in notices),
-            silenced=len(plan_.silenced), queued=queued,
-            seconds=time.perf_counter() - started, notices=notices)
-        log.info("release %d (%s): evaluated %s: %d fired, %d new, %d revised, %d resolved, "
-                 "%d silenced, %d messages queued", release.id, release.source,
-                 ", ".join(periods) or "nothing", outcome.fired, outcome.new, outcome.revised,
-                 outcome.resolved, outcome.silenced, queued)
+            silenced=len(plan_.silenced),
+            queued=queued,
+            seconds=time.perf_counter() - started,
+            notices=notices,
+        )
+        log.info(
+            "release %d (%s): evaluated %s: %d fired, %d new, %d revised, %d resolved, "
+            "%d silenced, %d messages queued",
+            release.id,
+            release.source,
+            ", ".join(periods) or "nothing",
+            outcome.fired,
+            outcome.new,
+            outcome.revised,
+            outcome.resolved,
+            outcome.silenced,
+            queued,
+        )
         return outcome
 
     def _source_url(self, source: str) -> str | None:
@@ -214,15 +248,39 @@ def _with_source(alert: Alert, source: str) -> Alert:
 
 
 def _alert_from_dict(data: dict[str, Any]) -> Alert:
-    base = {"rule", "period", "reporter", "partner", "commodity", "flow", "measure", "value",
-            "unit", "severity", "summary", "labels", "source", "template"}
-    return Alert(rule_id=data["rule"], period=data["period"], reporter=data["reporter"],
-                 partner=data["partner"], commodity=data["commodity"], flow=data["flow"],
-                 measure=data["measure"], value=float(data["value"]), unit=data["unit"],
-                 severity=data.get("severity", "info"), summary=data.get("summary", ""),
-                 labels=dict(data.get("labels") or {}), source=data.get("source", ""),
-                 template=data.get("template"),
-                 context={k: v for k, v in data.items() if k not in base})
+    base = {
+        "rule",
+        "period",
+        "reporter",
+        "partner",
+        "commodity",
+        "flow",
+        "measure",
+        "value",
+        "unit",
+        "severity",
+        "summary",
+        "labels",
+        "source",
+        "template",
+    }
+    return Alert(
+        rule_id=data["rule"],
+        period=data["period"],
+        reporter=data["reporter"],
+        partner=data["partner"],
+        commodity=data["commodity"],
+        flow=data["flow"],
+        measure=data["measure"],
+        value=float(data["value"]),
+        unit=data["unit"],
+        severity=data.get("severity", "info"),
+        summary=data.get("summary", ""),
+        labels=dict(data.get("labels") or {}),
+        source=data.get("source", ""),
+        template=data.get("template"),
+        context={k: v for k, v in data.items() if k not in base},
+    )
 
 
 def _with_history(notices: list[Notice], observations: pd.DataFrame) -> list[Notice]:
@@ -240,7 +298,9 @@ def _with_history(notices: list[Notice], observations: pd.DataFrame) -> list[Not
     for n in notices:
         values = by_series.get(tuple(n.alert.series[k] for k in SERIES_KEY), {})
         end = period_to_month(n.alert.period)
-        history = tuple((month_to_period(m), values.get(month_to_period(m)))
-                        for m in range(end - HISTORY_MONTHS + 1, end + 1))
+        history = tuple(
+            (month_to_period(m), values.get(month_to_period(m)))
+            for m in range(end - HISTORY_MONTHS + 1, end + 1)
+        )
         out.append(Notice(n.alert, n.change, history=history, previous=n.previous))
     return out

@@ -20,8 +20,10 @@ def bundled_path(name: str) -> Path:
     checkout = _PACKAGE.parent / name
     if checkout.is_dir():
         return checkout
-    raise FileNotFoundError(f"bundled {name!r} folder not found (looked in {installed} and "
-                            f"{checkout}); the installation is incomplete")
+    raise FileNotFoundError(
+        f"bundled {name!r} folder not found (looked in {installed} and "
+        f"{checkout}); the installation is incomplete"
+    )
 
 
 def default_dataset() -> Path:

@@ -11,18 +11,30 @@ from monitor.notify import Channel, channel_class
 from monitor.sources import Source, source_class
 
 
-def build_source(config: Config, name: str, *, clock: Clock | None = None,
-                 cursor: dict[str, Any] | None = None, session: Any = None) -> Source:
+def build_source(
+    config: Config,
+    name: str,
+    *,
+    clock: Clock | None = None,
+    cursor: dict[str, Any] | None = None,
+    session: Any = None,
+) -> Source:
     if name not in config.sources:
         from monitor.config_checks import did_you_mean
 
         known = ", ".join(sorted(config.sources)) or "none"
-        raise ConfigError(Problem(config.where, 0, 0, f"unknown source {name!r}"
-                                  f"{did_you_mean(name, config.sources)} (configured: {known})"))
+        raise ConfigError(
+            Problem(
+                config.where,
+                0,
+                0,
+                f"unknown source {name!r}"
+                f"{did_you_mean(name, config.sources)} (configured: {known})",
+            )
+        )
     options = config.sources[name]
     cls = source_class(str(options["type"]))
-    return cls(name, options, clock=clock, session=session, cursor=cursor,
-               base_dir=config.base_dir)
+    return cls(name, options, clock=clock, session=session, cursor=cursor, base_dir=config.base_dir)
 
 
 def template_env(config: Config) -> Any:

@@ -22,7 +22,7 @@ _YAML11_BOOLS = {"y", "yes", "n", "no", "on", "off"}
 @dataclass(frozen=True)
 class Mark:
     path: str
-    line: int    # 1-based
+    line: int  # 1-based
     column: int  # 1-based
 
 
@@ -82,9 +82,15 @@ def _construct(loader: _Loader, node: yaml.Node, path: str, problems: list[Probl
                 key = str(key)
             if key in out:
                 m, first = _mark(path, key_node), out.key_marks[key]
-                problems.append(Problem(path, m.line, m.column,
-                                        f"duplicate key {key!r} (first defined at line "
-                                        f"{first.line}); YAML would silently keep only the last"))
+                problems.append(
+                    Problem(
+                        path,
+                        m.line,
+                        m.column,
+                        f"duplicate key {key!r} (first defined at line "
+                        f"{first.line}); YAML would silently keep only the last",
+                    )
+                )
                 continue
             out[key] = _construct(loader, value_node, path, problems)
             out.key_marks[key] = _mark(path, key_node)
@@ -96,8 +102,11 @@ def _construct(loader: _Loader, node: yaml.Node, path: str, problems: list[Probl
         seq.item_marks = [_mark(path, n) for n in node.value]
         return seq
     assert isinstance(node, yaml.ScalarNode)
-    if (node.tag == "tag:yaml.org,2002:bool" and node.style is None
-            and node.value.lower() in _YAML11_BOOLS):
+    if (
+        node.tag == "tag:yaml.org,2002:bool"
+        and node.style is None
+        and node.value.lower() in _YAML11_BOOLS
+    ):
         return YamlBool(node.value)
     return loader.construct_object(node, deep=True)
 

@@ -6,12 +6,18 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="replay the bundled real data through the real daemon",
-                       description="Run the daemon on an accelerated clock over the bundled "
-                                   "dataset (China's rare-earth magnet exports), print every "
-                                   "alert as Slack and email would show it, and stop.")
-    p.add_argument("--out", default="customs-monitor-demo",
-                   help="folder for the state store and rendered messages (recreated)")
+    p = sub.add_parser(
+        "demo",
+        help="replay the bundled real data through the real daemon",
+        description="Run the daemon on an accelerated clock over the bundled "
+        "dataset (China's rare-earth magnet exports), print every "
+        "alert as Slack and email would show it, and stop.",
+    )
+    p.add_argument(
+        "--out",
+        default="customs-monitor-demo",
+        help="folder for the state store and rendered messages (recreated)",
+    )
     p.add_argument("--tick", type=float, default=0.05, help="seconds of real time per month")
     p.set_defaults(func=_run)
 
@@ -21,7 +27,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from monitor.demo import run_demo
 
-    if args.log_level == "INFO":   # the demo's output is the messages, not the log
+    if args.log_level == "INFO":  # the demo's output is the messages, not the log
         logging.getLogger().setLevel(logging.WARNING)
     run_demo(args.out, tick=args.tick)
     return 0

@@ -9,11 +9,18 @@ from monitor.errors import ConfigError, Problem
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("validate", help="check the config and rule packs",
-                       description="Check monitor.yaml and rule packs; print every problem as "
-                                   "path:line:column: message; exit 2 if there is any.")
-    p.add_argument("paths", nargs="*", metavar="PATH",
-                   help="rule pack files or folders (default: the config's rules)")
+    p = sub.add_parser(
+        "validate",
+        help="check the config and rule packs",
+        description="Check monitor.yaml and rule packs; print every problem as "
+        "path:line:column: message; exit 2 if there is any.",
+    )
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="rule pack files or folders (default: the config's rules)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -29,8 +36,9 @@ def collect_problems(config_path: str | None, paths: list[str]) -> tuple[list[Pr
         problems.extend(exc.problems)
     rule_paths = paths or (config.rules if config else [])
     problems.extend(validate_rules(rule_paths))
-    checked = f"config {config.where if config else config_path}, rules in " + \
-        ", ".join(rule_paths or ["(none)"])
+    checked = f"config {config.where if config else config_path}, rules in " + ", ".join(
+        rule_paths or ["(none)"]
+    )
     return sorted(set(problems)), checked
 
 

@@ -174,12 +174,13 @@ class Daemon:
 
     # -- lifecycle -------------------------------------------------------------------------
     def run_once(self) -> tuple[list[PollOutcome], list[EvaluationOutcome], Any]:
-        polls = []
+        polls, evaluations = [], []
         for name in self.config.sources:
-            outcome, _ = self.poll_job(name)
+            outcome, evaluated = self.poll_job(name)
+            evaluations.extend(evaluated)
             if outcome is not None:
                 polls.append(outcome)
-        evaluations = self.evaluate_job()
+        evaluations.extend(self.evaluate_job())  # releases left pending by an earlier crash
         return polls, evaluations, self.deliver_job()
 
     def run(self) -> None:

@@ -18,8 +18,8 @@ from monitor.errors import Problem
 from monitor.model import Alert
 
 CHANGE_NEW = "new"
-CHANGE_REVISED = "revised"      # a revision changed the figures of an alert already sent
-CHANGE_RESOLVED = "resolved"    # a revision made an alert already sent no longer hold
+CHANGE_REVISED = "revised"  # a revision changed the figures of an alert already sent
+CHANGE_RESOLVED = "resolved"  # a revision made an alert already sent no longer hold
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,11 @@ class Digest:
 
     source: str
     release_id: int | None
-    release_date: str                   # ISO date the release was detected
-    route: str                          # route name or index, for grouping keys
+    release_date: str  # ISO date the release was detected
+    route: str  # route name or index, for grouping keys
     notices: tuple[Notice, ...]
-    test: bool = False                  # send-test: clearly marked as a test
-    source_url: str | None = None       # link to the source (no secrets)
+    test: bool = False  # send-test: clearly marked as a test
+    source_url: str | None = None  # link to the source (no secrets)
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,8 @@ class RenderedMessage:
     """A message ready for the wire; stored as JSON in the outbox so retries send the same."""
 
     subject: str
-    text: str                           # plain text (console, Slack fallback, email text part)
-    payload: dict[str, Any] = field(default_factory=dict)   # channel-specific (blocks, html...)
+    text: str  # plain text (console, Slack fallback, email text part)
+    payload: dict[str, Any] = field(default_factory=dict)  # channel-specific (blocks, html...)
 
     def to_json(self) -> dict[str, Any]:
         return {"subject": self.subject, "text": self.text, "payload": self.payload}
@@ -75,19 +75,25 @@ class Channel(ABC):
     #: minimum seconds between two messages on this channel (Slack: 1 per second per webhook)
     min_interval: float = 0.0
 
-    def __init__(self, name: str, options: dict[str, Any], *, templates: Any = None,
-                 **transports: Any) -> None:
+    def __init__(
+        self, name: str, options: dict[str, Any], *, templates: Any = None, **transports: Any
+    ) -> None:
         self.name = name
         self.options = options
-        self.templates = templates          # monitor.render.TemplateEnv
-        self.transports = transports        # injected: session=requests.Session, smtp_factory=...
+        self.templates = templates  # monitor.render.TemplateEnv
+        self.transports = transports  # injected: session=requests.Session, smtp_factory=...
 
     @classmethod
     def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
         from monitor.config_checks import check_keys
 
-        return check_keys(options, allowed=cls.OPTIONS | cls.COMMON_OPTIONS,
-                          required=cls.REQUIRED, path=path, what=f"channel {name!r}")
+        return check_keys(
+            options,
+            allowed=cls.OPTIONS | cls.COMMON_OPTIONS,
+            required=cls.REQUIRED,
+            path=path,
+            what=f"channel {name!r}",
+        )
 
     @abstractmethod
     def render(self, digest: Digest) -> RenderedMessage: ...

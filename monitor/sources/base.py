@@ -22,10 +22,10 @@ from monitor.errors import Problem
 
 @dataclass
 class FetchResult:
-    observations: pd.DataFrame              # canonical layout, already ``model.normalize``d
+    observations: pd.DataFrame  # canonical layout, already ``model.normalize``d
     cursor: dict[str, Any] = field(default_factory=dict)
-    unchanged: bool = False                 # e.g. HTTP 304 / same checksum: nothing to ingest
-    description: str = ""                   # what was read (URL without secrets, file names)
+    unchanged: bool = False  # e.g. HTTP 304 / same checksum: nothing to ingest
+    description: str = ""  # what was read (URL without secrets, file names)
     # Called by the pipeline after the observations were committed to the store (e.g. the GACC
     # connector moves ingested files to done/). Must be idempotent.
     on_committed: Any = None
@@ -36,15 +36,29 @@ class Source(ABC):
 
     type: ClassVar[str]
     #: options every source accepts besides its own
-    COMMON_OPTIONS: ClassVar[set[str]] = {"type", "schedule", "calendar", "initial", "timezone",
-                                          "failure_alert_after", "labels"}
+    COMMON_OPTIONS: ClassVar[set[str]] = {
+        "type",
+        "schedule",
+        "calendar",
+        "initial",
+        "timezone",
+        "failure_alert_after",
+        "labels",
+    }
     #: the source's own options (validation reports anything else as unknown)
     OPTIONS: ClassVar[set[str]] = set()
     REQUIRED: ClassVar[set[str]] = set()
 
-    def __init__(self, name: str, options: dict[str, Any], *, clock: Clock | None = None,
-                 session: requests.Session | None = None, cursor: dict[str, Any] | None = None,
-                 base_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        options: dict[str, Any],
+        *,
+        clock: Clock | None = None,
+        session: requests.Session | None = None,
+        cursor: dict[str, Any] | None = None,
+        base_dir: str | None = None,
+    ) -> None:
         self.name = name
         self.options = options
         self.clock = clock or SystemClock()
@@ -57,8 +71,13 @@ class Source(ABC):
         """Located problems with this source's options (unknown keys, missing, wrong types)."""
         from monitor.config_checks import check_keys
 
-        return check_keys(options, allowed=cls.OPTIONS | cls.COMMON_OPTIONS,
-                          required=cls.REQUIRED, path=path, what=f"source {name!r}")
+        return check_keys(
+            options,
+            allowed=cls.OPTIONS | cls.COMMON_OPTIONS,
+            required=cls.REQUIRED,
+            path=path,
+            what=f"source {name!r}",
+        )
 
     @abstractmethod
     def fetch(self) -> FetchResult:

@@ -14,8 +14,9 @@ from monitor.model import normalize
 from monitor.sources.base import FetchResult, Source
 
 
-def read_canonical(path: str | os.PathLike[str], *, source: str | None = None,
-                   what: str = "file") -> pd.DataFrame:
+def read_canonical(
+    path: str | os.PathLike[str], *, source: str | None = None, what: str = "file"
+) -> pd.DataFrame:
     """Read a canonical CSV/Parquet file; ValueError/OSError become a SourceError naming it."""
     path = Path(path)
     name = source or str(path)
@@ -31,8 +32,9 @@ def read_canonical(path: str | os.PathLike[str], *, source: str | None = None,
     except OSError as exc:
         raise SourceError(name, f"cannot read {path}: {exc.strerror or exc}") from None
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise SourceError(name, f"{path}: not a readable CSV/Parquet file: {exc}",
-                          retryable=False) from None
+        raise SourceError(
+            name, f"{path}: not a readable CSV/Parquet file: {exc}", retryable=False
+        ) from None
     try:
         return normalize(frame, source=source)
     except ValueError as exc:
@@ -55,8 +57,9 @@ class FileSource(Source):
         if "path" in options and not isinstance(options["path"], str):
             from monitor.config_checks import problem_at
 
-            problems.append(problem_at(options, "path", path,
-                                       f"source {name!r}: path must be a string"))
+            problems.append(
+                problem_at(options, "path", path, f"source {name!r}: path must be a string")
+            )
         return problems
 
     def fetch(self) -> FetchResult:
@@ -68,8 +71,11 @@ class FileSource(Source):
         except OSError as exc:
             raise SourceError(self.name, f"cannot read {path}: {exc.strerror}") from None
         if digest == self.cursor.get("sha256"):
-            return FetchResult(observations=pd.DataFrame(), cursor=self.cursor, unchanged=True,
-                               description=str(path))
+            return FetchResult(
+                observations=pd.DataFrame(),
+                cursor=self.cursor,
+                unchanged=True,
+                description=str(path),
+            )
         frame = read_canonical(path, source=self.name)
-        return FetchResult(observations=frame, cursor={"sha256": digest},
-                           description=str(path))
+        return FetchResult(observations=frame, cursor={"sha256": digest}, description=str(path))

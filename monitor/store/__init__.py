@@ -27,7 +27,17 @@ def open_store(url: str, *, migrate: bool = True) -> SqlStore:
 
 
 __all__ = [
-    "ALERT_FIRING", "ALERT_RESOLVED", "ALERT_SILENCED", "OUTBOX_FAILED", "OUTBOX_PENDING",
-    "OUTBOX_SENT", "AlertUpdate", "OutboxEntry", "SourceState", "SqlStore", "Store",
-    "StoredAlert", "open_store",
+    "ALERT_FIRING",
+    "ALERT_RESOLVED",
+    "ALERT_SILENCED",
+    "OUTBOX_FAILED",
+    "OUTBOX_PENDING",
+    "OUTBOX_SENT",
+    "AlertUpdate",
+    "OutboxEntry",
+    "SourceState",
+    "SqlStore",
+    "Store",
+    "StoredAlert",
+    "open_store",
 ]

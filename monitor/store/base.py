@@ -18,19 +18,19 @@ from monitor.model import Alert, Release
 
 OUTBOX_PENDING = "pending"
 OUTBOX_SENT = "sent"
-OUTBOX_FAILED = "failed"          # permanent failure: not retried, visible in `status`
+OUTBOX_FAILED = "failed"  # permanent failure: not retried, visible in `status`
 
 ALERT_FIRING = "firing"
-ALERT_RESOLVED = "resolved"       # a revision made it no longer hold
-ALERT_SILENCED = "silenced"       # recorded, not sent
+ALERT_RESOLVED = "resolved"  # a revision made it no longer hold
+ALERT_SILENCED = "silenced"  # recorded, not sent
 
 
 @dataclass
 class OutboxEntry:
     channel: str
-    dedup_key: str                # unique per channel: a message is queued at most once
-    kind: str                     # alert | revised | resolved | test | ops
-    message: dict[str, Any]       # RenderedMessage.to_json()
+    dedup_key: str  # unique per channel: a message is queued at most once
+    kind: str  # alert | revised | resolved | test | ops
+    message: dict[str, Any]  # RenderedMessage.to_json()
     alert_keys: list[str] = field(default_factory=list)
     id: int | None = None
     created_at: datetime | None = None
@@ -48,7 +48,7 @@ class StoredAlert:
     period: str
     state: str
     fingerprint: str
-    alert: dict[str, Any]         # Alert.to_dict() as last recorded
+    alert: dict[str, Any]  # Alert.to_dict() as last recorded
     first_release_id: int | None
     fired_at: datetime
 
@@ -58,7 +58,7 @@ class AlertUpdate:
     """What an evaluation decided for one alert identity."""
 
     alert: Alert
-    state: str                    # ALERT_FIRING | ALERT_RESOLVED | ALERT_SILENCED
+    state: str  # ALERT_FIRING | ALERT_RESOLVED | ALERT_SILENCED
     release_id: int | None
 
 
@@ -80,45 +80,64 @@ class Store(Protocol):
     def migrate(self) -> int:
         """Bring the schema to the newest version; return it. Idempotent."""
 
-    def ingest(self, source: str, observations: pd.DataFrame, *, now: datetime,
-               cursor: dict[str, Any] | None = None, evaluate: bool = True) -> Release:
+    def ingest(
+        self,
+        source: str,
+        observations: pd.DataFrame,
+        *,
+        now: datetime,
+        cursor: dict[str, Any] | None = None,
+        evaluate: bool = True,
+    ) -> Release:
         """Diff against current values, append new vintages, record a release and the source
         cursor, all in one transaction. The release is pending evaluation unless ``evaluate`` is
         False (silent backfill). An empty Release (id 0) when nothing changed."""
 
-    def observations(self, *, source: str | None = None,
-                     since_period: str | None = None) -> pd.DataFrame:
+    def observations(
+        self, *, source: str | None = None, since_period: str | None = None
+    ) -> pd.DataFrame:
         """Current (latest vintage) observations in the canonical layout."""
 
     def vintages(self, *, source: str | None = None) -> pd.DataFrame:
         """Every vintage: the canonical columns plus release_id and recorded_at."""
 
-    def releases(self, *, source: str | None = None, limit: int | None = None) -> list[Release]:
-        ...
+    def releases(self, *, source: str | None = None, limit: int | None = None) -> list[Release]: ...
 
     def pending_releases(self) -> list[Release]:
         """Releases ingested but not yet evaluated (crash between ingest and evaluate)."""
 
-    def alerts(self, keys: list[str] | None = None, *, source: str | None = None,
-               periods: list[str] | None = None) -> dict[str, StoredAlert]:
+    def alerts(
+        self,
+        keys: list[str] | None = None,
+        *,
+        source: str | None = None,
+        periods: list[str] | None = None,
+    ) -> dict[str, StoredAlert]:
         """Recorded alerts by key, optionally only those of a source and periods."""
 
-    def commit_evaluation(self, release_ids: list[int], updates: list[AlertUpdate],
-                          messages: list[OutboxEntry], *, now: datetime) -> int:
+    def commit_evaluation(
+        self,
+        release_ids: list[int],
+        updates: list[AlertUpdate],
+        messages: list[OutboxEntry],
+        *,
+        now: datetime,
+    ) -> int:
         """Record alerts, queue messages (ignoring ones already queued for the same channel and
         dedup key) and mark the releases evaluated, atomically. Returns messages queued."""
 
-    def enqueue(self, messages: list[OutboxEntry], *, now: datetime) -> int:
-        ...
+    def enqueue(self, messages: list[OutboxEntry], *, now: datetime) -> int: ...
 
-    def due_messages(self, *, now: datetime, channel: str | None = None,
-                     limit: int = 100) -> list[OutboxEntry]:
+    def due_messages(
+        self, *, now: datetime, channel: str | None = None, limit: int = 100
+    ) -> list[OutboxEntry]:
         """Pending messages whose next attempt is due, oldest first (per channel order kept)."""
 
     def mark_sent(self, message_id: int, *, now: datetime) -> None: ...
 
-    def mark_retry(self, message_id: int, *, now: datetime, next_attempt_at: datetime,
-                   error: str) -> None: ...
+    def mark_retry(
+        self, message_id: int, *, now: datetime, next_attempt_at: datetime, error: str
+    ) -> None: ...
 
     def mark_failed(self, message_id: int, *, now: datetime, error: str) -> None: ...
 
@@ -126,8 +145,14 @@ class Store(Protocol):
 
     def source_state(self, source: str) -> SourceState: ...
 
-    def record_poll(self, source: str, *, now: datetime, error: str | None = None,
-                    cursor: dict[str, Any] | None = None) -> SourceState:
+    def record_poll(
+        self,
+        source: str,
+        *,
+        now: datetime,
+        error: str | None = None,
+        cursor: dict[str, Any] | None = None,
+    ) -> SourceState:
         """Record a poll outcome; a success resets consecutive failures."""
 
     def source_states(self) -> list[SourceState]: ...

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 metadata = sa.MetaData()
 
 schema_version = sa.Table(
-    "schema_version", metadata,
+    "schema_version",
+    metadata,
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("applied_at", sa.Text, nullable=False),
 )
@@ -25,7 +26,8 @@ schema_version = sa.Table(
 _KEY = ("source", "reporter", "partner", "commodity", "flow", "measure", "period")
 
 observations = sa.Table(
-    "observations", metadata,
+    "observations",
+    metadata,
     *(sa.Column(c, sa.Text, primary_key=True) for c in _KEY),
     sa.Column("value", sa.Float, nullable=False),
     sa.Column("unit", sa.Text, nullable=False),
@@ -34,7 +36,8 @@ observations = sa.Table(
 )
 
 observation_vintages = sa.Table(
-    "observation_vintages", metadata,
+    "observation_vintages",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     *(sa.Column(c, sa.Text, nullable=False) for c in _KEY),
     sa.Column("value", sa.Float, nullable=False),
@@ -45,26 +48,28 @@ observation_vintages = sa.Table(
 )
 
 releases = sa.Table(
-    "releases", metadata,
+    "releases",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("source", sa.Text, nullable=False, index=True),
     sa.Column("detected_at", sa.Text, nullable=False),
-    sa.Column("new_periods", sa.Text, nullable=False),       # JSON list
-    sa.Column("revised_periods", sa.Text, nullable=False),   # JSON list
+    sa.Column("new_periods", sa.Text, nullable=False),  # JSON list
+    sa.Column("revised_periods", sa.Text, nullable=False),  # JSON list
     sa.Column("observations", sa.Integer, nullable=False),
     sa.Column("initial", sa.Boolean, nullable=False),
-    sa.Column("evaluated_at", sa.Text, nullable=True),       # NULL = evaluation pending
+    sa.Column("evaluated_at", sa.Text, nullable=True),  # NULL = evaluation pending
 )
 
 alerts = sa.Table(
-    "alerts", metadata,
-    sa.Column("key", sa.Text, primary_key=True),             # rule|series|period
+    "alerts",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),  # rule|series|period
     sa.Column("rule_id", sa.Text, nullable=False, index=True),
     sa.Column("source", sa.Text, nullable=False),
     sa.Column("period", sa.Text, nullable=False),
     sa.Column("state", sa.Text, nullable=False),
     sa.Column("fingerprint", sa.Text, nullable=False),
-    sa.Column("payload", sa.Text, nullable=False),           # JSON Alert.to_dict()
+    sa.Column("payload", sa.Text, nullable=False),  # JSON Alert.to_dict()
     sa.Column("first_release_id", sa.Integer, nullable=True),
     sa.Column("last_release_id", sa.Integer, nullable=True),
     sa.Column("fired_at", sa.Text, nullable=False),
@@ -72,13 +77,14 @@ alerts = sa.Table(
 )
 
 outbox = sa.Table(
-    "outbox", metadata,
+    "outbox",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("channel", sa.Text, nullable=False),
     sa.Column("dedup_key", sa.Text, nullable=False),
     sa.Column("kind", sa.Text, nullable=False),
-    sa.Column("message", sa.Text, nullable=False),           # JSON RenderedMessage
-    sa.Column("alert_keys", sa.Text, nullable=False),        # JSON list
+    sa.Column("message", sa.Text, nullable=False),  # JSON RenderedMessage
+    sa.Column("alert_keys", sa.Text, nullable=False),  # JSON list
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("next_attempt_at", sa.Text, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
@@ -90,9 +96,10 @@ outbox = sa.Table(
 )
 
 source_state = sa.Table(
-    "source_state", metadata,
+    "source_state",
+    metadata,
     sa.Column("source", sa.Text, primary_key=True),
-    sa.Column("cursor", sa.Text, nullable=False),            # JSON
+    sa.Column("cursor", sa.Text, nullable=False),  # JSON
     sa.Column("last_poll_at", sa.Text, nullable=True),
     sa.Column("last_success_at", sa.Text, nullable=True),
     sa.Column("consecutive_failures", sa.Integer, nullable=False, default=0),
@@ -105,8 +112,11 @@ source_state = sa.Table(
 def migrations() -> list[ModuleType]:
     from monitor.store import migrations as package
 
-    mods = [importlib.import_module(f"{package.__name__}.{m.name}")
-            for m in pkgutil.iter_modules(package.__path__) if m.name[:4].isdigit()]
+    mods = [
+        importlib.import_module(f"{package.__name__}.{m.name}")
+        for m in pkgutil.iter_modules(package.__path__)
+        if m.name[:4].isdigit()
+    ]
     mods.sort(key=lambda m: m.VERSION)
     versions = [m.VERSION for m in mods]
     if len(set(versions)) != len(versions):

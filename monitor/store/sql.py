@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +31,7 @@ from monitor.store.base import (
 
 log = logging.getLogger(__name__)
 
-_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"   # fixed width, so text order is time order
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so text order is time order
 
 
 def ts(when: datetime) -> str:
@@ -46,7 +47,7 @@ def parse_ts(text: str | None) -> datetime | None:
 def redact_db_url(url: str) -> str:
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a URL we cannot parse is shown as nothing
+    except Exception:
         return "<state store>"
 
 
@@ -58,6 +59,11 @@ class SqlStore:
         self._shown_url = redact_db_url(url)
         self._engine = engine or self._create_engine(url)
         self.dialect = self._engine.dialect.name
+        # Ingest reads current values and writes the difference: two ingests of one source
+        # must not interleave, or both would see the same months as new. Threads of this process
+        # take this lock; other processes are serialised by the database (an advisory lock on
+        # PostgreSQL; SQLite refuses a write from a stale snapshot with SQLITE_BUSY).
+        self._write_lock = threading.RLock()
 
     # -- lifecycle -------------------------------------------------------------------------
     def _create_engine(self, url: str) -> Engine:
@@ -69,8 +75,10 @@ class SqlStore:
                 try:
                     os.makedirs(folder, exist_ok=True)
                 except OSError as exc:
-                    raise StoreError(f"state store {self._shown_url}: cannot create folder "
-                                     f"{folder}: {exc.strerror}") from None
+                    raise StoreError(
+                        f"state store {self._shown_url}: cannot create folder "
+                        f"{folder}: {exc.strerror}"
+                    ) from None
             engine = sa.create_engine(url, connect_args={"timeout": 30})
 
             @sa.event.listens_for(engine, "connect")
@@ -87,10 +95,13 @@ class SqlStore:
         if parsed.get_backend_name() == "postgresql":
             if parsed.drivername == "postgresql":
                 parsed = parsed.set(drivername="postgresql+psycopg")
-            return sa.create_engine(parsed, pool_pre_ping=True,
-                                    connect_args={"connect_timeout": 10})
-        raise StoreError(f"state store {self._shown_url}: unsupported database "
-                         f"(use sqlite:///path or postgresql://...)")
+            return sa.create_engine(
+                parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10}
+            )
+        raise StoreError(
+            f"state store {self._shown_url}: unsupported database "
+            f"(use sqlite:///path or postgresql://...)"
+        )
 
     @property
     def engine(self) -> Engine:
@@ -101,11 +112,13 @@ class SqlStore:
         try:
             yield
         except sa.exc.OperationalError as exc:
-            raise StoreError(f"state store {self._shown_url}: {what} failed: "
-                             f"{_reason(exc)}") from None
+            raise StoreError(
+                f"state store {self._shown_url}: {what} failed: {_reason(exc)}"
+            ) from None
         except sa.exc.DBAPIError as exc:
-            raise StoreError(f"state store {self._shown_url}: {what} failed: "
-                             f"{_reason(exc)}") from None
+            raise StoreError(
+                f"state store {self._shown_url}: {what} failed: {_reason(exc)}"
+            ) from None
 
     @contextlib.contextmanager
     def transaction(self, what: str = "transaction") -> Iterator[Connection]:
@@ -118,7 +131,7 @@ class SqlStore:
                 s.schema_version.create(conn, checkfirst=True)
             current = self.schema_version()
             for mod in s.migrations():
-                if mod.VERSION <= current:
+                if current >= mod.VERSION:
                     continue
                 with self._engine.begin() as conn:
                     # Serialise concurrent migrators (two HA instances starting together).
@@ -128,8 +141,11 @@ class SqlStore:
                     if (done.scalar() or 0) >= mod.VERSION:
                         continue
                     mod.upgrade(conn)
-                    conn.execute(s.schema_version.insert().values(
-                        version=mod.VERSION, applied_at=ts(datetime.now(UTC))))
+                    conn.execute(
+                        s.schema_version.insert().values(
+                            version=mod.VERSION, applied_at=ts(datetime.now(UTC))
+                        )
+                    )
                 log.info("state store migrated to schema version %d", mod.VERSION)
             return self.schema_version()
 
@@ -154,21 +170,38 @@ class SqlStore:
         return insert(table)
 
     # -- observations and releases ---------------------------------------------------------
-    def ingest(self, source: str, observations: pd.DataFrame, *, now: datetime,
-               cursor: dict[str, Any] | None = None, evaluate: bool = True) -> Release:
+    def ingest(
+        self,
+        source: str,
+        observations: pd.DataFrame,
+        *,
+        now: datetime,
+        cursor: dict[str, Any] | None = None,
+        evaluate: bool = True,
+    ) -> Release:
         incoming = observations[COLUMNS].copy()
         incoming["source"] = source
-        with self.transaction(f"ingesting {source!r}") as conn:
+        with self._write_lock, self.transaction(f"ingesting {source!r}") as conn:
+            if self.dialect == "postgresql":
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": f"ingest:{source}"}
+                )
             current = self._current(conn, source)
             initial = current.empty
-            merged = incoming.merge(current[[*OBSERVATION_KEY, "value", "unit"]],
-                                    on=OBSERVATION_KEY, how="left", suffixes=("", "_old"),
-                                    indicator=True)
+            merged = incoming.merge(
+                current[[*OBSERVATION_KEY, "value", "unit"]],
+                on=OBSERVATION_KEY,
+                how="left",
+                suffixes=("", "_old"),
+                indicator=True,
+            )
             is_new = (merged["_merge"] == "left_only").to_numpy()
             old = merged["value_old"].to_numpy(dtype="float64")
             new = merged["value"].to_numpy(dtype="float64")
-            changed = ~is_new & (~np.isclose(new, old, rtol=1e-9, atol=0.0)
-                                 | (merged["unit"] != merged["unit_old"]).to_numpy())
+            changed = ~is_new & (
+                ~np.isclose(new, old, rtol=1e-9, atol=0.0)
+                | (merged["unit"] != merged["unit_old"]).to_numpy()
+            )
             rows = merged[is_new | changed]
             if rows.empty:
                 self._record_poll(conn, source, now=now, error=None, cursor=cursor)
@@ -176,29 +209,48 @@ class SqlStore:
             new_periods = sorted(set(merged.loc[is_new, "period"]))
             revised = sorted(set(merged.loc[changed, "period"]) - set(new_periods))
             stamp = ts(now)
-            release_id = conn.execute(s.releases.insert().values(
-                source=source, detected_at=stamp, new_periods=json.dumps(new_periods),
-                revised_periods=json.dumps(revised), observations=len(rows), initial=initial,
-                evaluated_at=None if evaluate else stamp)).inserted_primary_key[0]
+            release_id = conn.execute(
+                s.releases.insert().values(
+                    source=source,
+                    detected_at=stamp,
+                    new_periods=json.dumps(new_periods),
+                    revised_periods=json.dumps(revised),
+                    observations=len(rows),
+                    initial=initial,
+                    evaluated_at=None if evaluate else stamp,
+                )
+            ).inserted_primary_key[0]
             records = rows[COLUMNS].to_dict("records")
             for r in records:
                 r["release_id"] = release_id
-            conn.execute(s.observation_vintages.insert(),
-                         [{**r, "recorded_at": stamp} for r in records])
+            conn.execute(
+                s.observation_vintages.insert(), [{**r, "recorded_at": stamp} for r in records]
+            )
             upsert = self._insert(s.observations)
             upsert = upsert.on_conflict_do_update(
                 index_elements=[s.observations.c[k] for k in ("source", *OBSERVATION_KEY)],
-                set_={"value": upsert.excluded.value, "unit": upsert.excluded.unit,
-                      "release_id": upsert.excluded.release_id,
-                      "updated_at": upsert.excluded.updated_at})
+                set_={
+                    "value": upsert.excluded.value,
+                    "unit": upsert.excluded.unit,
+                    "release_id": upsert.excluded.release_id,
+                    "updated_at": upsert.excluded.updated_at,
+                },
+            )
             conn.execute(upsert, [{**r, "updated_at": stamp} for r in records])
             self._record_poll(conn, source, now=now, error=None, cursor=cursor)
-        return Release(id=int(release_id), source=source, detected_at=stamp,
-                       new_periods=tuple(new_periods), revised_periods=tuple(revised),
-                       observations=len(rows), initial=initial)
+        return Release(
+            id=int(release_id),
+            source=source,
+            detected_at=stamp,
+            new_periods=tuple(new_periods),
+            revised_periods=tuple(revised),
+            observations=len(rows),
+            initial=initial,
+        )
 
-    def _current(self, conn: Connection, source: str | None,
-                 since_period: str | None = None) -> pd.DataFrame:
+    def _current(
+        self, conn: Connection, source: str | None, since_period: str | None = None
+    ) -> pd.DataFrame:
         cols = [s.observations.c[c] for c in COLUMNS]
         query = sa.select(*cols)
         if source is not None:
@@ -213,12 +265,12 @@ class SqlStore:
             frame[col] = frame[col].astype("float64" if col == "value" else "str")
         return frame
 
-    def observations(self, *, source: str | None = None,
-                     since_period: str | None = None) -> pd.DataFrame:
+    def observations(
+        self, *, source: str | None = None, since_period: str | None = None
+    ) -> pd.DataFrame:
         with self._guard("reading observations"), self._engine.connect() as conn:
             frame = self._current(conn, source, since_period)
-        return frame.sort_values(["source", *OBSERVATION_KEY], kind="stable").reset_index(
-            drop=True)
+        return frame.sort_values(["source", *OBSERVATION_KEY], kind="stable").reset_index(drop=True)
 
     def vintages(self, *, source: str | None = None) -> pd.DataFrame:
         t = s.observation_vintages
@@ -231,10 +283,15 @@ class SqlStore:
 
     @staticmethod
     def _release(row: Any) -> Release:
-        return Release(id=row.id, source=row.source, detected_at=row.detected_at,
-                       new_periods=tuple(json.loads(row.new_periods)),
-                       revised_periods=tuple(json.loads(row.revised_periods)),
-                       observations=row.observations, initial=bool(row.initial))
+        return Release(
+            id=row.id,
+            source=row.source,
+            detected_at=row.detected_at,
+            new_periods=tuple(json.loads(row.new_periods)),
+            revised_periods=tuple(json.loads(row.revised_periods)),
+            observations=row.observations,
+            initial=bool(row.initial),
+        )
 
     def releases(self, *, source: str | None = None, limit: int | None = None) -> list[Release]:
         query = sa.select(s.releases).order_by(s.releases.c.id.desc())
@@ -246,14 +303,22 @@ class SqlStore:
             return [self._release(r) for r in conn.execute(query)]
 
     def pending_releases(self) -> list[Release]:
-        query = (sa.select(s.releases).where(s.releases.c.evaluated_at.is_(None))
-                 .order_by(s.releases.c.id))
+        query = (
+            sa.select(s.releases)
+            .where(s.releases.c.evaluated_at.is_(None))
+            .order_by(s.releases.c.id)
+        )
         with self._guard("reading pending releases"), self._engine.connect() as conn:
             return [self._release(r) for r in conn.execute(query)]
 
     # -- alerts and outbox -----------------------------------------------------------------
-    def alerts(self, keys: list[str] | None = None, *, source: str | None = None,
-               periods: list[str] | None = None) -> dict[str, StoredAlert]:
+    def alerts(
+        self,
+        keys: list[str] | None = None,
+        *,
+        source: str | None = None,
+        periods: list[str] | None = None,
+    ) -> dict[str, StoredAlert]:
         query = sa.select(s.alerts)
         if source is not None:
             query = query.where(s.alerts.c.source == source)
@@ -261,49 +326,93 @@ class SqlStore:
             query = query.where(s.alerts.c.period.in_(list(periods)))
         out: dict[str, StoredAlert] = {}
         with self._guard("reading alerts"), self._engine.connect() as conn:
-            chunks = [None] if keys is None else [keys[i:i + 500] for i in range(0, len(keys), 500)]
+            chunks = (
+                [None] if keys is None else [keys[i : i + 500] for i in range(0, len(keys), 500)]
+            )
             for chunk in chunks:
                 q = query if chunk is None else query.where(s.alerts.c.key.in_(chunk))
                 for r in conn.execute(q):
                     out[r.key] = StoredAlert(
-                        key=r.key, rule_id=r.rule_id, period=r.period, state=r.state,
-                        fingerprint=r.fingerprint, alert=json.loads(r.payload),
-                        first_release_id=r.first_release_id, fired_at=parse_ts(r.fired_at))
+                        key=r.key,
+                        rule_id=r.rule_id,
+                        period=r.period,
+                        state=r.state,
+                        fingerprint=r.fingerprint,
+                        alert=json.loads(r.payload),
+                        first_release_id=r.first_release_id,
+                        fired_at=parse_ts(r.fired_at),
+                    )
         return out
 
-    def commit_evaluation(self, release_ids: list[int], updates: list[AlertUpdate],
-                          messages: list[OutboxEntry], *, now: datetime) -> int:
+    def commit_evaluation(
+        self,
+        release_ids: list[int],
+        updates: list[AlertUpdate],
+        messages: list[OutboxEntry],
+        *,
+        now: datetime,
+    ) -> int:
         stamp = ts(now)
         with self.transaction("recording alerts") as conn:
             if updates:
-                rows = [{"key": u.alert.key, "rule_id": u.alert.rule_id,
-                         "source": u.alert.source, "period": u.alert.period, "state": u.state,
-                         "fingerprint": u.alert.fingerprint(),
-                         "payload": json.dumps(u.alert.to_dict(), default=str),
-                         "first_release_id": u.release_id, "last_release_id": u.release_id,
-                         "fired_at": stamp, "updated_at": stamp} for u in updates]
+                rows = [
+                    {
+                        "key": u.alert.key,
+                        "rule_id": u.alert.rule_id,
+                        "source": u.alert.source,
+                        "period": u.alert.period,
+                        "state": u.state,
+                        "fingerprint": u.alert.fingerprint(),
+                        "payload": json.dumps(u.alert.to_dict(), default=str),
+                        "first_release_id": u.release_id,
+                        "last_release_id": u.release_id,
+                        "fired_at": stamp,
+                        "updated_at": stamp,
+                    }
+                    for u in updates
+                ]
                 upsert = self._insert(s.alerts)
                 upsert = upsert.on_conflict_do_update(
                     index_elements=[s.alerts.c.key],
-                    set_={c: upsert.excluded[c] for c in
-                          ("state", "fingerprint", "payload", "last_release_id", "updated_at")})
+                    set_={
+                        c: upsert.excluded[c]
+                        for c in (
+                            "state",
+                            "fingerprint",
+                            "payload",
+                            "last_release_id",
+                            "updated_at",
+                        )
+                    },
+                )
                 conn.execute(upsert, rows)
             queued = self._enqueue(conn, messages, stamp)
             if release_ids:
-                conn.execute(s.releases.update().where(s.releases.c.id.in_(release_ids))
-                             .values(evaluated_at=stamp))
+                conn.execute(
+                    s.releases.update()
+                    .where(s.releases.c.id.in_(release_ids))
+                    .values(evaluated_at=stamp)
+                )
         return queued
 
     def _enqueue(self, conn: Connection, messages: list[OutboxEntry], stamp: str) -> int:
         queued = 0
         for m in messages:
-            stmt = self._insert(s.outbox).values(
-                channel=m.channel, dedup_key=m.dedup_key, kind=m.kind,
-                message=json.dumps(m.message, default=str), alert_keys=json.dumps(m.alert_keys),
-                created_at=stamp,
-                next_attempt_at=ts(m.next_attempt_at) if m.next_attempt_at else stamp,
-                attempts=0, state=OUTBOX_PENDING).on_conflict_do_nothing(
-                    index_elements=[s.outbox.c.channel, s.outbox.c.dedup_key])
+            stmt = (
+                self._insert(s.outbox)
+                .values(
+                    channel=m.channel,
+                    dedup_key=m.dedup_key,
+                    kind=m.kind,
+                    message=json.dumps(m.message, default=str),
+                    alert_keys=json.dumps(m.alert_keys),
+                    created_at=stamp,
+                    next_attempt_at=ts(m.next_attempt_at) if m.next_attempt_at else stamp,
+                    attempts=0,
+                    state=OUTBOX_PENDING,
+                )
+                .on_conflict_do_nothing(index_elements=[s.outbox.c.channel, s.outbox.c.dedup_key])
+            )
             queued += conn.execute(stmt).rowcount or 0
         return queued
 
@@ -313,17 +422,31 @@ class SqlStore:
 
     @staticmethod
     def _entry(r: Any) -> OutboxEntry:
-        return OutboxEntry(channel=r.channel, dedup_key=r.dedup_key, kind=r.kind,
-                           message=json.loads(r.message), alert_keys=json.loads(r.alert_keys),
-                           id=r.id, created_at=parse_ts(r.created_at),
-                           next_attempt_at=parse_ts(r.next_attempt_at), attempts=r.attempts,
-                           state=r.state, last_error=r.last_error, sent_at=parse_ts(r.sent_at))
+        return OutboxEntry(
+            channel=r.channel,
+            dedup_key=r.dedup_key,
+            kind=r.kind,
+            message=json.loads(r.message),
+            alert_keys=json.loads(r.alert_keys),
+            id=r.id,
+            created_at=parse_ts(r.created_at),
+            next_attempt_at=parse_ts(r.next_attempt_at),
+            attempts=r.attempts,
+            state=r.state,
+            last_error=r.last_error,
+            sent_at=parse_ts(r.sent_at),
+        )
 
-    def due_messages(self, *, now: datetime, channel: str | None = None,
-                     limit: int = 100) -> list[OutboxEntry]:
-        query = (sa.select(s.outbox).where(s.outbox.c.state == OUTBOX_PENDING)
-                 .where(s.outbox.c.next_attempt_at <= ts(now)).order_by(s.outbox.c.id)
-                 .limit(limit))
+    def due_messages(
+        self, *, now: datetime, channel: str | None = None, limit: int = 100
+    ) -> list[OutboxEntry]:
+        query = (
+            sa.select(s.outbox)
+            .where(s.outbox.c.state == OUTBOX_PENDING)
+            .where(s.outbox.c.next_attempt_at <= ts(now))
+            .order_by(s.outbox.c.id)
+            .limit(limit)
+        )
         if channel is not None:
             query = query.where(s.outbox.c.channel == channel)
         with self._guard("reading the outbox"), self._engine.connect() as conn:
@@ -341,35 +464,65 @@ class SqlStore:
             conn.execute(s.outbox.update().where(s.outbox.c.id == message_id).values(**values))
 
     def mark_sent(self, message_id: int, *, now: datetime) -> None:
-        self._update_message(message_id, "marking a message sent", state=OUTBOX_SENT,
-                             sent_at=ts(now), attempts=s.outbox.c.attempts + 1, last_error=None)
+        self._update_message(
+            message_id,
+            "marking a message sent",
+            state=OUTBOX_SENT,
+            sent_at=ts(now),
+            attempts=s.outbox.c.attempts + 1,
+            last_error=None,
+        )
 
-    def mark_retry(self, message_id: int, *, now: datetime, next_attempt_at: datetime,
-                   error: str) -> None:
-        self._update_message(message_id, "scheduling a retry", attempts=s.outbox.c.attempts + 1,
-                             next_attempt_at=ts(next_attempt_at), last_error=error[:2000])
+    def mark_retry(
+        self, message_id: int, *, now: datetime, next_attempt_at: datetime, error: str
+    ) -> None:
+        self._update_message(
+            message_id,
+            "scheduling a retry",
+            attempts=s.outbox.c.attempts + 1,
+            next_attempt_at=ts(next_attempt_at),
+            last_error=error[:2000],
+        )
 
     def mark_failed(self, message_id: int, *, now: datetime, error: str) -> None:
-        self._update_message(message_id, "marking a message failed", state=OUTBOX_FAILED,
-                             attempts=s.outbox.c.attempts + 1, last_error=error[:2000])
+        self._update_message(
+            message_id,
+            "marking a message failed",
+            state=OUTBOX_FAILED,
+            attempts=s.outbox.c.attempts + 1,
+            last_error=error[:2000],
+        )
 
     # -- source state ----------------------------------------------------------------------
     def _state_row(self, conn: Connection, source: str) -> Any:
-        return conn.execute(sa.select(s.source_state)
-                            .where(s.source_state.c.source == source)).first()
+        return conn.execute(
+            sa.select(s.source_state).where(s.source_state.c.source == source)
+        ).first()
 
     @staticmethod
     def _to_state(source: str, row: Any) -> SourceState:
         if row is None:
             return SourceState(source=source)
-        return SourceState(source=source, cursor=json.loads(row.cursor),
-                           last_poll_at=parse_ts(row.last_poll_at),
-                           last_success_at=parse_ts(row.last_success_at),
-                           consecutive_failures=row.consecutive_failures,
-                           last_error=row.last_error, polls=row.polls, failures=row.failures)
+        return SourceState(
+            source=source,
+            cursor=json.loads(row.cursor),
+            last_poll_at=parse_ts(row.last_poll_at),
+            last_success_at=parse_ts(row.last_success_at),
+            consecutive_failures=row.consecutive_failures,
+            last_error=row.last_error,
+            polls=row.polls,
+            failures=row.failures,
+        )
 
-    def _record_poll(self, conn: Connection, source: str, *, now: datetime, error: str | None,
-                     cursor: dict[str, Any] | None) -> SourceState:
+    def _record_poll(
+        self,
+        conn: Connection,
+        source: str,
+        *,
+        now: datetime,
+        error: str | None,
+        cursor: dict[str, Any] | None,
+    ) -> SourceState:
         prev = self._to_state(source, self._state_row(conn, source))
         state = SourceState(
             source=source,
@@ -379,20 +532,31 @@ class SqlStore:
             consecutive_failures=0 if error is None else prev.consecutive_failures + 1,
             last_error=error[:2000] if error else None,
             polls=prev.polls + 1,
-            failures=prev.failures + (1 if error else 0))
-        values = {"cursor": json.dumps(state.cursor, default=str),
-                  "last_poll_at": ts(now),
-                  "last_success_at": ts(state.last_success_at) if state.last_success_at else None,
-                  "consecutive_failures": state.consecutive_failures,
-                  "last_error": state.last_error, "polls": state.polls,
-                  "failures": state.failures}
+            failures=prev.failures + (1 if error else 0),
+        )
+        values = {
+            "cursor": json.dumps(state.cursor, default=str),
+            "last_poll_at": ts(now),
+            "last_success_at": ts(state.last_success_at) if state.last_success_at else None,
+            "consecutive_failures": state.consecutive_failures,
+            "last_error": state.last_error,
+            "polls": state.polls,
+            "failures": state.failures,
+        }
         upsert = self._insert(s.source_state).values(source=source, **values)
-        conn.execute(upsert.on_conflict_do_update(index_elements=[s.source_state.c.source],
-                                                  set_=values))
+        conn.execute(
+            upsert.on_conflict_do_update(index_elements=[s.source_state.c.source], set_=values)
+        )
         return state
 
-    def record_poll(self, source: str, *, now: datetime, error: str | None = None,
-                    cursor: dict[str, Any] | None = None) -> SourceState:
+    def record_poll(
+        self,
+        source: str,
+        *,
+        now: datetime,
+        error: str | None = None,
+        cursor: dict[str, Any] | None = None,
+    ) -> SourceState:
         with self.transaction(f"recording a poll of {source!r}") as conn:
             return self._record_poll(conn, source, now=now, error=error, cursor=cursor)
 

@@ -54,14 +54,14 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path):
 
 def test_environment_variables_are_substituted(tmp_path):
     """${VAR} reads the environment."""
-    text = GOOD.replace("{type: console}", "{type: console, stream: \"${OUT}\"}")
+    text = GOOD.replace("{type: console}", '{type: console, stream: "${OUT}"}')
     config = load_config(write(tmp_path, text), env={"OUT": "stderr"})
     assert config.channels["trade-desk"]["stream"] == "stderr"
 
 
 def test_missing_environment_variable_is_located_and_not_leaked(tmp_path):
     """A missing ${VAR} is an error at its line; the message names the variable only."""
-    text = GOOD.replace("{type: console}", "{type: console, stream: \"${SLACK_URL}\"}")
+    text = GOOD.replace("{type: console}", '{type: console, stream: "${SLACK_URL}"}')
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, text), env={})
     assert "monitor.yaml:9:" in str(err.value)
@@ -77,16 +77,26 @@ def test_unknown_key_suggests_the_right_one(tmp_path):
 
 def test_unknown_channel_in_route_is_an_error(tmp_path):
     """Routes may only name configured channels."""
-    with pytest.raises(ConfigError, match=r"monitor.yaml:12:\d+: route 'route-1': unknown "
-                                          r"channel 'trade-dsk' \(did you mean 'trade-desk'\?\)"):
-        load_config(write(tmp_path, GOOD.replace("channels: [trade-desk]\n  - ",
-                                                 "channels: [trade-dsk]\n  - ")))
+    with pytest.raises(
+        ConfigError,
+        match=r"monitor.yaml:12:\d+: route 'route-1': unknown "
+        r"channel 'trade-dsk' \(did you mean 'trade-desk'\?\)",
+    ):
+        load_config(
+            write(
+                tmp_path,
+                GOOD.replace("channels: [trade-desk]\n  - ", "channels: [trade-dsk]\n  - "),
+            )
+        )
 
 
 def test_unknown_source_type_lists_the_known_ones(tmp_path):
     """A misspelt source type is located and suggested."""
-    with pytest.raises(ConfigError, match=r"monitor.yaml:5:\d+: source 'magnets': unknown type "
-                                          r"'fiel' \(did you mean 'file'\?\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"monitor.yaml:5:\d+: source 'magnets': unknown type "
+        r"'fiel' \(did you mean 'file'\?\)",
+    ):
         load_config(write(tmp_path, GOOD.replace("type: file", "type: fiel")))
 
 

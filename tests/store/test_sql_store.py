@@ -60,8 +60,7 @@ def test_new_months_are_a_release_not_a_revision(store, magnets, now):
     store.ingest("magnets", magnets[magnets.period < "2025-07"], now=now)
     release = store.ingest("magnets", magnets, now=now)
     assert not release.initial
-    assert release.new_periods == ("2025-07", "2025-08", "2025-09", "2025-10", "2025-11",
-                                   "2025-12")
+    assert release.new_periods == ("2025-07", "2025-08", "2025-09", "2025-10", "2025-11", "2025-12")
     assert release.revised_periods == ()
 
 
@@ -70,15 +69,16 @@ def test_revision_keeps_every_vintage(store, magnets, now):
     store.ingest("magnets", magnets, now=now)
     revised = magnets.copy()
     mask = (revised.period == "2025-08") & (revised.partner == "US")
-    revised.loc[mask, "value"] = 589_000.0          # asiacity.news gives 589 t
+    revised.loc[mask, "value"] = 589_000.0  # asiacity.news gives 589 t
     release = store.ingest("magnets", revised, now=now + timedelta(days=30))
     assert release.revised_periods == ("2025-08",) and release.new_periods == ()
     vintages = store.vintages(source="magnets")
     us_aug = vintages[(vintages.period == "2025-08") & (vintages.partner == "US")]
     assert list(us_aug.value) == [590_000.0, 589_000.0]
     current = store.observations(source="magnets")
-    assert current[(current.period == "2025-08") & (current.partner == "US")].value.item() \
-        == 589_000.0
+    assert (
+        current[(current.period == "2025-08") & (current.partner == "US")].value.item() == 589_000.0
+    )
 
 
 def test_releases_are_pending_until_evaluated(store, magnets, now):
@@ -96,21 +96,36 @@ def test_silent_backfill_is_not_pending(store, magnets, now):
 
 
 def _alert(period: str = "2025-07", value: float = 619_000.0) -> Alert:
-    return Alert(rule_id="us-six-month-high", period=period, reporter="CN", partner="US",
-                 commodity="85051110", flow="export", measure="net_weight_kg", value=value,
-                 unit="kg", source="magnets", context={"months_known": 3})
+    return Alert(
+        rule_id="us-six-month-high",
+        period=period,
+        reporter="CN",
+        partner="US",
+        commodity="85051110",
+        flow="export",
+        measure="net_weight_kg",
+        value=value,
+        unit="kg",
+        source="magnets",
+        context={"months_known": 3},
+    )
 
 
 def _message(key: str = "r1:default:new", channel: str = "slack") -> OutboxEntry:
-    return OutboxEntry(channel=channel, dedup_key=key, kind="alert",
-                       message={"subject": "s", "text": "t", "payload": {}},
-                       alert_keys=[_alert().key])
+    return OutboxEntry(
+        channel=channel,
+        dedup_key=key,
+        kind="alert",
+        message={"subject": "s", "text": "t", "payload": {}},
+        alert_keys=[_alert().key],
+    )
 
 
 def test_commit_evaluation_records_alerts_and_queues_atomically(store, now):
     """Alerts and their outbox messages land together."""
-    queued = store.commit_evaluation([], [AlertUpdate(_alert(), ALERT_FIRING, None)],
-                                     [_message()], now=now)
+    queued = store.commit_evaluation(
+        [], [AlertUpdate(_alert(), ALERT_FIRING, None)], [_message()], now=now
+    )
     assert queued == 1
     stored = store.alerts()
     assert stored[_alert().key].state == ALERT_FIRING

@@ -3,8 +3,14 @@
 from monitor.store import schema
 
 VERSION = 1
-tables = [schema.observations, schema.observation_vintages, schema.releases, schema.alerts,
-          schema.outbox, schema.source_state]
+tables = [
+    schema.observations,
+    schema.observation_vintages,
+    schema.releases,
+    schema.alerts,
+    schema.outbox,
+    schema.source_state,
+]
 
 
 def upgrade(conn) -> None:

@@ -1,0 +1,217 @@
+"""US Census international trade API: imports or exports by HS commodity, monthly.
+
+The API answers a JSON array of arrays, header row first, every value a string; HTTP 204 (empty
+body) means no matching rows, which is not an error. ``CTY_CODE`` is Schedule C; ``-`` (all
+countries) becomes ``WORLD`` and country groupings (EU, continents...) are dropped. The API sends
+no ETag, so "nothing changed" is a checksum of the body kept in the cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from monitor.errors import Problem, SourceError
+from monitor.model import WORLD, empty_observations, normalize
+from monitor.sources._common import (
+    HttpClient,
+    check_choice,
+    code_table,
+    month_range,
+    read_secret,
+    recent_months,
+    sha256,
+)
+from monitor.sources.base import FetchResult, Source
+
+log = logging.getLogger("monitor.sources.census")
+
+BASE_URL = "https://api.census.gov/data/timeseries/intltrade"
+# endpoint -> (flow, commodity field, value field, quantity field, quantity unit field)
+ENDPOINTS = {
+    "imports": ("import", "I_COMMODITY", "GEN_VAL_MO", "GEN_QY1_MO", "UNIT_QY1"),
+    "exports": ("export", "E_COMMODITY", "ALL_VAL_MO", "QTY_1_MO", "UNIT_QY1"),
+}
+# Census quantity units that are weights, as canonical measure aliases (model.normalize converts)
+WEIGHT_UNITS = {"KG": "net_weight_kg", "T": "net_weight_t"}
+NO_UNIT = {"", "X", "-"}
+
+
+def country_table() -> dict[str, str]:
+    return code_table("census_countries.csv", "cty_code", "iso2")
+
+
+class CensusSource(Source):
+    type = "census"
+    OPTIONS: ClassVar[set[str]] = {
+        "key",
+        "key_file",
+        "endpoint",
+        "commodity",
+        "level",
+        "countries",
+        "months",
+        "base_url",
+        "rate_limit",
+        "max_wait",
+        "timeout",
+        "ca_bundle",
+    }
+    REQUIRED: ClassVar[set[str]] = {"endpoint", "commodity"}
+    #: months per request when backfilling (one `time=from .. to ..` query each)
+    BACKFILL_CHUNK_MONTHS: ClassVar[int] = 12
+
+    @classmethod
+    def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
+        return [
+            *super().check_options(name, options, path),
+            *check_choice(name, options, path, "endpoint", tuple(ENDPOINTS)),
+        ]
+
+    def __init__(self, name: str, options: dict[str, Any], **kw: Any) -> None:
+        super().__init__(name, options, **kw)
+        endpoint = str(options.get("endpoint", ""))
+        if endpoint not in ENDPOINTS:
+            raise SourceError(
+                name, f"endpoint must be imports or exports, not {endpoint!r}", retryable=False
+            )
+        self.endpoint = endpoint
+        self.base_url = str(options.get("base_url", BASE_URL)).rstrip("/")
+        self.client = HttpClient(name, options, self.clock, self.session, default_interval=1.0)
+        self.session = self.client.session
+
+    @cached_property
+    def key(self) -> str | None:
+        """Read on first use, so a missing key_file is a poll error, not a crash at start."""
+        key = read_secret(self.name, self.options, self.base_dir)
+        if key:
+            self.client.secrets.add(key)
+        return key
+
+    def _params(self, start: str, end: str) -> dict[str, Any]:
+        _, cfield, vfield, qfield, ufield = ENDPOINTS[self.endpoint]
+        commodity = str(self.options["commodity"])
+        digits = len(commodity.rstrip("*"))
+        params: dict[str, Any] = {
+            "get": ",".join(["CTY_CODE", "CTY_NAME", vfield, qfield, ufield, cfield]),
+            "time": start if start == end else f"from {start} to {end}",
+            cfield: commodity,
+            # A prefix (850511*) means its 10-digit lines; an exact code its own level.
+            "COMM_LVL": self.options.get("level")
+            or (
+                "HS10"
+                if commodity.endswith("*")
+                else f"HS{digits}"
+                if digits in (2, 4, 6, 10)
+                else None
+            ),
+        }
+        countries = self.options.get("countries")
+        if countries:
+            # The API ORs a repeated predicate: CTY_CODE=5700&CTY_CODE=-
+            listed = countries if isinstance(countries, list | tuple) else [countries]
+            params["CTY_CODE"] = [str(c) for c in listed]
+        if self.key:
+            params["key"] = self.key  # redact_url masks it in every message
+        return {k: v for k, v in params.items() if v is not None}
+
+    def _download(self, start: str, end: str) -> tuple[pd.DataFrame, str]:
+        url = f"{self.base_url}/{self.endpoint}/hs"
+        resp = self.client.get(url, params=self._params(start, end), ok=(200, 204))
+        if resp.status_code == 204 or not resp.content.strip():
+            return empty_observations(), sha256(b"")
+        body = self.client.json(resp)
+        return self._frame(body, resp.url), sha256(resp.content)
+
+    def _frame(self, body: Any, url: str) -> pd.DataFrame:
+        flow, cfield, vfield, qfield, ufield = ENDPOINTS[self.endpoint]
+        if (
+            not isinstance(body, list)
+            or not body
+            or not all(isinstance(r, list) for r in body)
+            or not all(isinstance(c, str) for c in body[0])
+        ):
+            raise self.client.error(
+                "unexpected JSON: not a header row followed by rows", url, retryable=False
+            )
+        header, rows = body[0], body[1:]
+        missing = [c for c in ("CTY_CODE", vfield, cfield, "time") if c not in header]
+        if missing:
+            raise self.client.error(
+                f"missing column(s): {', '.join(missing)}", url, retryable=False
+            )
+        for i, r in enumerate(rows, start=2):
+            if len(r) != len(header) or not all(isinstance(c, str | None) for c in r):
+                raise self.client.error(
+                    f"row {i}: expected {len(header)} string cells, got {r!r:.120}",
+                    url,
+                    retryable=False,
+                )
+        frame = pd.DataFrame(rows, columns=header, dtype="str")
+        # A variable both asked for and used as a predicate may come back twice: keep one.
+        frame = frame.loc[:, ~frame.columns.duplicated()]
+        countries = country_table()
+        codes = frame["CTY_CODE"].fillna("").str.strip()
+        partner = codes.map(countries)
+        partner[codes.isin(["-", "", "0000"])] = WORLD
+        grouping = codes.str.startswith("0") | codes.str.contains("X")
+        unknown = partner.isna() & ~grouping & ~codes.isin(["-", "", "0000"])
+        if unknown.any():
+            log.warning(
+                "source %r: dropped unknown CTY_CODE(s) %s",
+                self.name,
+                ", ".join(sorted(set(codes[unknown]))),
+            )
+        keep = partner.notna().to_numpy()
+        frame, partner = frame[keep], partner[keep]
+        base = pd.DataFrame(
+            {
+                "period": frame["time"],
+                "reporter": "US",
+                "partner": partner,
+                "commodity": frame[cfield].str.strip(),
+                "flow": flow,
+            }
+        )
+        parts = [base.assign(measure="value_usd", unit="USD", value=frame[vfield])]
+        if qfield in frame and ufield in frame:
+            units = frame[ufield].fillna("").str.strip().str.upper()
+            measure = units.map(WEIGHT_UNITS).fillna("quantity")
+            has_qty = ~units.isin(NO_UNIT)
+            parts.append(
+                base.assign(measure=measure, unit=frame[ufield].fillna(""), value=frame[qfield])[
+                    has_qty.to_numpy()
+                ]
+            )
+        long = pd.concat(parts, ignore_index=True)
+        try:
+            return normalize(long, source=self.name)
+        except ValueError as exc:
+            raise self.client.error(str(exc), url, retryable=False) from None
+
+    def fetch(self) -> FetchResult:
+        months = recent_months(self.clock.now(), int(self.options.get("months", 13)))
+        observations, digest = self._download(months[0], months[-1])
+        cursor = {**self.cursor, "checksum": digest}
+        where = f"{self.base_url}/{self.endpoint}/hs {self.options['commodity']}"
+        if self.cursor.get("checksum") == digest:
+            return FetchResult(
+                empty_observations(), cursor, unchanged=True, description=f"{where}: unchanged"
+            )
+        return FetchResult(
+            observations,
+            cursor,
+            description=f"{where}: {months[0]}..{months[-1]}, {len(observations)} observations",
+        )
+
+    def fetch_range(self, start: str, end: str) -> FetchResult:
+        month_range(start, end)  # validates both ends
+        observations, _ = self._download(start, end)
+        return FetchResult(
+            observations,
+            dict(self.cursor),
+            description=f"{self.base_url}/{self.endpoint}/hs: {start}..{end}",
+        )

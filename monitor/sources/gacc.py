@@ -1,0 +1,236 @@
+"""GACC (China customs): a drop folder of query-platform downloads, optionally fed from a URL.
+
+GACC has no usable API (web firewall, CAPTCHA), so users save the platform's CSV/Excel results
+into ``path``. Each poll reads the files not ingested yet (by content hash, kept in the cursor),
+sums the customs regimes, and hands the canonical rows to the pipeline. After the pipeline
+committed them, ``on_committed`` moves the files to ``<path>/done/``. A malformed file is moved to
+``<path>/rejected/`` at once with ``<name>.error.txt`` beside it; nothing of it is stored and the
+good files of the same poll still ingest.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import pandas as pd
+
+from monitor.errors import Problem, SourceError
+from monitor.model import empty_observations, normalize
+from monitor.sources._common import HttpClient, check_choice, resolve_path, sha256
+from monitor.sources._gacc_parse import GaccFormatError, parse
+from monitor.sources.base import FetchResult, Source
+
+log = logging.getLogger("monitor.sources.gacc")
+
+SUFFIXES = (".csv", ".xlsx", ".xlsm")
+MAX_REMEMBERED = 2000  # content hashes kept in the cursor (oldest forgotten first)
+_FLOW_WORDS = {"export": ("export", "出口"), "import": ("import", "进口")}
+
+
+@dataclass
+class _Input:
+    name: str
+    data: bytes
+    path: Path | None  # None for a body fetched from ``url``
+
+
+class GaccSource(Source):
+    type = "gacc"
+    OPTIONS: ClassVar[set[str]] = {"path", "url", "flow", "archive", "ca_bundle", "timeout"}
+    REQUIRED: ClassVar[set[str]] = {"path"}
+
+    @classmethod
+    def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
+        return [
+            *super().check_options(name, options, path),
+            *check_choice(name, options, path, "flow", ("export", "import")),
+        ]
+
+    #: ``sources check`` turns this on: read and parse, but move nothing.
+    dry_run: bool = False
+
+    def __init__(self, name: str, options: dict[str, Any], **kw: Any) -> None:
+        super().__init__(name, options, **kw)
+        self._client: HttpClient | None = None
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def _folder(self) -> Path:
+        folder = resolve_path(self.name, str(self.options["path"]), self.base_dir)
+        if not folder.is_dir():
+            raise SourceError(self.name, f"drop folder {folder} does not exist", retryable=False)
+        return folder
+
+    def _inputs(self, folder: Path) -> list[_Input]:
+        files = sorted(
+            (
+                p
+                for p in folder.iterdir()
+                if p.is_file()
+                and p.suffix.lower() in SUFFIXES
+                and not p.name.startswith((".", "~$"))
+            ),
+            key=lambda p: (p.stat().st_mtime, p.name),
+        )
+        inputs = []
+        for p in files:
+            try:
+                inputs.append(_Input(p.name, p.read_bytes(), p))
+            except OSError as exc:
+                raise SourceError(self.name, f"cannot read {p}: {exc.strerror}") from None
+        url = self.options.get("url")
+        if url:
+            fetched = self._fetch_url(str(url))
+            if fetched is not None:
+                inputs.append(fetched)
+        return inputs
+
+    def _fetch_url(self, url: str) -> _Input | None:
+        if self._client is None:
+            self._client = HttpClient(self.name, self.options, self.clock, self.session)
+        headers = {}
+        if self.cursor.get("url_etag"):
+            headers["If-None-Match"] = self.cursor["url_etag"]
+        if self.cursor.get("url_last_modified"):
+            headers["If-Modified-Since"] = self.cursor["url_last_modified"]
+        resp = self._client.get(url, headers=headers, ok=(200, 304))
+        self._url_validators = {
+            "url_etag": resp.headers.get("ETag"),
+            "url_last_modified": resp.headers.get("Last-Modified"),
+        }
+        if resp.status_code == 304:
+            return None
+        name = Path(urlsplit(url).path).name or "download.csv"
+        if not name.lower().endswith(SUFFIXES):
+            name += ".csv"
+        return _Input(name, resp.content, None)
+
+    # -- fetch ----------------------------------------------------------------------------
+
+    def _flow(self, name: str) -> str:
+        flow = self.options.get("flow")
+        if flow:
+            return str(flow)
+        lowered = name.lower()
+        found = [f for f, words in _FLOW_WORDS.items() if any(w in lowered for w in words)]
+        if len(found) != 1:
+            raise GaccFormatError(
+                "cannot tell export from import: set the source's `flow` "
+                "option or put 'export'/'import' in the file name"
+            )
+        return found[0]
+
+    def fetch(self) -> FetchResult:
+        folder = self._folder()
+        self._url_validators: dict[str, Any] = {}
+        ingested: dict[str, str] = dict(self.cursor.get("ingested", {}))
+        frames: list[pd.DataFrame] = []
+        accepted: list[_Input] = []
+        already: list[_Input] = []
+        rejected: list[str] = []
+        for item in self._inputs(folder):
+            digest = sha256(item.data)
+            if digest in ingested:
+                already.append(item)
+                continue
+            try:
+                parsed = parse(item.name, item.data, flow=self._flow(item.name))
+            except GaccFormatError as exc:
+                rejected.append(item.name)
+                self._reject(folder, item, str(exc))
+                continue
+            log.info(
+                "source %r: %s: %d regime rows -> %d observations",
+                self.name,
+                item.name,
+                parsed.regime_rows,
+                len(parsed.rows),
+            )
+            frames.append(parsed.rows)
+            accepted.append(item)
+            ingested[digest] = item.name
+        cursor = {k: v for k, v in self.cursor.items() if not k.startswith("url_")}
+        cursor.update({k: v for k, v in self._url_validators.items() if v})
+        cursor["ingested"] = dict(list(ingested.items())[-MAX_REMEMBERED:])
+        on_committed = self._archiver(folder, accepted + already)
+        if not frames:
+            if already and not self.dry_run:
+                on_committed()  # files seen before (e.g. crash before the move): tidy up
+            return FetchResult(
+                empty_observations(),
+                cursor,
+                unchanged=True,
+                description=self._describe(folder, accepted, already, rejected),
+            )
+        # A later file (newer mtime) for the same month supersedes an earlier one in this poll.
+        combined = pd.concat(frames, ignore_index=True).drop_duplicates(
+            ["period", "reporter", "partner", "commodity", "flow", "measure"], keep="last"
+        )
+        try:
+            observations = normalize(combined, source=self.name)
+        except ValueError as exc:  # pragma: no cover - parse() already validated every field
+            raise SourceError(self.name, f"{folder}: {exc}", retryable=False) from None
+        return FetchResult(
+            observations,
+            cursor,
+            unchanged=False,
+            description=self._describe(folder, accepted, already, rejected),
+            on_committed=on_committed,
+        )
+
+    # -- moving files ---------------------------------------------------------------------
+
+    def _describe(
+        self, folder: Path, accepted: list[_Input], already: list[_Input], rejected: list[str]
+    ) -> str:
+        parts = [f"{folder}: {len(accepted)} new file(s)"]
+        if accepted:
+            parts.append(", ".join(i.name for i in accepted))
+        if already:
+            parts.append(f"{len(already)} already ingested")
+        if rejected:
+            parts.append(f"{len(rejected)} rejected ({', '.join(rejected)})")
+        return "; ".join(parts)
+
+    def _archiver(self, folder: Path, items: list[_Input]) -> Callable[[], None]:
+        def archive() -> None:
+            if self.dry_run or not self.options.get("archive", True):
+                return
+            done = folder / "done"
+            for item in items:
+                if item.path is not None and item.path.exists():
+                    done.mkdir(exist_ok=True)
+                    shutil.move(str(item.path), str(_free_name(done, item.name)))
+
+        return archive
+
+    def _reject(self, folder: Path, item: _Input, message: str) -> None:
+        log.error("source %r: rejected %s: %s", self.name, item.name, message)
+        if self.dry_run:
+            return
+        rejected = folder / "rejected"
+        rejected.mkdir(exist_ok=True)
+        target = _free_name(rejected, item.name)
+        if item.path is not None:
+            shutil.move(str(item.path), str(target))
+        else:
+            target.write_bytes(item.data)
+        target.with_name(target.name + ".error.txt").write_text(
+            f"{item.name}: {message}\n", encoding="utf-8"
+        )
+
+
+def _free_name(folder: Path, name: str) -> Path:
+    """``name`` in ``folder``, suffixed .1, .2 ... rather than overwrite an earlier file."""
+    target = folder / name
+    n = 1
+    while target.exists():
+        target = folder / f"{Path(name).stem}.{n}{Path(name).suffix}"
+        n += 1
+    return target

@@ -1,0 +1,278 @@
+"""Census, Eurostat and the canonical-URL source against the local fake API."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+
+from monitor.clock import ManualClock
+from monitor.errors import SourceError
+from monitor.http import make_session
+from monitor.sources.census import CensusSource, country_table
+from monitor.sources.eurostat import EurostatSource
+from monitor.sources.url import UrlSource
+from tests.sources.fakeapi import FakeApi, Reply, census_body, eurostat_csv
+
+NOW = datetime(2025, 8, 20, 3, 0, tzinfo=UTC)
+IMPORTS = "/intltrade/imports/hs"
+HEADER = ["CTY_CODE", "CTY_NAME", "GEN_VAL_MO", "GEN_QY1_MO", "UNIT_QY1", "I_COMMODITY", "time"]
+ESTAT = "/DS-045409/M.DE.CN.85051110.1+2.QUANTITY_IN_100KG+VALUE_IN_EUROS"
+
+
+@pytest.fixture
+def api():
+    with FakeApi() as server:
+        yield server
+
+
+def _census(api: FakeApi, cursor=None, **options) -> CensusSource:
+    opts = {
+        "endpoint": "imports",
+        "commodity": "8505110070",
+        "key": "census-key-123",
+        "base_url": api.url + "/intltrade",
+        "rate_limit": 0,
+        "months": 2,
+        **options,
+    }
+    return CensusSource(
+        "census", opts, clock=ManualClock(NOW), cursor=cursor, session=make_session(retries=0)
+    )
+
+
+def _row(code: str, name: str, value: str, qty: str, month: str = "2025-07") -> dict:
+    return {
+        "CTY_CODE": code,
+        "CTY_NAME": name,
+        "GEN_VAL_MO": value,
+        "GEN_QY1_MO": qty,
+        "UNIT_QY1": "KG",
+        "I_COMMODITY": "8505110070",
+        "time": month,
+    }
+
+
+ROWS = [
+    _row("5700", "CHINA", "61234567", "1234567"),
+    _row("-", "TOTAL FOR ALL COUNTRIES", "90000000", "2000000"),
+    _row("0003", "EUROPEAN UNION", "1000", "10"),
+    _row("5880", "JAPAN", "5000000", "90000"),
+]
+
+
+def test_census_strings_become_canonical_rows(api):
+    """String cells become numbers; 5700 -> CN, '-' -> WORLD, groupings dropped."""
+    api.route(IMPORTS, Reply(body=census_body(ROWS, HEADER)))
+    obs = _census(api).fetch().observations
+    assert set(obs.partner) == {"CN", "WORLD", "JP"}
+    cn = obs[(obs.partner == "CN")].set_index("measure")["value"]
+    assert cn["value_usd"] == 61234567 and cn["net_weight_kg"] == 1234567
+    assert set(obs.reporter) == {"US"} and set(obs.flow) == {"import"}
+
+
+def test_census_query_names_commodity_level_and_range(api):
+    """The query asks the HS10 code for the last months, with the key as a parameter."""
+    api.route(IMPORTS, Reply(body=census_body(ROWS, HEADER)))
+    _census(api).fetch()
+    q = api.seen[0].query
+    assert (q["I_COMMODITY"], q["COMM_LVL"], q["time"]) == (
+        "8505110070",
+        "HS10",
+        "from 2025-06 to 2025-07",
+    )
+
+
+def test_census_204_is_no_data_not_an_error(api):
+    """HTTP 204 with an empty body: no observations and no error."""
+    api.route(IMPORTS, Reply(204))
+    result = _census(api).fetch()
+    assert result.observations.empty and not result.unchanged
+
+
+def test_census_same_body_is_unchanged(api):
+    """A body identical to the last poll's (checksum in the cursor) is unchanged."""
+    api.route(IMPORTS, Reply(body=census_body(ROWS, HEADER)))
+    first = _census(api).fetch()
+    second = _census(api, cursor=first.cursor).fetch()
+    assert second.unchanged and second.observations.empty
+
+
+def test_census_revised_month_is_returned(api):
+    """A changed figure for a month already seen comes back (the store records a revision)."""
+    api.route(IMPORTS, Reply(body=census_body(ROWS, HEADER)))
+    first = _census(api).fetch()
+    revised = [_row("5700", "CHINA", "61300000", "1234567"), *ROWS[1:]]
+    api.route(IMPORTS, Reply(body=census_body(revised, HEADER)))
+    second = _census(api, cursor=first.cursor).fetch()
+    cn = second.observations.query("partner == 'CN' and measure == 'value_usd'")
+    assert cn["value"].tolist() == [61300000]
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (Reply(500, "error"), "HTTP 500"),
+        (
+            Reply(200, "<html><body>Invalid Key</body></html>", {"Content-Type": "text/html"}),
+            "HTML",
+        ),
+        (Reply(200, census_body(ROWS, HEADER), truncate=60), "malformed JSON"),
+        (Reply(200, [["CTY_CODE", "time"], ["5700", "2025-07"]]), "missing column"),
+        (
+            Reply(200, [HEADER, ["5700", "CHINA", 12, "1", "KG", "8505110070", "2025-07"]]),
+            "string cells",
+        ),
+    ],
+)
+def test_census_faults_name_source_and_hide_key(api, reply, message):
+    """Faults are SourceErrors naming the URL, with the key masked."""
+    api.route(IMPORTS, reply)
+    with pytest.raises(SourceError, match=message) as info:
+        _census(api).fetch()
+    assert "census-key-123" not in str(info.value) and "key=%2A%2A%2A" in str(info.value)
+
+
+def test_census_country_table_has_china_and_canada():
+    """Schedule C: China 5700, Canada 1220, Mexico 2010, Japan 5880, Germany 4280."""
+    table = country_table()
+    assert [table[c] for c in ("5700", "1220", "2010", "5880", "4280")] == [
+        "CN",
+        "CA",
+        "MX",
+        "JP",
+        "DE",
+    ]
+
+
+# -- Eurostat ---------------------------------------------------------------------------------
+
+
+def _estat(api: FakeApi, cursor=None) -> EurostatSource:
+    return EurostatSource(
+        "eurostat",
+        {
+            "reporter": "DE",
+            "partner": "CN",
+            "product": "85051110",
+            "base_url": api.url + "/DS-045409",
+            "rate_limit": 0,
+            "months": 3,
+        },
+        clock=ManualClock(NOW),
+        cursor=cursor,
+        session=make_session(retries=0),
+    )
+
+
+ESTAT_ROWS = [
+    ("DE", "CN", "85051110", "1", "QUANTITY_IN_100KG", "2025-06", "4321"),
+    ("DE", "CN", "85051110", "1", "VALUE_IN_EUROS", "2025-06", "98765432"),
+]
+
+
+def test_eurostat_100kg_becomes_kg(api):
+    """QUANTITY_IN_100KG 4321 is 432,100 kg; VALUE_IN_EUROS is value_eur; flow 1 is import."""
+    api.route(ESTAT, Reply(body=eurostat_csv(ESTAT_ROWS), headers={"ETag": '"e1"'}))
+    obs = _estat(api).fetch().observations.set_index("measure")
+    assert obs.loc["net_weight_kg", "value"] == 432_100
+    assert obs.loc["value_eur", "value"] == 98_765_432
+    assert set(obs.flow) == {"import"}
+    assert api.seen[0].query == {"format": "SDMX-CSV", "startPeriod": "2025-05"}
+
+
+def test_eurostat_304_with_etag_is_unchanged(api):
+    """The second poll sends If-None-Match and a 304 means unchanged."""
+
+    def serve(seen):
+        if seen.headers.get("If-None-Match") == '"e1"':
+            return Reply(304)
+        return Reply(body=eurostat_csv(ESTAT_ROWS), headers={"ETag": '"e1"'})
+
+    api.route(ESTAT, serve)
+    first = _estat(api).fetch()
+    second = _estat(api, cursor=first.cursor).fetch()
+    assert second.unchanged and len(api.seen) == 2
+
+
+def test_eurostat_missing_columns_is_an_error(api):
+    """An SDMX-CSV without OBS_VALUE is refused with the column named."""
+    api.route(ESTAT, Reply(body="DATAFLOW,freq,reporter\nx,M,DE\n"))
+    with pytest.raises(SourceError, match="OBS_VALUE"):
+        _estat(api).fetch()
+
+
+# -- canonical URL ----------------------------------------------------------------------------
+
+CANONICAL = (
+    "period,reporter,partner,commodity,flow,measure,value,unit\n"
+    "2025-07,CN,US,85051110,export,net_weight_t,619.6,t\n"
+)
+
+
+def _url(api: FakeApi, path: str, cursor=None) -> UrlSource:
+    return UrlSource(
+        "feed",
+        {"url": api.url + path, "rate_limit": 0},
+        cursor=cursor,
+        session=make_session(retries=0),
+    )
+
+
+def test_url_csv_with_last_modified(api):
+    """A canonical CSV ingests (tonnes to kg); the next poll sends If-Modified-Since -> 304."""
+    stamp = "Wed, 20 Aug 2025 03:00:00 GMT"
+
+    def serve(seen):
+        if seen.headers.get("If-Modified-Since") == stamp:
+            return Reply(304)
+        return Reply(body=CANONICAL, headers={"Last-Modified": stamp})
+
+    api.route("/feed.csv", serve)
+    first = _url(api, "/feed.csv").fetch()
+    assert first.observations["value"].tolist() == [619_600.0]
+    assert first.observations["commodity"].tolist() == ["85051110"]
+    assert _url(api, "/feed.csv", cursor=first.cursor).fetch().unchanged
+
+
+def test_url_parquet(api):
+    """A Parquet body is recognised by its magic bytes."""
+    buf = io.BytesIO()
+    pd.read_csv(io.StringIO(CANONICAL), dtype=str).to_parquet(buf)
+    api.route("/feed", Reply(body=buf.getvalue()))
+    assert len(_url(api, "/feed").fetch().observations) == 1
+
+
+def test_url_bad_columns_is_a_source_error(api):
+    """A CSV that is not the canonical layout names the missing columns."""
+    api.route("/feed.csv", Reply(body="a,b\n1,2\n"))
+    with pytest.raises(SourceError, match="missing column"):
+        _url(api, "/feed.csv").fetch()
+
+
+def test_census_countries_are_repeated_predicates(api):
+    """`countries: [5700, '-']` is sent as CTY_CODE=5700&CTY_CODE=- (the API's OR)."""
+    api.route(IMPORTS, Reply(body=census_body(ROWS[:2], HEADER)))
+    _census(api, countries=["5700", "-"]).fetch()
+    assert api.seen[0].raw_query.count("CTY_CODE=") == 2
+
+
+def test_census_prefix_asks_ten_digit_lines_and_tolerates_repeated_columns(api):
+    """`850511*` asks COMM_LVL=HS10; a predicate column returned twice is read once."""
+    header = [*HEADER, "I_COMMODITY"]
+    rows = [{**r, "I_COMMODITY": r["I_COMMODITY"]} for r in ROWS[:2]]
+    body = [header] + [[r[h] for h in HEADER] + [r["I_COMMODITY"]] for r in rows]
+    api.route(IMPORTS, Reply(body=body))
+    obs = _census(api, commodity="850511*").fetch().observations
+    assert api.seen[0].query["COMM_LVL"] == "HS10"
+    assert set(obs.commodity) == {"8505110070"} and set(obs.partner) == {"CN", "WORLD"}
+
+
+def test_census_key_echoed_by_server_is_scrubbed(api):
+    """A server error text that echoes the key never shows it."""
+    api.route(IMPORTS, Reply(400, "error: invalid key census-key-123"))
+    with pytest.raises(SourceError, match="invalid key") as info:
+        _census(api).fetch()
+    assert "census-key-123" not in str(info.value)
