@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import pandas as pd
@@ -203,6 +203,17 @@ class Alert:
         }
         blob = json.dumps(figures, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Alert:
+        """The inverse of ``to_dict``: keys that are not fields are the context."""
+        data = dict(data)
+        data["rule_id"] = data.pop("rule")
+        names = {f.name for f in fields(cls)} - {"context"}
+        known = {k: data[k] for k in names if k in data}
+        known["value"] = float(known["value"])
+        known["labels"] = dict(known.get("labels") or {})
+        return cls(**known, context={k: v for k, v in data.items() if k not in names})
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -83,9 +83,9 @@ class Pipeline:
 
     def poll(self, name: str) -> PollOutcome:
         """Fetch one source and store what changed. Source errors are recorded, not raised."""
-        source = self.source(name)
-        source.cursor = self.store.source_state(name).cursor
         try:
+            source = self.source(name)
+            source.cursor = self.store.source_state(name).cursor
             result = source.fetch()
         except SourceError as exc:
             log.error("%s", exc)
@@ -159,7 +159,7 @@ class Pipeline:
         for key, old in stored.items():
             if key in fired_keys or old.state != ALERT_FIRING or old.rule_id not in rule_ids:
                 continue
-            gone = _alert_from_dict(old.alert)
+            gone = Alert.from_dict(old.alert)
             notices.append(Notice(gone, CHANGE_RESOLVED, previous=old.alert))
             updates[key] = AlertUpdate(gone, ALERT_RESOLVED, release.id)
         notices = _with_history(notices, observations)
@@ -245,42 +245,6 @@ def _with_source(alert: Alert, source: str) -> Alert:
     from dataclasses import replace
 
     return replace(alert, source=source)
-
-
-def _alert_from_dict(data: dict[str, Any]) -> Alert:
-    base = {
-        "rule",
-        "period",
-        "reporter",
-        "partner",
-        "commodity",
-        "flow",
-        "measure",
-        "value",
-        "unit",
-        "severity",
-        "summary",
-        "labels",
-        "source",
-        "template",
-    }
-    return Alert(
-        rule_id=data["rule"],
-        period=data["period"],
-        reporter=data["reporter"],
-        partner=data["partner"],
-        commodity=data["commodity"],
-        flow=data["flow"],
-        measure=data["measure"],
-        value=float(data["value"]),
-        unit=data["unit"],
-        severity=data.get("severity", "info"),
-        summary=data.get("summary", ""),
-        labels=dict(data.get("labels") or {}),
-        source=data.get("source", ""),
-        template=data.get("template"),
-        context={k: v for k, v in data.items() if k not in base},
-    )
 
 
 def _with_history(notices: list[Notice], observations: pd.DataFrame) -> list[Notice]:

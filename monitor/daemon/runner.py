@@ -29,6 +29,8 @@ from monitor.store import SqlStore, open_store
 
 log = logging.getLogger(__name__)
 
+# RUNNER-HANDOFF: the daemon engineer integrates systemd, health, metrics, calendars and HA here.
+
 _DOW_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 

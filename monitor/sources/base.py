@@ -65,6 +65,8 @@ class Source(ABC):
         self.session = session
         self.cursor = dict(cursor or {})
         self.base_dir = base_dir
+        #: check mode (`sources check`): read, store nothing, move no files
+        self.dry_run = False
 
     @classmethod
     def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
