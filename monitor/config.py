@@ -347,11 +347,19 @@ def check_config(config: Config, raw: Any) -> list[Problem]:
                 "(add routes: [{channels: [...]}])",
             )
         )
+    from monitor.daemon.calendar import check_schedule
+    from monitor.daemon.options import DaemonOptions, check_channel_refs, check_daemon_options
+
+    for name, options in (raw.get("sources") or {}).items():
+        if isinstance(options, dict):
+            problems.extend(check_schedule(name, options, where))
     if config.daemon:
-        try:
-            from monitor.daemon.options import check_daemon_options
-        except ImportError:
-            check_daemon_options = None
-        if check_daemon_options is not None:
-            problems.extend(check_daemon_options(raw.get("daemon"), where))
+        daemon_problems = check_daemon_options(raw.get("daemon"), where)
+        problems.extend(daemon_problems)
+        if not daemon_problems:
+            problems.extend(
+                check_channel_refs(
+                    DaemonOptions.from_config(raw.get("daemon")), set(config.channels), where
+                )
+            )
     return problems

@@ -66,7 +66,21 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
+_PLAIN_TAGS = {
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+}
+
+
 def _construct(loader: _Loader, node: yaml.Node, path: str, problems: list[Problem]) -> Any:
+    expected = _PLAIN_TAGS.get(type(node))
+    if expected is not None and node.tag != expected:
+        # Only plain YAML: tags such as !!python/object are refused, not silently ignored.
+        m = _mark(path, node)
+        problems.append(
+            Problem(path, m.line, m.column, f"invalid YAML: unsupported tag {node.tag!r}")
+        )
+        return None
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         out = LocatedDict()
@@ -108,7 +122,26 @@ def _construct(loader: _Loader, node: yaml.Node, path: str, problems: list[Probl
         and node.value.lower() in _YAML11_BOOLS
     ):
         return YamlBool(node.value)
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:  # an unknown !tag on a scalar
+        m = _mark(path, node)
+        reason = getattr(exc, "problem", None) or str(exc)
+        problems.append(Problem(path, m.line, m.column, f"invalid YAML: {reason}"))
+        return None
+    except (ValueError, TypeError, OverflowError) as exc:
+        # PyYAML's constructors raise these for scalars that look typed but are not, such as
+        # an unquoted 2025-13-01 "date".
+        m = _mark(path, node)
+        problems.append(
+            Problem(
+                path,
+                m.line,
+                m.column,
+                f"invalid value {node.value!r}: {exc} (quote it if it is text)",
+            )
+        )
+        return node.value
 
 
 def load_yaml(text: str, path: str) -> Any:

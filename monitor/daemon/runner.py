@@ -8,8 +8,6 @@ rebuilt from the config at every start (memory job store: nothing persistent to 
 from __future__ import annotations
 
 import logging
-import re
-import signal
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -22,42 +20,35 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config
-from monitor.errors import ConfigError, MonitorError, Problem
+from monitor.daemon import calendar
+from monitor.errors import ConfigError, MonitorError
 from monitor.pipeline import EvaluationOutcome, Pipeline, PollOutcome
 from monitor.runtime import build_channels, load_rules, template_env
 from monitor.store import SqlStore, open_store
 
 log = logging.getLogger(__name__)
 
-# RUNNER-HANDOFF: the daemon engineer integrates systemd, health, metrics, calendars and HA here.
+# RUNNER-HANDOFF (integrated): the production features (systemd notify, health and metrics,
+# release calendars, signals, the HA lease, ops checks) live in monitor.daemon.service;
+# ``Daemon.run`` hands over to it. This module stays the poll-evaluate-deliver core.
 
-_DOW_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+#: a source with neither ``schedule`` nor ``calendar``
+DEFAULT_SCHEDULE = calendar.DEFAULT_SCHEDULE
 
 
 def cron_trigger(expr: str, timezone: Any = UTC) -> CronTrigger:
     """A standard 5-field crontab line as an APScheduler trigger.
 
     APScheduler 3 numbers days of the week from Monday=0, so ``from_crontab("0 9 * * 1")`` would
-    fire on Tuesdays; crontab numbers them from Sunday=0. Numeric day-of-week values are turned
-    into names first so the line means what it means in cron.
+    fire on Tuesdays; crontab numbers them from Sunday=0. The day-of-week field is turned into
+    names first (see ``monitor.daemon.calendar.crontab_trigger``) so the line means what it means
+    in cron.
     """
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(
-            f"a cron schedule has 5 fields (minute hour day month day-of-week), "
-            f"got {len(fields)}: {expr!r}"
-        )
-    fields[4] = re.sub(r"\d+", lambda m: _dow_name(int(m.group())), fields[4])
-    minute, hour, day, month, dow = fields
-    return CronTrigger(
-        minute=minute, hour=hour, day=day, month=month, day_of_week=dow, timezone=timezone
-    )
+    return calendar.crontab_trigger(expr, timezone)
 
 
-def _dow_name(n: int) -> str:
-    if not 0 <= n <= 7:
-        raise ValueError(f"day of week {n} out of range 0-7")
-    return _DOW_NAMES[n]
+class LeaseLost(MonitorError):
+    """This instance lost the HA lease and stopped; systemd restarts it as the standby."""
 
 
 @dataclass
@@ -98,6 +89,10 @@ class Daemon:
         )
         self.scheduler = scheduler or BlockingScheduler(timezone=UTC)
         self.stats = DaemonStats()
+        # Every schedule is checked now, so a bad one fails the start (before READY=1), not
+        # the first poll.
+        for name, options in config.sources.items():
+            self.trigger_for(name, options)
         # One evaluation and one delivery at a time: two sources polling together must not
         # evaluate the same pending release twice or send the same outbox message twice.
         self._evaluate_lock = threading.Lock()
@@ -105,13 +100,11 @@ class Daemon:
 
     # -- jobs ------------------------------------------------------------------------------
     def trigger_for(self, name: str, options: dict[str, Any]) -> Any:
-        schedule = options.get("schedule", "*/30 * * * *")
-        try:
-            return cron_trigger(str(schedule), options.get("timezone", "UTC"))
-        except (ValueError, KeyError) as exc:
-            raise ConfigError(
-                Problem(self.config.where, 0, 0, f"source {name!r}: bad schedule: {exc}")
-            ) from None
+        """The source's trigger: a release calendar, ``@every N``, or a crontab line."""
+        problems = calendar.check_schedule(name, options, self.config.where)
+        if problems:
+            raise ConfigError(problems)
+        return calendar.trigger_for_source(options)
 
     def schedule_jobs(self, *, start_now: bool = True) -> None:
         now = self.clock.now()
@@ -126,7 +119,8 @@ class Daemon:
                 coalesce=True,
                 replace_existing=True,
                 misfire_grace_time=3600,
-                next_run_time=now if start_now else None,
+                # next_run_time=None would add the job paused; leave it out to follow the trigger.
+                **({"next_run_time": now} if start_now else {}),
             )
         interval = float(self.config.daemon.get("deliver_interval", 10))
         self.scheduler.add_job(
@@ -186,17 +180,22 @@ class Daemon:
         return polls, evaluations, self.deliver_job()
 
     def run(self) -> None:
-        self.schedule_jobs()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.stop())
+        """Run until SIGTERM/SIGINT as the production service (HA lease, systemd notify,
+        health endpoint, SIGHUP reload); raises ``LeaseLost`` (exit 1) if the lease was lost."""
+        from monitor.daemon.service import EXIT_LEASE_LOST, Service
+
         log.info(
-            "customs-monitor running: %d source(s), %d rule(s), %d channel(s), state %s",
+            "customs-monitor starting: %d source(s), %d rule(s), %d channel(s), state %s",
             len(self.config.sources),
             len(list(self.rules)),
             len(self.channels),
             self.store._shown_url,
         )
-        self.scheduler.start()
+        code = Service(self.config, config_path=self.config.path, daemon=self).run()
+        if code == EXIT_LEASE_LOST:
+            raise LeaseLost(
+                "ha: the lease was lost; exiting so that this instance restarts as the standby"
+            )
 
     def stop(self) -> None:
         if self.scheduler.running:

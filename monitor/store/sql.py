@@ -412,8 +412,10 @@ class SqlStore:
                     state=OUTBOX_PENDING,
                 )
                 .on_conflict_do_nothing(index_elements=[s.outbox.c.channel, s.outbox.c.dedup_key])
+                # rowcount is -1 on PostgreSQL for ON CONFLICT DO NOTHING: count returned ids.
+                .returning(s.outbox.c.id)
             )
-            queued += conn.execute(stmt).rowcount or 0
+            queued += len(conn.execute(stmt).fetchall())
         return queued
 
     def enqueue(self, messages: list[OutboxEntry], *, now: datetime) -> int:

@@ -1,0 +1,338 @@
+"""When each source polls: a release calendar (GACC) or a plain crontab line.
+
+GACC publishes a preliminary summary around the 7th-14th and the detailed tables from the 18th
+(the query platform on the 20th); January and February come out together in March. Polling every
+10 minutes all month would hammer a server for nothing, so ``GaccCalendarTrigger`` polls densely
+only inside those windows during Beijing office hours, and once a day otherwise.
+
+Config on a source (``calendar:`` and ``schedule:`` are exclusive)::
+
+    calendar: gacc                      # the defaults below
+    calendar:
+      name: gacc
+      every_minutes: 10
+      hours: "09:00-18:00"              # Asia/Shanghai
+      daily_at: "09:30"                 # outside the windows
+      holidays: [2026-10-01, 2026-10-02]   # no release on these days; the window stretches
+    schedule: "*/30 * * * *"            # crontab, standard day-of-week (0 or 7 = Sunday)
+    schedule: "@every 5m"               # a fixed interval (s, m or h; at least 5 s)
+
+APScheduler 3's ``CronTrigger.from_crontab`` numbers weekdays from Monday (``1`` is Tuesday);
+``crontab_trigger`` converts the day-of-week field to names so crontab lines mean what they say.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.config_checks import check_keys, problem_at
+from monitor.errors import Problem
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+#: a source with neither ``schedule`` nor ``calendar`` polls every 30 minutes
+DEFAULT_SCHEDULE = "*/30 * * * *"
+PRELIMINARY_WINDOW = (7, 14)
+DETAIL_WINDOW = (18, 22)
+_CAL_KEYS = {"name", "every_minutes", "hours", "daily_at", "holidays"}
+_DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+@dataclass(frozen=True)
+class GaccCalendar:
+    every_minutes: int = 10
+    start: dt.time = dt.time(9, 0)
+    end: dt.time = dt.time(18, 0)
+    daily_at: dt.time = dt.time(9, 30)
+    holidays: frozenset[dt.date] = frozenset()
+
+    def _window_days(self, year: int, month: int, first: int, last: int) -> set[int]:
+        """Working days of a window; each holiday inside it pushes the end one working day on."""
+        days: set[int] = set()
+        owed = 0
+        day = first
+        month_len = (dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)).day
+        while day <= month_len and (day <= last or owed > 0):
+            date = dt.date(year, month, day)
+            if date in self.holidays:
+                owed += 1 if day <= last else 0
+            else:
+                days.add(day)
+                if day > last:
+                    owed -= 1
+            day += 1
+        return days
+
+    def is_release_day(self, date: dt.date) -> bool:
+        """A day inside a window where GACC may publish (local Beijing date)."""
+        if date in self.holidays:
+            return False
+        if date.month == 2:
+            # January is not published on its own: Jan+Feb arrive together in March.
+            return False
+        windows = (PRELIMINARY_WINDOW, DETAIL_WINDOW)
+        return any(date.day in self._window_days(date.year, date.month, a, b) for a, b in windows)
+
+    def fire_times(self, date: dt.date) -> list[dt.datetime]:
+        """Every poll time (aware, Asia/Shanghai) on one local date, in order."""
+        if not self.is_release_day(date):
+            return [dt.datetime.combine(date, self.daily_at, SHANGHAI)]
+        times = []
+        when = dt.datetime.combine(date, self.start, SHANGHAI)
+        end = dt.datetime.combine(date, self.end, SHANGHAI)
+        step = dt.timedelta(minutes=self.every_minutes)
+        while when <= end:
+            times.append(when)
+            when += step
+        return times
+
+    def expected_release(self, period: str) -> dt.date:
+        """The day the detailed tables for ``period`` (YYYY-MM) are expected (for missing_release).
+
+        The 20th of the next month (query platform day), January's in March with February's.
+        """
+        year, month = int(period[:4]), int(period[5:7])
+        month += 1
+        if month == 13:
+            year, month = year + 1, 1
+        if month == 2:  # January data
+            month = 3
+        return dt.date(year, month, 20)
+
+
+class GaccCalendarTrigger(BaseTrigger):
+    """APScheduler 3 trigger following ``GaccCalendar``; fire times are aware datetimes."""
+
+    def __init__(self, calendar: GaccCalendar | None = None) -> None:
+        self.calendar = calendar or GaccCalendar()
+
+    def get_next_fire_time(
+        self, previous_fire_time: dt.datetime | None, now: dt.datetime
+    ) -> dt.datetime | None:
+        after = (
+            now
+            if previous_fire_time is None
+            else max(now, previous_fire_time + dt.timedelta(microseconds=1))
+        )
+        local = after.astimezone(SHANGHAI)
+        date = local.date()
+        for _ in range(400):  # a fire time exists every day; the bound only guards bugs
+            for when in self.calendar.fire_times(date):
+                if when >= after:
+                    return when
+            date += dt.timedelta(days=1)
+        return None
+
+    def __str__(self) -> str:
+        return f"gacc calendar (every {self.calendar.every_minutes} min in release windows)"
+
+    def __repr__(self) -> str:
+        return f"<GaccCalendarTrigger {self.calendar!r}>"
+
+
+def _dow_to_names(field: str) -> str:
+    """Crontab day-of-week (0-7, 0 and 7 Sunday, names, ranges, steps) -> APScheduler names."""
+    days: set[int] = set()
+    for part in field.split(","):
+        part = part.strip().lower()
+        rng, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if step < 1:
+            raise ValueError(f"bad step in day-of-week {field!r}")
+        if rng == "*":
+            lo, hi = 0, 6
+        elif "-" in rng:
+            a, b = rng.split("-", 1)
+            lo, hi = _dow_value(a), _dow_value(b)
+            if hi == 0 and b.strip() == "7":
+                hi = 7
+        else:
+            lo = _dow_value(rng)
+            hi = 6 if step_text else lo
+        if lo > hi:
+            raise ValueError(f"day-of-week range {rng!r} runs backwards")
+        days.update(d % 7 for d in range(lo, hi + 1, step))
+    if days == set(range(7)):
+        return "*"
+    # APScheduler weekday order starts on Monday; emit names so the numbering cannot matter.
+    return ",".join(_DOW_NAMES[d] for d in sorted(days, key=lambda d: (d + 6) % 7))
+
+
+def _dow_value(text: str) -> int:
+    text = text.strip().lower()
+    if text in _DOW_NAMES:
+        return _DOW_NAMES.index(text)
+    if text.isdigit() and 0 <= int(text) <= 7:
+        return int(text) % 7 if int(text) != 7 else 0
+    raise ValueError(f"not a day of week: {text!r}")
+
+
+_EVERY = re.compile(r"^@every\s+(\d+)\s*(s|m|h)$")
+
+
+def every_trigger(expr: str) -> IntervalTrigger | None:
+    """``@every 30s`` / ``@every 10m`` / ``@every 2h``: a fixed interval (None if not that form).
+
+    For sources that are cheap to ask (a checksum endpoint, a local drop folder) and for tests;
+    at least 5 seconds so a typo cannot hammer a server.
+    """
+    m = _EVERY.match(expr.strip())
+    if not m:
+        return None
+    seconds = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
+    if seconds < 5:
+        raise ValueError(f"@every needs at least 5 seconds, got {expr.strip()!r}")
+    return IntervalTrigger(seconds=seconds, timezone=dt.UTC)
+
+
+def schedule_trigger(expr: str, timezone: str | dt.tzinfo = "UTC") -> BaseTrigger:
+    """A ``schedule:`` value: ``@every N(s|m|h)`` or a 5-field crontab line."""
+    return every_trigger(expr) or crontab_trigger(expr, timezone)
+
+
+def crontab_trigger(expr: str, timezone: str | dt.tzinfo = "UTC") -> CronTrigger:
+    """A CronTrigger with standard crontab semantics (day-of-week 0/7 = Sunday)."""
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"a crontab line has 5 fields (minute hour day month weekday), got {len(fields)}"
+        )
+    minute, hour, day, month, dow = fields
+    tz = ZoneInfo(timezone) if isinstance(timezone, str) else timezone
+    return CronTrigger(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=_dow_to_names(dow), timezone=tz
+    )
+
+
+def _parse_calendar(value: Any) -> GaccCalendar:
+    """GaccCalendar from ``calendar:`` (``gacc`` or a mapping); raises ValueError."""
+    if isinstance(value, str):
+        if value != "gacc":
+            raise ValueError(f"unknown calendar {value!r} (known: gacc)")
+        return GaccCalendar()
+    name = value.get("name", "gacc")
+    if name != "gacc":
+        raise ValueError(f"unknown calendar {name!r} (known: gacc)")
+    kwargs: dict[str, Any] = {}
+    if "every_minutes" in value:
+        every = value["every_minutes"]
+        if isinstance(every, bool) or not isinstance(every, int) or not 1 <= every <= 720:
+            raise ValueError(f"every_minutes must be an integer from 1 to 720, got {every!r}")
+        kwargs["every_minutes"] = every
+    if "hours" in value:
+        start, _, end = str(value["hours"]).partition("-")
+        kwargs["start"], kwargs["end"] = _hhmm(start, "hours"), _hhmm(end, "hours")
+        if kwargs["start"] >= kwargs["end"]:
+            raise ValueError(
+                f"hours must be 'HH:MM-HH:MM' with start before end, got {value['hours']!r}"
+            )
+    if "daily_at" in value:
+        kwargs["daily_at"] = _hhmm(str(value["daily_at"]), "daily_at")
+    if "holidays" in value:
+        holidays = value["holidays"]
+        if not isinstance(holidays, list):
+            raise ValueError("holidays must be a list of dates (YYYY-MM-DD)")
+        parsed = set()
+        for item in holidays:
+            if isinstance(item, dt.date):
+                parsed.add(item)
+                continue
+            try:
+                parsed.add(dt.date.fromisoformat(str(item)))
+            except ValueError:
+                raise ValueError(f"holidays: not a date (YYYY-MM-DD): {item!r}") from None
+        kwargs["holidays"] = frozenset(parsed)
+    return GaccCalendar(**kwargs)
+
+
+def _hhmm(text: str, what: str) -> dt.time:
+    m = _HHMM.match(text.strip())
+    if not m:
+        raise ValueError(f"{what}: expected HH:MM, got {text.strip()!r}")
+    return dt.time(int(m.group(1)), int(m.group(2)))
+
+
+def check_schedule(name: str, options: dict[str, Any], path: str) -> list[Problem]:
+    """Located problems with a source's ``schedule``/``calendar``/``timezone`` options."""
+    problems: list[Problem] = []
+    what = f"source {name!r}"
+    if "schedule" in options and "calendar" in options:
+        problems.append(
+            problem_at(
+                options, "calendar", path, f"{what}: give either schedule or calendar, not both"
+            )
+        )
+    if "timezone" in options:
+        try:
+            ZoneInfo(str(options["timezone"]))
+        except (KeyError, ValueError):
+            problems.append(
+                problem_at(
+                    options, "timezone", path, f"{what}: unknown timezone {options['timezone']!r}"
+                )
+            )
+    if "schedule" in options:
+        try:
+            schedule_trigger(str(options["schedule"]))
+        except ValueError as exc:
+            problems.append(
+                problem_at(
+                    options,
+                    "schedule",
+                    path,
+                    f"{what}: bad schedule {options['schedule']!r}: {exc}",
+                )
+            )
+    if "calendar" in options:
+        cal = options["calendar"]
+        if isinstance(cal, dict):
+            problems += check_keys(cal, allowed=_CAL_KEYS, path=path, what=f"{what} calendar")
+        elif not isinstance(cal, str):
+            problems.append(
+                problem_at(
+                    options, "calendar", path, f"{what}: calendar must be 'gacc' or a mapping"
+                )
+            )
+            return problems
+        try:
+            _parse_calendar(
+                {k: v for k, v in cal.items() if k in _CAL_KEYS} if isinstance(cal, dict) else cal
+            )
+        except ValueError as exc:
+            problems.append(problem_at(options, "calendar", path, f"{what}: calendar: {exc}"))
+    return problems
+
+
+def trigger_for_source(options: dict[str, Any]) -> BaseTrigger:
+    """The trigger a source's options ask for (assumes ``check_schedule`` passed)."""
+    if "calendar" in options:
+        return GaccCalendarTrigger(_parse_calendar(options["calendar"]))
+    if "schedule" in options:
+        return schedule_trigger(str(options["schedule"]), str(options.get("timezone", "UTC")))
+    return crontab_trigger(DEFAULT_SCHEDULE, str(options.get("timezone", "UTC")))
+
+
+def expected_interval(options: dict[str, Any], now: dt.datetime) -> dt.timedelta:
+    """How long a healthy source may go between successful polls at ``now`` (for /readyz).
+
+    Twice the gap to the trigger's next-but-one fire time, at least 5 minutes: one missed poll
+    is noise, two in a row is a problem.
+    """
+    trigger = trigger_for_source(options)
+    first = trigger.get_next_fire_time(None, now)
+    if first is None:
+        return dt.timedelta(days=2)
+    second = trigger.get_next_fire_time(first, first)
+    gap = (second - first) if second is not None else dt.timedelta(days=1)
+    # A calendar's quiet days are 24 h apart even inside a dense window's evening.
+    if isinstance(trigger, GaccCalendarTrigger):
+        gap = max(gap, dt.timedelta(days=1))
+    return max(2 * gap, dt.timedelta(minutes=5))

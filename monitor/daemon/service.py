@@ -1,0 +1,426 @@
+"""The daemon in production: the runner's jobs plus everything an operator relies on.
+
+``Service`` wraps ``runner.Daemon`` (which knows how to poll, evaluate and deliver) and adds:
+calendar-aware poll triggers, the HA lease (standby until it holds it; fenced when it loses it),
+sd_notify READY/WATCHDOG/STATUS/RELOADING/STOPPING, the health endpoint with metrics, the ops
+self-check, SIGHUP reload (a broken config is rejected, the old one keeps running) and a SIGTERM
+stop that lets in-flight jobs finish within a deadline (the outbox keeps whatever is unsent).
+
+Exit codes of ``run``: 0 stopped on request, 1 the lease was lost (systemd restarts us, and we
+come back as the standby).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.clock import Clock, SystemClock, utc_iso
+from monitor.daemon import calendar, ops
+from monitor.daemon.ha import Lease, lease_for
+from monitor.daemon.health import HealthServer, Readiness, readiness
+from monitor.daemon.metrics import Metrics
+from monitor.daemon.options import DaemonOptions
+from monitor.daemon.systemd import Notifier
+from monitor.errors import MonitorError
+from monitor.notify.base import CHANGE_NEW, Notice, Route
+from monitor.store import ALERT_FIRING, AlertUpdate
+
+log = logging.getLogger(__name__)
+EXIT_OK = 0
+EXIT_LEASE_LOST = 1
+
+
+class Service:
+    def __init__(
+        self,
+        config: Any,
+        *,
+        config_path: str | None = None,
+        clock: Clock | None = None,
+        environ: Mapping[str, str] | None = None,
+        daemon_factory: Callable[..., Any] | None = None,
+        daemon: Any = None,
+        stop_timeout: float = 45.0,
+    ) -> None:
+        from monitor.daemon.runner import Daemon
+
+        self.config = config
+        self.config_path = config_path
+        self.clock = daemon.clock if daemon is not None else (clock or SystemClock())
+        self.options = DaemonOptions.from_config(config.daemon)
+        self.notifier = Notifier(environ)
+        self.stop_timeout = stop_timeout
+        self._factory = daemon_factory or Daemon
+        # Opening the daemon validates rules and channels and opens (and migrates) the store:
+        # READY=1 is only sent after this succeeded. An already opened one (``customs-monitor
+        # run`` builds it first) brings its own scheduler.
+        if daemon is None:
+            daemon = self._factory(
+                config, clock=self.clock, scheduler=BlockingScheduler(timezone=dt.UTC)
+            )
+        self.daemon = daemon
+        self.scheduler = daemon.scheduler
+        self.metrics = Metrics(self.daemon.store)
+        self._instrumented(self.daemon)
+        self.store = self.daemon.store
+        self.lease: Lease = lease_for(config.state, self.options.ha, self.options.instance_id)
+        self.started_at = self.clock.now()
+        self.stopping = threading.Event()
+        self.lease_lost = False
+        self.active = False
+        self.health: HealthServer | None = None
+        self._running = 0
+        self._idle = threading.Condition()
+        self._reload_lock = threading.Lock()
+
+    # -- job bookkeeping: SIGTERM waits for running jobs, not for the scheduler's threads ----
+    def _tracked(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any) -> Any:
+            with self._idle:
+                self._running += 1
+            try:
+                return fn(*args)
+            finally:
+                with self._idle:
+                    self._running -= 1
+                    self._idle.notify_all()
+
+        run.__name__ = getattr(fn, "__name__", "job")
+        return run
+
+    # -- jobs ------------------------------------------------------------------------------
+    def poll(self, name: str) -> None:
+        outcome, evaluations = self.daemon.poll_job(name)
+        for evaluation in evaluations:
+            self.metrics.observe_release(evaluation.release)
+            self.metrics.evaluation.observe(evaluation.seconds)
+            self.metrics.observe_alerts(
+                n.alert for n in evaluation.notices if n.change == CHANGE_NEW
+            )
+        self._update_status(name, outcome)
+
+    def deliver(self) -> None:
+        self.daemon.deliver_job()
+
+    def _instrumented(self, daemon: Any) -> Any:
+        """Count deliveries wherever the daemon delivers (its poll job delivers right after
+        evaluating, besides the periodic deliver job)."""
+        original = daemon.deliver_job
+
+        def deliver_job() -> Any:
+            report = original()
+            for channel, rep in (getattr(report, "per_channel", None) or {}).items():
+                for _ in range(rep.sent):
+                    self.metrics.observe_delivery(channel, ok=True)
+                for _ in range(rep.retried):
+                    self.metrics.observe_delivery(channel, ok=False)
+                for _ in range(rep.failed):
+                    self.metrics.observe_delivery(channel, ok=False, permanent=True)
+            return report
+
+        daemon.deliver_job = deliver_job
+        return daemon
+
+    def watchdog(self) -> None:
+        self.notifier.watchdog()
+
+    def check_lease(self) -> None:
+        if self.lease.still_held():
+            return
+        log.critical("ha: lease lost; stopping all work now (systemd restarts us as standby)")
+        self.lease_lost = True
+        self.active = False
+        self.metrics.active.set(0)
+        self.stop()
+
+    def check_ops(self) -> int:
+        """Queue ops notices for incidents not yet recorded; returns messages queued."""
+        now = self.clock.now()
+        thresholds = ops.thresholds_from_sources(self.config.sources)
+        alerts = ops.check(self.store, self.options.ops, now, thresholds=thresholds)
+        if not alerts:
+            return 0
+        for alert in alerts:
+            log.warning("ops: %s", alert.summary)
+        channels = [c for c in self.options.ops.channels if c in self.daemon.channels]
+        messages = []
+        if channels:
+            from monitor.notify.dispatch import plan
+
+            route = Route(name="ops", channels=tuple(channels))
+            messages = plan(
+                [Notice(a) for a in alerts],
+                release=None,
+                source="customs-monitor",
+                source_url=None,
+                routes=[route],
+                channels=self.daemon.channels,
+                silences=None,
+                now=now,
+            ).messages
+        updates = [AlertUpdate(a, ALERT_FIRING, None) for a in alerts]
+        # Alerts and messages in one transaction: an incident is notified exactly once.
+        return self.store.commit_evaluation([], updates, messages, now=now)
+
+    def check_missing_releases(self) -> int:
+        """Fire ``missing_release`` rules from the daemon's clock (no release triggers them).
+
+        Each late period is notified once: it is recorded with its messages in one transaction,
+        and periods already recorded are left out. Returns messages queued.
+        """
+        from monitor.engine import check_missing
+        from monitor.notify.dispatch import plan
+
+        now = self.clock.now()
+        observations = self.store.observations()
+        late = check_missing(observations, self.daemon.rules, now)
+        if not late:
+            return 0
+        known = self.store.alerts([a.key for a in late])
+        late = [a for a in late if a.key not in known]
+        if not late:
+            return 0
+        from monitor.notify import silences
+
+        active_silences = silences.active(self.store.engine, now)
+        queued = 0
+        for source in sorted({a.source for a in late}):
+            alerts = [a for a in late if a.source == source]
+            for alert in alerts:
+                log.warning(
+                    "missing release: %s %s (source %s)", alert.rule_id, alert.period, source
+                )
+            messages = plan(
+                [Notice(a) for a in alerts],
+                release=None,
+                source=source,
+                source_url=None,
+                routes=self.config.routes,
+                channels=self.daemon.channels,
+                silences=active_silences,
+                now=now,
+            ).messages
+            updates = [AlertUpdate(a, ALERT_FIRING, None) for a in alerts]
+            queued += self.store.commit_evaluation([], updates, messages, now=now)
+        return queued
+
+    def _update_status(self, name: str | None = None, outcome: Any = None) -> None:
+        stats = self.daemon.stats
+        last = ""
+        if name is not None:
+            ok = "ok" if outcome is not None and getattr(outcome, "ok", False) else "failed"
+            last = f"last poll {name} {ok} at {utc_iso(self.clock.now())}; "
+        self.notifier.status(
+            f"active; {last}{stats.polls} polls, {stats.poll_failures} failed, "
+            f"{stats.alerts} alerts, {stats.messages_sent} sent"
+        )
+
+    # -- schedule --------------------------------------------------------------------------
+    def schedule_jobs(self, *, start_now: bool = True) -> None:
+        """(Re)build every job from the config: nothing persistent can go stale."""
+        now = self.clock.now()
+        wanted = set()
+        for name, options in self.config.sources.items():
+            job_id = f"poll:{name}"
+            wanted.add(job_id)
+            self.scheduler.add_job(
+                self._tracked(self.poll),
+                self.daemon.trigger_for(name, options),
+                args=[name],
+                id=job_id,
+                name=f"poll {name}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=3600,
+                replace_existing=True,
+                **({"next_run_time": now} if start_now else {}),
+            )
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("poll:") and job.id not in wanted:
+                job.remove()
+        every = {
+            "deliver": self.options.deliver_interval,
+            "watchdog": self.notifier.watchdog_interval(self.options.watchdog_seconds),
+            "lease": self.options.ha.check_seconds,
+            "ops": 60.0,
+            "missing": 3600.0,
+        }
+        jobs = {
+            "deliver": self.deliver,
+            "watchdog": self.watchdog,
+            "lease": self.check_lease,
+            "ops": self.check_ops,
+            "missing": self.check_missing_releases,
+        }
+        for job_id, fn in jobs.items():
+            # The watchdog and lease checks must not wait behind a slow poll: they have their
+            # own instances limit and are cheap.
+            self.scheduler.add_job(
+                self._tracked(fn),
+                IntervalTrigger(seconds=every[job_id]),
+                id=job_id,
+                name=job_id,
+                max_instances=1,
+                coalesce=True,
+                replace_existing=True,
+                misfire_grace_time=None,
+                # A late release is checked once right at start (after the first polls).
+                **(
+                    {"next_run_time": now + dt.timedelta(minutes=1)}
+                    if job_id == "missing" and start_now
+                    else {}
+                ),
+            )
+
+    def readiness(self) -> Readiness:
+        now = self.clock.now()
+        intervals = {
+            name: calendar.expected_interval(opts, now)
+            for name, opts in self.config.sources.items()
+        }
+        return readiness(self.store, intervals, now, self.started_at)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def install_signal_handlers(self) -> None:
+        # Handlers only start a thread: the real work takes scheduler locks that the
+        # interrupted main thread may be holding.
+        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=self.stop).start())
+        signal.signal(signal.SIGINT, lambda *_: threading.Thread(target=self.stop).start())
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self.reload).start())
+
+    def start_health(self) -> None:
+        h = self.options.health
+        if h.enabled:
+            self.health = HealthServer(
+                self.metrics, self.readiness, bind=h.bind, port=h.port
+            ).start()
+
+    def wait_for_lease(self) -> bool:
+        announced = False
+        while not self.stopping.is_set():
+            if self.lease.try_acquire():
+                return True
+            if not announced:
+                holder = self.lease.holder() or "another instance"
+                log.info("ha: standby; the lease is held by %s", holder)
+                self.notifier.status(f"standby; active instance: {holder}")
+                announced = True
+            self.notifier.watchdog()  # a standby is healthy, not stuck
+            self.stopping.wait(self.options.ha.check_seconds)
+        return False
+
+    def run(self) -> int:
+        if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+            # APScheduler logs every run of every job at INFO: the deliver job alone would
+            # write 8,640 lines a day. Our own jobs log what matters.
+            logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        self.install_signal_handlers()
+        self.start_health()
+        self.notifier.ready(f"started; {len(self.config.sources)} sources; waiting for lease")
+        try:
+            if not self.wait_for_lease():
+                return EXIT_OK
+            self.active = True
+            self.metrics.active.set(1)
+            log.info(
+                "customs-monitor active as %s: %d source(s), %d channel(s)",
+                self.options.instance_id,
+                len(self.config.sources),
+                len(self.daemon.channels),
+            )
+            self.notifier.status(f"active; {len(self.config.sources)} sources")
+            self.schedule_jobs()
+            # A SIGTERM between here and start() finds no running scheduler to shut down; this
+            # first job catches it.
+            self.scheduler.add_job(self._stop_if_requested, id="stop-check")
+            if not self.stopping.is_set():
+                self.scheduler.start()
+            self._wait_for_jobs()
+            return EXIT_LEASE_LOST if self.lease_lost else EXIT_OK
+        finally:
+            self.close()
+
+    def stop(self) -> None:
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        self.notifier.stopping()
+        log.info(
+            "stopping: no new polls; letting running jobs finish (up to %gs)", self.stop_timeout
+        )
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def _stop_if_requested(self) -> None:
+        if self.stopping.is_set() and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def _wait_for_jobs(self) -> None:
+        deadline = time.monotonic() + self.stop_timeout
+        with self._idle:
+            while self._running and time.monotonic() < deadline:
+                self._idle.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+            if self._running:
+                log.warning(
+                    "%d job(s) still running at the stop deadline; unsent messages stay "
+                    "in the outbox for the next start",
+                    self._running,
+                )
+
+    def reload(self) -> bool:
+        """Reload config and rules; a broken new config is logged and the old one kept."""
+        from monitor.config import load_config
+
+        with self._reload_lock:
+            self.notifier.reloading()
+            try:
+                config = load_config(self.config_path)
+                daemon = self._factory(
+                    config, clock=self.clock, scheduler=self.scheduler, store=self.store
+                )
+            except MonitorError as exc:
+                log.error("reload rejected, the running configuration stays in force:\n%s", exc)
+                self.notifier.ready("reload rejected; running the previous configuration")
+                return False
+            old_options = self.options
+            if config.state != self.config.state:
+                log.warning("a new state store takes effect at the next restart")
+            # The old daemon's sources and channels are left to the garbage collector: a job
+            # started before the reload may still be using them.
+            self.config, self.daemon = config, self._instrumented(daemon)
+            self.options = DaemonOptions.from_config(config.daemon)
+            if old_options.health != self.options.health or old_options.ha != self.options.ha:
+                log.warning("daemon.health and daemon.ha changes take effect at the next restart")
+                self.options = DaemonOptions(
+                    instance_id=old_options.instance_id,
+                    health=old_options.health,
+                    ha=old_options.ha,
+                    watchdog_seconds=self.options.watchdog_seconds,
+                    deliver_interval=self.options.deliver_interval,
+                    ops=self.options.ops,
+                )
+            if self.active and not self.stopping.is_set():
+                self.schedule_jobs(start_now=False)
+            log.info(
+                "reloaded %s: %d source(s), %d channel(s)",
+                config.where,
+                len(config.sources),
+                len(daemon.channels),
+            )
+            self.notifier.ready(f"reloaded; {len(config.sources)} sources")
+            return True
+
+    def close(self) -> None:
+        if self.health is not None:
+            self.health.close()
+        self.lease.release()
+        self.daemon.close()

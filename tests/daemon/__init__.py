@@ -1,0 +1,1 @@
+"""Tests of the production daemon: calendar, systemd, health, metrics, ops, HA."""
