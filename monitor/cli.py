@@ -69,3 +69,6 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `customs-monitor render ... | head`
+        sys.stderr.close()
+        return 0

@@ -73,6 +73,7 @@ def redact_url(url: str) -> str:
     if (
         any(h in netloc for h in ("hooks.slack.com", "discord", "webhook.office"))
         or "/hooks/" in path
+        or "/services/" in path
         or "/webhook" in path
     ):
         path = "/".join(path.split("/")[:3]) + "/***" if path.count("/") > 2 else path

@@ -72,7 +72,19 @@ _PLAIN_TAGS = {
 }
 
 
+# Aliases are expanded into separate objects (so marks stay right); a "billion laughs" document
+# of nested aliases would expand without bound, so the number of nodes built is capped.
+MAX_NODES = 200_000
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def _construct(loader: _Loader, node: yaml.Node, path: str, problems: list[Problem]) -> Any:
+    loader.nodes_built = getattr(loader, "nodes_built", 0) + 1
+    if loader.nodes_built > MAX_NODES:
+        raise _TooLarge
     expected = _PLAIN_TAGS.get(type(node))
     if expected is not None and node.tag != expected:
         # Only plain YAML: tags such as !!python/object are refused, not silently ignored.
@@ -165,6 +177,15 @@ def load_yaml(text: str, path: str) -> Any:
     loader = _Loader("")
     try:
         data = _construct(loader, node, path, problems)
+    except _TooLarge:
+        raise ConfigError(
+            Problem(
+                path,
+                1,
+                1,
+                f"document too large: more than {MAX_NODES:,} values once aliases are expanded",
+            )
+        ) from None
     except yaml.YAMLError as exc:  # e.g. an unknown !tag
         m = _mark(path, node)
         raise ConfigError(Problem(path, m.line, m.column, f"invalid YAML: {exc}")) from None

@@ -35,7 +35,13 @@ def collect_problems(config_path: str | None, paths: list[str]) -> tuple[list[Pr
     except ConfigError as exc:
         problems.extend(exc.problems)
     rule_paths = paths or (config.rules if config else [])
-    problems.extend(validate_rules(rule_paths))
+    rule_problems = validate_rules(rule_paths)
+    problems.extend(rule_problems)
+    if config is not None and not rule_problems:
+        from monitor.engine import load_rules
+        from monitor.render.checks import check_templates
+
+        problems.extend(check_templates(config, load_rules(rule_paths)))
     checked = f"config {config.where if config else config_path}, rules in " + ", ".join(
         rule_paths or ["(none)"]
     )

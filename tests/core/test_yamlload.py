@@ -47,3 +47,12 @@ def test_marks_point_at_keys():
     data = load_yaml("rules:\n  - id: x\n    window: 6\n", "p.yaml")
     rule = data["rules"][0]
     assert (rule.where("window").line, rule.where("window").column) == (3, 5)
+
+
+def test_alias_bomb_is_refused_quickly():
+    """Nested aliases that would expand to millions of values are a located error."""
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for prev, name in zip("abcdefg", "bcdefgh", strict=True):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    with pytest.raises(ConfigError, match="document too large"):
+        load_yaml("\n".join(lines) + "\n", "p.yaml")

@@ -1,0 +1,139 @@
+"""``customs-monitor silence add|list|expire``: keep known situations quiet for a while.
+
+Silenced alerts are still evaluated and recorded (state ``silenced``); they are just not sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import UTC, datetime, timedelta
+
+from monitor.errors import ConfigError
+
+_RELATIVE = re.compile(r"^\s*(\d+)\s*([hdw])\s*$")
+
+
+def parse_until(text: str, now: datetime) -> datetime:
+    """``2025-09-01`` (midnight UTC), an ISO date-time, or relative ``12h`` / ``7d`` / ``2w``."""
+    m = _RELATIVE.match(text)
+    if m:
+        n, unit = int(m.group(1)), m.group(2)
+        return (
+            now + {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
+        )
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"--until {text!r}: expected a date (2025-09-01), a date-time "
+            "(2025-09-01T12:00Z) or a duration (12h, 7d, 2w)"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "silence",
+        help="add, list or expire silences",
+        description="Silences keep matching alerts from being sent (they are still recorded).",
+    )
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="silence alerts of a rule (and labels) until a date")
+    add.add_argument("--rule", metavar="ID", help="rule id or pattern (magnets-*)")
+    add.add_argument(
+        "--match",
+        metavar="LABEL=VALUE",
+        action="append",
+        default=[],
+        help="also require this label or field (partner=US); repeatable",
+    )
+    add.add_argument(
+        "--until",
+        required=True,
+        metavar="DATE",
+        help="end: 2025-09-01, 2025-09-01T12:00Z, or 12h / 7d / 2w from now",
+    )
+    add.add_argument("--comment", required=True, metavar="TEXT", help="why (shown in lists)")
+    add.add_argument("--by", metavar="NAME", help="who (default: $USER)")
+    add.set_defaults(func=_add)
+    ls = actions.add_parser("list", help="list active and upcoming silences")
+    ls.add_argument("--all", action="store_true", help="include ended and expired ones")
+    ls.set_defaults(func=_list)
+    ex = actions.add_parser("expire", help="end a silence now")
+    ex.add_argument("id", type=int, metavar="ID")
+    ex.set_defaults(func=_expire)
+
+
+def _store(args: argparse.Namespace):
+    from monitor.config import load_config
+    from monitor.store import open_store
+
+    return open_store(load_config(args.config).state)
+
+
+def _add(args: argparse.Namespace) -> int:
+    import os
+
+    from monitor.notify import silences
+
+    now = datetime.now(UTC)
+    matchers = silences.parse_matchers(args.match)
+    until = parse_until(args.until, now)
+    store = _store(args)
+    try:
+        s = silences.add(
+            store.engine,
+            rule=args.rule,
+            matchers=matchers,
+            until=until,
+            comment=args.comment,
+            now=now,
+            created_by=args.by or os.environ.get("USER"),
+        )
+    finally:
+        store.close()
+    print(f"silence {s.id} added: {s.describe()} until {s.ends_at:%Y-%m-%d %H:%M} UTC")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from monitor.notify import silences
+
+    now = datetime.now(UTC)
+    store = _store(args)
+    try:
+        rows = silences.list_silences(store.engine, include_expired=args.all, now=now)
+    finally:
+        store.close()
+    if not rows:
+        print("no silences" if args.all else "no active silences")
+        return 0
+    print(f"{'id':>4}  {'state':8}  {'until (UTC)':16}  {'matches':40}  comment")
+    for s in rows:
+        state = (
+            "expired"
+            if s.expired_at
+            else "active"
+            if s.is_active(now)
+            else "upcoming"
+            if s.starts_at and s.starts_at > now
+            else "ended"
+        )
+        print(
+            f"{s.id:>4}  {state:8}  {s.ends_at:%Y-%m-%d %H:%M}  {s.describe():40}  "
+            f"{s.comment}" + (f" ({s.created_by})" if s.created_by else "")
+        )
+    return 0
+
+
+def _expire(args: argparse.Namespace) -> int:
+    from monitor.notify import silences
+
+    store = _store(args)
+    try:
+        s = silences.expire(store.engine, args.id, now=datetime.now(UTC))
+    finally:
+        store.close()
+    print(f"silence {s.id} expired ({s.describe()})")
+    return 0

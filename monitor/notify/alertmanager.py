@@ -1,0 +1,141 @@
+"""Prometheus Alertmanager: ``POST /api/v2/alerts`` so teams route, silence and page with it.
+
+Each alert becomes one Alertmanager alert: labels = ``alertname`` (the rule id), severity, the
+series (reporter, partner, commodity, flow, measure), period, source and the rule's labels;
+annotations = summary, description, value. Alertmanager resolves an alert that is not re-sent
+before its ``endsAt``; customs figures change monthly, so ``endsAt`` is set ``active_for``
+(default 7 days) ahead; a "no longer holds" notice resolves it (``endsAt`` = the release date).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+from monitor.clock import utc_iso
+from monitor.notify.base import CHANGE_RESOLVED, CHANGE_REVISED, Channel, Digest, RenderedMessage
+from monitor.notify.options import (
+    post,
+    raise_for_status,
+    secret,
+    secret_keys,
+    session_of,
+    timeout_of,
+    verify_of,
+)
+from monitor.notify.rendering import templates_of
+from monitor.render import filters
+
+DEFAULT_ACTIVE_FOR = timedelta(days=7)
+_LABEL_NAME = re.compile(r"[^A-Za-z0-9_]")
+
+
+def label_name(name: str) -> str:
+    """Alertmanager refuses (400) label names outside ``[a-zA-Z_][a-zA-Z0-9_]*``; rule labels
+    such as ``desk-name`` are mapped to ``desk_name`` rather than losing the whole message."""
+    clean = _LABEL_NAME.sub("_", name)
+    return clean if clean and not clean[0].isdigit() else f"_{clean}"
+
+
+def _parse_when(text: str) -> datetime:
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+class AlertmanagerChannel(Channel):
+    type = "alertmanager"
+    OPTIONS: ClassVar[set[str]] = {
+        "ca_bundle",
+        "url",
+        "timeout",
+        "active_for_hours",
+        "username",
+        *secret_keys("password", "bearer_token"),
+    }
+    REQUIRED: ClassVar[set[str]] = {"url"}
+
+    def render(self, digest: Digest) -> RenderedMessage:
+        env = templates_of(self)
+        starts = _parse_when(
+            digest.release_date
+            if len(digest.release_date) > 10
+            else f"{digest.release_date}T00:00:00+00:00"
+        )
+        hours = self.options.get("active_for_hours")
+        active_for = timedelta(hours=float(hours)) if hours else DEFAULT_ACTIVE_FOR
+        alerts = []
+        for n in digest.notices:
+            a = n.alert
+            labels = {label_name(k): str(v) for k, v in a.labels.items()}
+            labels.update(
+                alertname=a.rule_id,
+                severity=a.severity,
+                reporter=a.reporter,
+                partner=a.partner,
+                commodity=a.commodity,
+                flow=a.flow,
+                measure=a.measure,
+                period=a.period,
+                source=a.source or digest.source,
+            )
+            if digest.test:
+                labels["test"] = "true"
+            summary = env.render_summary(a)
+            description = (
+                f"{filters.quantity(a.value, a.unit)} in "
+                f"{filters.month_name(a.period)} ({filters.country(a.partner)})"
+            )
+            if n.change == CHANGE_REVISED and n.previous:
+                description += (
+                    f" — revised from {filters.quantity(n.previous.get('value'), a.unit)}"
+                )
+            item: dict[str, Any] = {
+                "labels": labels,
+                "annotations": {
+                    "summary": summary,
+                    "description": description,
+                    "value": repr(a.value),
+                    "unit": a.unit,
+                },
+                "startsAt": utc_iso(starts),
+                "endsAt": utc_iso(starts + active_for),
+            }
+            if n.change == CHANGE_RESOLVED:
+                # Resolved as of the release that revised it away: endsAt in the past.
+                item["endsAt"] = utc_iso(starts)
+            if digest.source_url:
+                item["generatorURL"] = digest.source_url
+            alerts.append(item)
+        text = "\n".join(
+            f"{x['labels']['alertname']}: {x['annotations']['summary']}" for x in alerts
+        )
+        return RenderedMessage(
+            subject=f"{len(alerts)} alert(s) from {digest.source}",
+            text=text,
+            payload={"alerts": alerts},
+        )
+
+    def send(self, message: RenderedMessage) -> None:
+        url = str(self.options["url"]).rstrip("/") + "/api/v2/alerts"
+        headers = {}
+        auth = None
+        token = secret(self.options, "bearer_token", self.name, required=False)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        elif self.options.get("username"):
+            auth = (
+                str(self.options["username"]),
+                secret(self.options, "password", self.name, required=False) or "",
+            )
+        response = post(
+            self.name,
+            session_of(self),
+            url,
+            json=message.payload.get("alerts", []),
+            headers=headers,
+            auth=auth,
+            timeout=timeout_of(self.options),
+            verify=verify_of(self.options),
+        )
+        raise_for_status(self.name, url, response)

@@ -1,0 +1,98 @@
+"""Generic JSON webhook: one POST per digest with every alert's figures, for other tools.
+
+Body (``version`` 1): source, release, route, test flag, subject, text (a readable rendering) and
+``alerts``: each with ``change`` (new / revised / resolved), the alert (``Alert.to_dict()``), the
+``previous`` figures for revisions and the recent ``history``. With ``secret`` (or
+``secret_file`` / ``secret_env``) the body is signed: ``X-Customs-Monitor-Signature:
+sha256=<hex HMAC of the body>``, so the receiver can check it came from us.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any, ClassVar
+
+from monitor.errors import Problem
+from monitor.notify.base import Channel, Digest, RenderedMessage
+from monitor.notify.options import (
+    option_problems,
+    post,
+    raise_for_status,
+    secret,
+    secret_keys,
+    session_of,
+    timeout_of,
+    verify_of,
+)
+from monitor.notify.rendering import render_text
+from monitor.render.view import sort_notices
+
+SIGNATURE_HEADER = "X-Customs-Monitor-Signature"
+
+
+class WebhookChannel(Channel):
+    type = "webhook"
+    OPTIONS: ClassVar[set[str]] = {"ca_bundle", "timeout", "headers", *secret_keys("url", "secret")}
+
+    @classmethod
+    def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
+        return super().check_options(name, options, path) + option_problems(
+            name, options, path, secrets=("url",)
+        )
+
+    def __init__(
+        self, name: str, options: dict[str, Any], *, templates: Any = None, **transports: Any
+    ) -> None:
+        super().__init__(name, options, templates=templates, **transports)
+        secret(options, "url", name)
+
+    def render(self, digest: Digest) -> RenderedMessage:
+        text = render_text(self, digest)
+        body = {
+            "version": 1,
+            "source": digest.source,
+            "release_id": digest.release_id,
+            "release_date": digest.release_date,
+            "route": digest.route,
+            "test": digest.test,
+            "source_url": digest.source_url,
+            "subject": text.subject,
+            "text": text.text,
+            "alerts": [
+                {
+                    "change": n.change,
+                    "key": n.alert.key,
+                    "alert": n.alert.to_dict(),
+                    "previous": n.previous,
+                    "history": [[p, v] for p, v in n.history],
+                }
+                for n in sort_notices(digest.notices)
+            ],
+        }
+        return RenderedMessage(subject=text.subject, text=text.text, payload={"body": body})
+
+    def send(self, message: RenderedMessage) -> None:
+        url = secret(self.options, "url", self.name) or ""
+        data = json.dumps(
+            message.payload.get("body", {}), sort_keys=True, separators=(",", ":"), default=str
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            **{str(k): str(v) for k, v in (self.options.get("headers") or {}).items()},
+        }
+        key = secret(self.options, "secret", self.name, required=False)
+        if key:
+            digest = hmac.new(key.encode(), data, hashlib.sha256).hexdigest()
+            headers[SIGNATURE_HEADER] = f"sha256={digest}"
+        response = post(
+            self.name,
+            session_of(self),
+            url,
+            data=data,
+            headers=headers,
+            timeout=timeout_of(self.options),
+            verify=verify_of(self.options),
+        )
+        raise_for_status(self.name, url, response)

@@ -1,0 +1,100 @@
+"""Small PNG charts of a series: the history, the rule's window shaded, the fired point marked.
+
+matplotlib's object API (``Figure`` rendered by its built-in Agg canvas): no display, no global
+``pyplot`` state, so charts can be drawn from any thread and never open a window.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from monitor.render import filters
+
+PERIOD_VALUE = tuple[str, float | None]
+
+
+def _scale(unit: str) -> tuple[float, str]:
+    # Analysts read weights in tonnes and money in millions.
+    if unit == "kg":
+        return 1000.0, "t"
+    if unit in ("USD", "EUR"):
+        return 1e6, f"{unit} million"
+    return 1.0, unit
+
+
+def chart_png(
+    history: Sequence[PERIOD_VALUE],
+    *,
+    fired_period: str | None = None,
+    window: int | None = None,
+    unit: str = "",
+    title: str = "",
+    width: float = 6.4,
+    height: float = 2.6,
+    dpi: int = 100,
+) -> bytes:
+    """A bar chart of ``history`` (oldest first; ``None`` = a gap, drawn as a hollow tick)."""
+    factor, unit_label = _scale(unit)
+    periods = [p for p, _ in history]
+    values = [None if v is None else float(v) / factor for _, v in history]
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    ax = fig.add_subplot()
+    xs = list(range(len(periods)))
+    fired_idx = periods.index(fired_period) if fired_period in periods else None
+    if window and fired_idx is not None:
+        start = max(0, fired_idx - window + 1)
+        ax.axvspan(
+            start - 0.5,
+            fired_idx + 0.5,
+            color="#0071e3",
+            alpha=0.08,
+            lw=0,
+            label=f"{window}-month window",
+        )
+    colors = ["#d70015" if i == fired_idx else "#8e8e93" for i in xs]
+    known = [(x, v, c) for x, v, c in zip(xs, values, colors, strict=True) if v is not None]
+    if known:
+        ax.bar([k[0] for k in known], [k[1] for k in known], color=[k[2] for k in known], width=0.7)
+    gaps = [x for x, v in zip(xs, values, strict=True) if v is None]
+    if gaps:
+        ax.plot(
+            gaps,
+            [0] * len(gaps),
+            linestyle="none",
+            marker="x",
+            color="#c7c7cc",
+            label="not published",
+        )
+    if fired_idx is not None and values[fired_idx] is not None:
+        ax.annotate(
+            filters.quantity(history[fired_idx][1], unit),
+            (fired_idx, values[fired_idx]),
+            textcoords="offset points",
+            xytext=(0, 3),
+            ha="center",
+            fontsize=8,
+            color="#d70015",
+        )
+    ax.margins(y=0.12)  # room for the fired value label
+    # Few tick labels: text layout is most of a chart's cost, and 6 dates read fine.
+    step = max(1, -(-len(xs) // 6))
+    ax.yaxis.set_major_locator(MaxNLocator(4))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
+    ax.set_xticks(xs[::step], [p for p in periods[::step]], fontsize=7)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_ylabel(unit_label, fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9, loc="left")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if window or gaps:
+        ax.legend(fontsize=7, frameon=False, loc="upper left")
+    # Fixed margins: tight_layout would draw the figure twice (half the cost of a chart).
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.88 if title else 0.95, bottom=0.16)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

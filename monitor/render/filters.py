@@ -1,0 +1,224 @@
+"""Jinja filters for what analysts read: tonnes, dollars, percentages, months, countries.
+
+Every filter accepts ``None`` (a missing month is common in customs data) and prints "n/a"
+rather than raising, so one gap never stops a whole digest from rendering.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from monitor.model import WORLD, normalize_period
+
+MISSING = "n/a"
+
+# Trade partners and reporters seen in customs data; the rest print as their code. A full
+# ISO 3166 table would need pycountry, a dependency out of proportion to this use.
+COUNTRY_NAMES: dict[str, str] = {
+    "AE": "the United Arab Emirates",
+    "AR": "Argentina",
+    "AT": "Austria",
+    "AU": "Australia",
+    "BE": "Belgium",
+    "BR": "Brazil",
+    "CA": "Canada",
+    "CH": "Switzerland",
+    "CL": "Chile",
+    "CN": "China",
+    "CZ": "Czechia",
+    "DE": "Germany",
+    "DK": "Denmark",
+    "ES": "Spain",
+    "FI": "Finland",
+    "FR": "France",
+    "GB": "the United Kingdom",
+    "HK": "Hong Kong",
+    "HU": "Hungary",
+    "ID": "Indonesia",
+    "IE": "Ireland",
+    "IL": "Israel",
+    "IN": "India",
+    "IT": "Italy",
+    "JP": "Japan",
+    "KR": "South Korea",
+    "MX": "Mexico",
+    "MY": "Malaysia",
+    "NL": "the Netherlands",
+    "NO": "Norway",
+    "NZ": "New Zealand",
+    "PH": "the Philippines",
+    "PL": "Poland",
+    "PT": "Portugal",
+    "RO": "Romania",
+    "RU": "Russia",
+    "SA": "Saudi Arabia",
+    "SE": "Sweden",
+    "SG": "Singapore",
+    "SK": "Slovakia",
+    "TH": "Thailand",
+    "TR": "Türkiye",
+    "TW": "Taiwan",
+    "UA": "Ukraine",
+    "US": "the United States",
+    "VN": "Vietnam",
+    "ZA": "South Africa",
+}
+
+# Commodity codes this project ships rules for; others print as "HS <code>".
+COMMODITY_NAMES: dict[str, str] = {
+    "85051110": "rare-earth permanent magnets",
+    "85051190": "permanent magnets of other metals",
+    "850511": "permanent magnets of metal",
+    "8505110070": "sintered NdFeB magnets",
+    "8505110050": "sintered SmCo magnets",
+    "8505111000": "rare-earth permanent magnets",
+}
+
+SPARK_BARS = "▁▂▃▄▅▆▇█"
+SPARK_GAP = "·"
+
+_CURRENCY = {"USD": "US$", "EUR": "€"}
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def number(value: Any, decimals: int = 0) -> str:
+    """``1116.0`` -> ``1,116``; ``None`` -> ``n/a``."""
+    if _is_missing(value):
+        return MISSING
+    return f"{float(value):,.{decimals}f}"
+
+
+def _smart(value: float) -> str:
+    # Three significant figures for small numbers, whole numbers once they are large.
+    if abs(value) >= 100 or float(value).is_integer():
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:,.1f}"
+    return f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
+def tonnes(value_kg: Any) -> str:
+    """Kilograms as news quotes them: ``1116000`` -> ``1,116 t``."""
+    if _is_missing(value_kg):
+        return MISSING
+    return f"{_smart(float(value_kg) / 1000.0)} t"
+
+
+def money(value: Any, currency: str = "USD") -> str:
+    """``17186505`` -> ``US$17.2 million``; smaller amounts in full (``US$342,673``)."""
+    if _is_missing(value):
+        return MISSING
+    symbol = _CURRENCY.get(currency, f"{currency} ")
+    v = float(value)
+    sign = "-" if v < 0 else ""
+    v = abs(v)
+    for size, word in ((1e9, "billion"), (1e6, "million")):
+        if v >= size:
+            return f"{sign}{symbol}{v / size:,.1f} {word}"
+    return f"{sign}{symbol}{v:,.0f}"
+
+
+def quantity(value: Any, unit: str = "") -> str:
+    """A value in its canonical unit as an analyst reads it (kg -> t, USD -> US$ million)."""
+    if unit == "kg":
+        return tonnes(value)
+    if unit in _CURRENCY:
+        return money(value, unit)
+    if _is_missing(value):
+        return MISSING
+    return f"{_smart(float(value))} {unit}".strip()
+
+
+def pct(value: Any, decimals: int = 1) -> str:
+    """A change given in percent: ``75.53`` -> ``+75.5%``."""
+    if _is_missing(value):
+        return MISSING
+    return f"{float(value):+,.{decimals}f}%"
+
+
+def pp(value: Any, decimals: int = 1) -> str:
+    """A change of a share given in percentage points: ``4.71`` -> ``+4.7 pp``."""
+    if _is_missing(value):
+        return MISSING
+    return f"{float(value):+,.{decimals}f} pp"
+
+
+def month_name(period: Any) -> str:
+    """``2025-07`` -> ``July 2025``."""
+    if _is_missing(period):
+        return MISSING
+    try:
+        text = normalize_period(period)
+    except ValueError:
+        return str(period)
+    return f"{calendar.month_name[int(text[5:7])]} {text[:4]}"
+
+
+def country(code: Any, world: str = "the world") -> str:
+    """ISO alpha-2 -> name (``US`` -> ``the United States``); ``WORLD`` -> ``the world``."""
+    if _is_missing(code):
+        return MISSING
+    text = str(code).strip().upper()
+    if text == WORLD:
+        return world
+    return COUNTRY_NAMES.get(text, text)
+
+
+def country_title(code: Any, world: str = "All destinations") -> str:
+    """Like ``country`` but capitalised for the start of a line (``The United States``)."""
+    name = country(code, world=world)
+    return name[:1].upper() + name[1:]
+
+
+def commodity(code: Any) -> str:
+    if _is_missing(code):
+        return MISSING
+    text = str(code).strip()
+    return COMMODITY_NAMES.get(text, f"HS {text}")
+
+
+def sparkline(values: Iterable[Any]) -> str:
+    """Unicode bars scaled between the series' min and max; missing months show as ``·``."""
+    items: Sequence[Any] = [v[1] if isinstance(v, tuple | list) else v for v in values]
+    known = [float(v) for v in items if not _is_missing(v)]
+    if not known:
+        return SPARK_GAP * len(items)
+    low, high = min(known), max(known)
+    span = high - low
+    out = []
+    for v in items:
+        if _is_missing(v):
+            out.append(SPARK_GAP)
+        elif span == 0:
+            out.append(SPARK_BARS[len(SPARK_BARS) // 2])
+        else:
+            idx = round((float(v) - low) / span * (len(SPARK_BARS) - 1))
+            out.append(SPARK_BARS[idx])
+    return "".join(out)
+
+
+def mrkdwn(value: Any) -> str:
+    """Escape the three characters Slack's mrkdwn treats as markup (``& < >``)."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+FILTERS = {
+    "number": number,
+    "tonnes": tonnes,
+    "money": money,
+    "quantity": quantity,
+    "pct": pct,
+    "pp": pp,
+    "month_name": month_name,
+    "country": country,
+    "country_title": country_title,
+    "commodity": commodity,
+    "sparkline": sparkline,
+    "mrkdwn": mrkdwn,
+}

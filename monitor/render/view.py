@@ -1,0 +1,170 @@
+"""Turn a Digest into the plain variables every template sees (the same for every channel).
+
+Templates then only lay things out: the numbers, names and sparkline are computed once here, so
+Slack, email and the console always agree on what an alert says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from monitor.notify.base import CHANGE_NEW, CHANGE_RESOLVED, CHANGE_REVISED, Digest, Notice
+from monitor.render import filters
+from monitor.render.env import TemplateEnv, summary_variables
+
+SEVERITY_ORDER = {"critical": 0, "error": 1, "warning": 2, "info": 3}
+SEVERITY_ICONS = {"critical": "🔴", "error": "🔴", "warning": "🟠", "info": "🔵"}
+CHANGE_LABELS = {CHANGE_NEW: "new", CHANGE_REVISED: "revised", CHANGE_RESOLVED: "no longer holds"}
+DEFAULT_CAP = 20
+
+
+def severity_rank(severity: str) -> int:
+    return SEVERITY_ORDER.get(severity, len(SEVERITY_ORDER))
+
+
+def sort_notices(notices: tuple[Notice, ...] | list[Notice]) -> list[Notice]:
+    """Most severe first, then the biggest value, then a stable identity order."""
+    return sorted(
+        notices, key=lambda n: (severity_rank(n.alert.severity), -abs(n.alert.value), n.alert.key)
+    )
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def facts(alert_context: dict[str, Any], unit: str) -> list[str]:
+    """The figures behind an alert, in words, from the engine's context (keys per condition;
+    see monitor/engine/spec.py). Unknown keys are left to custom templates."""
+    c = alert_context
+    out: list[str] = []
+    if _num(c.get("pct")) is not None:
+        line = f"{filters.pct(c['pct'])}"
+        if c.get("base_period"):
+            line += f" vs {filters.month_name(c['base_period'])}"
+            if _num(c.get("base_value")) is not None:
+                line += f" ({filters.quantity(c['base_value'], unit)})"
+        out.append(line)
+    if _num(c.get("prior_max")) is not None:
+        out.append(
+            f"previous high {filters.quantity(c['prior_max'], unit)}"
+            + (
+                f" in {filters.month_name(c['prior_max_period'])}"
+                if c.get("prior_max_period")
+                else ""
+            )
+        )
+    if _num(c.get("prior_min")) is not None:
+        out.append(
+            f"previous low {filters.quantity(c['prior_min'], unit)}"
+            + (
+                f" in {filters.month_name(c['prior_min_period'])}"
+                if c.get("prior_min_period")
+                else ""
+            )
+        )
+    if c.get("window") and c.get("months_known") is not None:
+        out.append(f"{c['months_known']} of {c['window']} months known")
+    if _num(c.get("shift_points")) is not None:
+        line = f"share {filters.number(c.get('share'), 1)}% ({filters.pp(c['shift_points'])}"
+        if c.get("share_before_period"):
+            line += f" vs {filters.month_name(c['share_before_period'])}"
+        out.append(line + ")")
+    elif _num(c.get("share")) is not None:
+        out.append(f"share {filters.number(c['share'], 1)}%")
+    if _num(c.get("z")) is not None and c.get("mean") is not None:
+        out.append(f"z = {float(c['z']):.1f} against a mean of {filters.quantity(c['mean'], unit)}")
+    if c.get("streak_length"):
+        out.append(f"{c['streak_length']} months {c.get('direction', '')} in a row")
+    if c.get("expected_by"):
+        out.append(f"due by {c['expected_by']}")
+    return out
+
+
+def notice_view(notice: Notice, templates: TemplateEnv) -> dict[str, Any]:
+    alert = notice.alert
+    names = summary_variables(alert)
+    previous = notice.previous or None
+    prev_value = previous.get("value") if previous else None
+    history = [(p, v) for p, v in notice.history]
+    return {
+        **names,
+        "alert": alert.to_dict(),
+        "key": alert.key,
+        "change": notice.change,
+        "change_label": CHANGE_LABELS.get(notice.change, notice.change),
+        "is_revised": notice.change == CHANGE_REVISED,
+        "is_resolved": notice.change == CHANGE_RESOLVED,
+        "severity": alert.severity,
+        "severity_icon": SEVERITY_ICONS.get(alert.severity, "⚪"),
+        "summary_text": templates.render_summary(alert),
+        "previous": previous,
+        "previous_value_text": (
+            filters.quantity(prev_value, alert.unit) if prev_value is not None else None
+        ),
+        "history": history,
+        "spark": filters.sparkline(history) if history else "",
+        "history_known": sum(1 for _, v in history if v is not None),
+        "history_from": history[0][0] if history else None,
+        "context": dict(alert.context),
+        "facts": facts(dict(alert.context), alert.unit),
+        "labels": dict(alert.labels),
+        "template": alert.template,
+        "chart_cid": None,  # set by the email channel when it attaches a chart
+    }
+
+
+def digest_view(
+    digest: Digest,
+    templates: TemplateEnv,
+    *,
+    cap: int | None = None,
+    channel: str = "",
+    variant: str | None = None,
+) -> dict[str, Any]:
+    """Variables for a whole message: the shown notices (sorted, capped) and the rest counted."""
+    cap = cap if cap is not None else getattr(digest, "cap", None) or DEFAULT_CAP
+    ordered = sort_notices(digest.notices)
+    shown = [notice_view(n, templates) for n in ordered[:cap]]
+    kinds = {n.change for n in digest.notices}
+    kind = kinds.pop() if len(kinds) == 1 else "mixed"
+    periods = sorted({n.alert.period for n in digest.notices})
+    return {
+        "channel": channel,
+        "variant": variant,
+        "source": digest.source,
+        "source_url": digest.source_url,
+        "release_id": digest.release_id,
+        "release_date": digest.release_date,
+        "route": digest.route,
+        "test": digest.test,
+        "kind": kind if digest.notices else CHANGE_NEW,
+        "count": len(digest.notices),
+        "notices": shown,
+        "more": max(0, len(ordered) - len(shown)),
+        "periods": periods,
+        "period_names": [filters.month_name(p) for p in periods],
+        "rules": sorted({n.alert.rule_id for n in digest.notices}),
+        "top": shown[0] if shown else None,
+    }
+
+
+def message_key(digest: Digest) -> str:
+    """A stable, file-name-safe identity of a digest (file channel names, email Message-ID)."""
+    kinds = sorted({n.change for n in digest.notices}) or [CHANGE_NEW]
+    release = (
+        f"r{digest.release_id}"
+        if digest.release_id is not None
+        else "a"
+        + hashlib.sha256(
+            "\n".join(sorted(n.alert.key for n in digest.notices)).encode()
+        ).hexdigest()[:12]
+    )
+    raw = f"{digest.source}-{release}-{digest.route}-{'+'.join(kinds)}"
+    if digest.test:
+        raw = f"test-{digest.release_date}-{raw}"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in raw)

@@ -1,0 +1,207 @@
+"""The render, send-test and silence commands through the real CLI entry point."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+
+import pytest
+
+from monitor.cli import main
+from monitor.notify.blockkit import check_payload
+from monitor.resources import default_dataset
+from tests.notify.servers import Reply, http_peer
+
+HOOK = "/services/T1/B1/cmdSECRET"
+
+
+@pytest.fixture
+def peer():
+    with http_peer() as p:
+        yield p
+
+
+@pytest.fixture
+def config(tmp_path, peer):
+    path = tmp_path / "monitor.yaml"
+    path.write_text(f"""
+state: sqlite:///{tmp_path / "state.db"}
+sources:
+  magnets: {{type: file, path: {default_dataset()}}}
+channels:
+  team-slack: {{type: slack, webhook_url: "{peer.url}{HOOK}"}}
+  mail-outbox: {{type: file, path: {tmp_path / "outbox"}, format: email}}
+routes:
+  - channels: [team-slack, mail-outbox]
+""")
+    return str(path)
+
+
+def test_render_previews_slack_and_email(config, tmp_path, capsys, peer) -> None:
+    """render prints each channel's message and writes the Slack JSON and the .eml; it sends
+    nothing."""
+    out = tmp_path / "preview"
+    code = main(
+        [
+            "--config",
+            config,
+            "render",
+            "--rule",
+            "magnets-six-month-high",
+            "--period",
+            "2025-07",
+            "--data",
+            str(default_dataset()),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "United States hit a six-month high in July 2025" in printed
+    slack = json.loads((out / "magnets-six-month-high-2025-07-team-slack.json").read_text())
+    assert check_payload(slack) == []
+    mail = email.message_from_bytes(
+        (out / "magnets-six-month-high-2025-07-mail-outbox.eml").read_bytes(),
+        policy=email.policy.default,
+    )
+    assert "619 t" in mail.get_body(("plain",)).get_content()
+    assert peer.received == []
+
+
+def test_render_only_one_channel(config, tmp_path) -> None:
+    """--channel limits the preview to that channel."""
+    out = tmp_path / "preview"
+    main(
+        [
+            "--config",
+            config,
+            "render",
+            "--rule",
+            "magnets-six-month-high",
+            "--period",
+            "2025-07",
+            "--data",
+            str(default_dataset()),
+            "--out",
+            str(out),
+            "--channel",
+            "mail-outbox",
+        ]
+    )
+    assert [p.suffix for p in out.iterdir()] == [".eml"]
+
+
+def test_render_unknown_rule_suggests(config, capsys) -> None:
+    """A misspelt rule id exits 2 with a suggestion."""
+    code = main(
+        [
+            "--config",
+            config,
+            "render",
+            "--rule",
+            "magnets-six-month-hihg",
+            "--period",
+            "2025-07",
+            "--data",
+            str(default_dataset()),
+        ]
+    )
+    assert code == 2
+    assert "did you mean 'magnets-six-month-high'" in capsys.readouterr().err
+
+
+def test_render_when_rule_does_not_fire(config, capsys) -> None:
+    """For a month the rule does not fire, render says so and lists months where it does."""
+    code = main(
+        [
+            "--config",
+            config,
+            "render",
+            "--rule",
+            "magnets-six-month-high",
+            "--period",
+            "2024-07",
+            "--data",
+            str(default_dataset()),
+        ]
+    )
+    assert code == 0
+    assert "does not fire for 2024-07" in capsys.readouterr().err
+
+
+def test_send_test_marks_the_message(config, peer, capsys) -> None:
+    """send-test delivers one [TEST] message that validates as Block Kit."""
+    assert main(["--config", config, "send-test", "--channel", "team-slack"]) == 0
+    body = peer.received[0].json
+    assert body["blocks"][0]["text"]["text"].startswith("[TEST]")
+    assert "nothing fired" in body["text"]
+    assert peer.block_problems == []
+    assert "sent a test message through 'team-slack'" in capsys.readouterr().out
+
+
+def test_send_test_failure_exit_1_without_secret(config, peer, capsys) -> None:
+    """A dead webhook makes send-test fail (exit 1), say it is permanent, hide the URL."""
+    peer.default = Reply(404, "no_service")
+    assert main(["--config", config, "send-test", "--channel", "team-slack"]) == 1
+    out = capsys.readouterr().out
+    assert "permanent" in out and "cmdSECRET" not in out
+
+
+def test_send_test_unknown_channel(config, capsys) -> None:
+    """An unknown channel name exits 2 with the configured names."""
+    assert main(["--config", config, "send-test", "--channel", "team-slak"]) == 2
+    assert "did you mean 'team-slack'" in capsys.readouterr().err
+
+
+def test_silence_add_list_expire(config, capsys) -> None:
+    """A silence can be added, is listed as active, and expired by id."""
+    assert (
+        main(
+            [
+                "--config",
+                config,
+                "silence",
+                "add",
+                "--rule",
+                "magnets-*",
+                "--match",
+                "partner=US",
+                "--until",
+                "7d",
+                "--comment",
+                "export licences",
+            ]
+        )
+        == 0
+    )
+    assert "silence 1 added: rule=magnets-*, partner=US" in capsys.readouterr().out
+    main(["--config", config, "silence", "list"])
+    listed = capsys.readouterr().out
+    assert "active" in listed and "export licences" in listed
+    assert main(["--config", config, "silence", "expire", "1"]) == 0
+    main(["--config", config, "silence", "list"])
+    assert "no active silences" in capsys.readouterr().out
+
+
+def test_silence_bad_until(config, capsys) -> None:
+    """An unreadable --until is a usage error (exit 2) with the accepted forms."""
+    assert (
+        main(
+            [
+                "--config",
+                config,
+                "silence",
+                "add",
+                "--rule",
+                "r",
+                "--until",
+                "soon",
+                "--comment",
+                "c",
+            ]
+        )
+        == 2
+    )
+    assert "12h, 7d, 2w" in capsys.readouterr().err
