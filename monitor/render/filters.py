@@ -11,60 +11,37 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from monitor.countries import country_name
 from monitor.model import WORLD, normalize_period
 
 MISSING = "n/a"
 
-# Trade partners and reporters seen in customs data; the rest print as their code. A full
-# ISO 3166 table would need pycountry, a dependency out of proportion to this use.
-COUNTRY_NAMES: dict[str, str] = {
-    "AE": "the United Arab Emirates",
-    "AR": "Argentina",
-    "AT": "Austria",
-    "AU": "Australia",
-    "BE": "Belgium",
-    "BR": "Brazil",
-    "CA": "Canada",
-    "CH": "Switzerland",
-    "CL": "Chile",
-    "CN": "China",
-    "CZ": "Czechia",
-    "DE": "Germany",
-    "DK": "Denmark",
-    "ES": "Spain",
-    "FI": "Finland",
-    "FR": "France",
-    "GB": "the United Kingdom",
-    "HK": "Hong Kong",
-    "HU": "Hungary",
-    "ID": "Indonesia",
-    "IE": "Ireland",
-    "IL": "Israel",
-    "IN": "India",
-    "IT": "Italy",
-    "JP": "Japan",
-    "KR": "South Korea",
-    "MX": "Mexico",
-    "MY": "Malaysia",
-    "NL": "the Netherlands",
-    "NO": "Norway",
-    "NZ": "New Zealand",
-    "PH": "the Philippines",
-    "PL": "Poland",
-    "PT": "Portugal",
-    "RO": "Romania",
-    "RU": "Russia",
-    "SA": "Saudi Arabia",
-    "SE": "Sweden",
-    "SG": "Singapore",
-    "SK": "Slovakia",
-    "TH": "Thailand",
-    "TR": "Türkiye",
-    "TW": "Taiwan",
-    "UA": "Ukraine",
-    "US": "the United States",
-    "VN": "Vietnam",
-    "ZA": "South Africa",
+# Countries whose English name takes "the" in running text ("exports to the United States").
+_WITH_ARTICLE = {
+    "AE",
+    "BS",
+    "CD",
+    "CF",
+    "CG",
+    "CK",
+    "DO",
+    "FK",
+    "FO",
+    "GB",
+    "GM",
+    "KM",
+    "KY",
+    "MH",
+    "MV",
+    "NL",
+    "PH",
+    "SB",
+    "SC",
+    "TC",
+    "US",
+    "VA",
+    "VG",
+    "VI",
 }
 
 # Commodity codes this project ships rules for; others print as "HS <code>".
@@ -167,7 +144,8 @@ def country(code: Any, world: str = "the world") -> str:
     text = str(code).strip().upper()
     if text == WORLD:
         return world
-    return COUNTRY_NAMES.get(text, text)
+    name = country_name(text)
+    return f"the {name}" if text in _WITH_ARTICLE else name
 
 
 def country_title(code: Any, world: str = "All destinations") -> str:

@@ -1,0 +1,151 @@
+"""A DuckDB SQL reference for the engine: the same rules, written as window queries.
+
+Used by bench/engine.py to time the engine against a column store doing the same work, and to
+check that both produce exactly the same alerts (rule, series, period, rank). It implements the
+condition meanings of docs/engine.md independently of the engine's numpy code.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from monitor.engine import Condition, RuleSet
+from monitor.model import WORLD
+
+SERIES = "reporter, partner, commodity, flow, measure"
+GROUP = "reporter, commodity, flow, measure"
+
+
+def _lag(k: int, expr: str = "value") -> str:
+    """The value exactly k months earlier (NULL when that month is missing)."""
+    return (
+        f"max({expr}) OVER (PARTITION BY {SERIES} ORDER BY m "
+        f"RANGE BETWEEN {k} PRECEDING AND {k} PRECEDING)"
+    )
+
+
+def _condition_sql(c: Condition) -> str:
+    """SELECT series, m FROM o WHERE the condition holds at m."""
+    p = c.params
+    if c.type in ("all", "any"):
+        op = " INTERSECT " if c.type == "all" else " UNION "
+        return op.join(f"({_condition_sql(m)})" for m in c.members)
+    if c.type == "threshold":
+        tests = []
+        if p["above"] is not None:
+            tests.append(f"value >= {p['above']!r}")
+        if p["below"] is not None:
+            tests.append(f"value <= {p['below']!r}")
+        return f"SELECT {SERIES}, m FROM o WHERE {' OR '.join(tests)}"
+    if c.type in ("period_high", "period_low"):
+        agg, cmp = ("max", ">") if c.type == "period_high" else ("min", "<")
+        w = (
+            f"PARTITION BY {SERIES} ORDER BY m "
+            f"RANGE BETWEEN {p['window'] - 1} PRECEDING AND 1 PRECEDING"
+        )
+        return (
+            f"SELECT {SERIES}, m FROM (SELECT *, {agg}(value) OVER ({w}) AS prior, "
+            f"count(value) OVER ({w}) AS known FROM o) "
+            f"WHERE known >= 1 AND known + 1 >= {p['min_periods']} AND value {cmp} prior"
+        )
+    if c.type == "pct_change":
+        tests = []
+        if p["above"] is not None:
+            tests.append(f"pct >= {p['above']!r}")
+        if p["below"] is not None:
+            tests.append(f"pct <= {p['below']!r}")
+        return (
+            f"SELECT {SERIES}, m FROM (SELECT *, (value / base - 1) * 100 AS pct FROM "
+            f"(SELECT *, {_lag(p['periods'])} AS base FROM o) "
+            f"WHERE base IS NOT NULL AND base <> 0) "
+            f"WHERE {' OR '.join(tests)}"
+        )
+    if c.type == "share":
+        tests = []
+        if p["above"] is not None:
+            tests.append(f"share >= {p['above']!r}")
+        if p["below"] is not None:
+            tests.append(f"share <= {p['below']!r}")
+        return f"SELECT {SERIES}, m FROM shares WHERE share IS NOT NULL AND ({' OR '.join(tests)})"
+    if c.type == "share_shift":
+        shift = f"(share - {_lag(p['periods'], 'share')})"
+        test = {"up": "shift >= {P}", "down": "shift <= -{P}", "any": "abs(shift) >= {P}"}[
+            p["direction"]
+        ].format(P=repr(p["points"]))
+        return f"SELECT {SERIES}, m FROM (SELECT *, {shift} AS shift FROM shares) WHERE {test}"
+    if c.type == "streak":
+        cmp = ">" if p["direction"] == "up" else "<"
+        lags = ", ".join(f"{_lag(k)} AS v{k}" for k in range(1, p["length"] + 1))
+        chain = " AND ".join(
+            f"{'value' if k == 0 else f'v{k}'} {cmp} v{k + 1}" for k in range(p["length"])
+        )
+        return f"SELECT {SERIES}, m FROM (SELECT *, {lags} FROM o) WHERE {chain}"
+    if c.type == "anomaly":
+        w = (
+            f"PARTITION BY {SERIES} ORDER BY m "
+            f"RANGE BETWEEN {p['window']} PRECEDING AND 1 PRECEDING"
+        )
+        return (
+            f"SELECT {SERIES}, m FROM (SELECT *, count(value) OVER ({w}) AS n, "
+            f"avg(value) OVER ({w}) AS mu, stddev_samp(value) OVER ({w}) AS sd, "
+            f"max(value) OVER ({w}) AS hi, min(value) OVER ({w}) AS lo FROM o) "
+            f"WHERE n >= {p['min_periods']} AND hi > lo AND abs(value - mu) / sd >= {p['z']!r}"
+        )
+    raise ValueError(c.type)
+
+
+def _selection(rule) -> str:
+    """The rule's select/exclude as a SQL predicate on the series columns."""
+    tests = ["TRUE"]
+    for name, values in rule.select.items():
+        if values is not None:
+            tests.append(f"{name} IN ({', '.join(repr(v) for v in values)})")
+    for name, values in rule.exclude.items():
+        tests.append(f"{name} NOT IN ({', '.join(repr(v) for v in values)})")
+    return " AND ".join(tests)
+
+
+def reference_alerts(
+    observations: pd.DataFrame, rules: RuleSet, first: int, last: int, lookback: int
+) -> pd.DataFrame:
+    """Alerts (rule, series, period, rank) at months [first, last] using data from
+    first - lookback on, as DuckDB computes them."""
+    con = duckdb.connect()
+    con.execute("SET threads TO 2")
+    con.register("raw", observations)
+    con.execute(
+        f"""CREATE TEMP TABLE o AS
+        SELECT {SERIES}, m, value FROM (
+          SELECT {SERIES}, value, CAST(substr(CAST(period AS VARCHAR), 1, 4) AS INTEGER) * 12
+                 + CAST(substr(CAST(period AS VARCHAR), 6, 2) AS INTEGER) - 1 AS m FROM raw)
+        WHERE m BETWEEN {first - lookback} AND {last}"""
+    )
+    if any(c.type in ("share", "share_shift") for r in rules for c in r.condition.walk()):
+        con.execute(
+            f"""CREATE TEMP TABLE shares AS
+            WITH tot AS (SELECT {GROUP}, m,
+                  max(value) FILTER (WHERE partner = '{WORLD}') AS world,
+                  sum(value) FILTER (WHERE partner <> '{WORLD}') AS psum
+                FROM o GROUP BY ALL)
+            SELECT o.*, CASE WHEN coalesce(world, psum) > 0
+                        THEN value / coalesce(world, psum) * 100 END AS share
+            FROM o JOIN tot USING ({GROUP}, m) WHERE partner <> '{WORLD}'"""
+        )
+    parts = [
+        f"SELECT '{r.id}' AS rule, * FROM ({_condition_sql(r.condition)}) WHERE {_selection(r)}"
+        for r in rules
+        if r.condition.type != "missing_release"
+    ]
+    con.execute(
+        f"CREATE TEMP TABLE fired AS SELECT * FROM ({' UNION ALL '.join(parts)}) "
+        f"WHERE m BETWEEN {first} AND {last}"
+    )
+    # Rank among the partners of the same group and month, only where an alert needs it.
+    return con.execute(
+        f"""WITH need AS (SELECT DISTINCT {GROUP}, m FROM fired),
+        ranked AS (SELECT {SERIES}, m,
+                   rank() OVER (PARTITION BY {GROUP}, m ORDER BY value DESC) AS rank
+                   FROM o SEMI JOIN need USING ({GROUP}, m) WHERE partner <> '{WORLD}')
+        SELECT rule, {SERIES}, m, rank FROM fired LEFT JOIN ranked USING ({SERIES}, m)"""
+    ).fetchdf()

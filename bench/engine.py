@@ -1,0 +1,208 @@
+"""Engine benchmark: the vectorised engine against a DuckDB SQL reference.
+
+    python bench/engine.py --sizes 10000,100000,1000000 [--months 60] [--history-check 100000]
+
+Generates (fixed seed) a full-release-shaped dataset: commodities x 100 partners (99 countries +
+WORLD) x months, 5% of months missing, runs a pack with every condition type (bench/pack.yaml)
+and reports wall time and peak memory of (a) the full backtest and (b) evaluating only the newest
+month, each against DuckDB computing the same alerts in the same run; it asserts that both give
+identical alerts (rule, series, period, rank). The history check times the newest-month
+evaluation at 60 and 240 months of history.
+
+Peak memory is the growth of the process's resident-set high-water mark during a run (Linux:
+/proc/self/clear_refs resets it), so numpy, pandas, pyarrow and DuckDB allocations all count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.duckdb_reference import reference_alerts
+from monitor.engine import evaluate, load_rules
+from monitor.model import month_to_period, period_to_month
+
+SEED = 20250720
+PARTNERS = 100  # per commodity, WORLD included
+PACK = Path(__file__).resolve().parent / "pack.yaml"
+LAST = "2025-12"
+
+
+def generate(n_series: int, months: int, seed: int = SEED) -> pd.DataFrame:
+    """Canonical observations with categorical string columns (how a store would hand them).
+
+    Each partner's monthly net weight is a per-series level (Zipf over partners) times a
+    seasonal pattern, a slow per-series trend and 8% noise, with rare 3x shocks; WORLD is the
+    sum of the partners before 5% of all months are dropped.
+    """
+    rng = np.random.default_rng(seed)
+    n_comm = max(1, n_series // PARTNERS)
+    n_part = PARTNERS - 1
+    t = np.arange(months)
+    level = (
+        rng.lognormal(10, 1.5, size=(n_comm, 1, 1))
+        / (np.arange(1, n_part + 1) ** 1.1)[None, :, None]
+    )
+    trend = rng.normal(0, 0.004, size=(n_comm, n_part, 1)) * t
+    season = 0.15 * np.sin(2 * np.pi * (t + rng.integers(0, 12, size=(n_comm, 1, 1))) / 12)
+    noise = rng.normal(0, 0.08, size=(n_comm, n_part, months))
+    shock = np.where(rng.random((n_comm, n_part, months)) < 0.002, 3.0, 1.0)
+    values = np.round(level * np.exp(trend + season + noise) * shock, 1)
+    world = values.sum(axis=1, keepdims=True)
+    values = np.concatenate([values, world], axis=1).astype(np.float64)
+    present = rng.random(values.shape) >= 0.05
+    c_idx, p_idx, m_idx = np.nonzero(present)
+    first = period_to_month(LAST) - months + 1
+    periods = [month_to_period(first + i) for i in range(months)]
+    partners = [f"{chr(65 + i // 26)}{chr(65 + i % 26)}" for i in range(n_part)] + ["WORLD"]
+    commodities = [f"{85000000 + i:08d}" for i in range(n_comm)]
+
+    def cat(codes: np.ndarray | int, cats: list[str]) -> pd.Categorical:
+        codes = np.broadcast_to(np.asarray(codes, dtype=np.int32), c_idx.shape)
+        return pd.Categorical.from_codes(codes, categories=pd.Index(cats, dtype="str"))
+
+    return pd.DataFrame(
+        {
+            "period": cat(m_idx, periods),
+            "reporter": cat(0, ["CN"]),
+            "partner": cat(p_idx, partners),
+            "commodity": cat(c_idx, commodities),
+            "flow": cat(0, ["export"]),
+            "measure": cat(0, ["net_weight_kg"]),
+            "value": values[c_idx, p_idx, m_idx],
+            "unit": cat(0, ["kg"]),
+            "source": cat(0, ["bench"]),
+        }
+    )
+
+
+def _rss_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1])
+    return 0
+
+
+def measure(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """(result, seconds, peak resident-set growth in MB)."""
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")
+    base = _rss_kb("VmRSS")
+    start = time.perf_counter()
+    result = fn()
+    seconds = time.perf_counter() - start
+    peak = (_rss_kb("VmHWM") - base) / 1024
+    return result, seconds, peak
+
+
+def engine_keys(alerts: list) -> set[tuple]:
+    return {
+        (
+            a.rule_id,
+            a.reporter,
+            a.partner,
+            a.commodity,
+            a.flow,
+            a.measure,
+            a.period,
+            a.context["rank"],
+        )
+        for a in alerts
+    }
+
+
+def reference_keys(frame: pd.DataFrame) -> set[tuple]:
+    periods = [month_to_period(int(m)) for m in frame["m"]]
+    ranks = [None if pd.isna(r) else int(r) for r in frame["rank"]]
+    cols = [
+        frame[c].astype(str).tolist()
+        for c in ("rule", "reporter", "partner", "commodity", "flow", "measure")
+    ]
+    return set(zip(*cols, periods, ranks, strict=True))
+
+
+def run(obs: pd.DataFrame, rules, mode: str) -> dict[str, Any]:
+    months = sorted(period_to_month(p) for p in obs["period"].cat.categories)
+    first, last = (months[0], months[-1]) if mode == "full" else (months[-1], months[-1])
+    lookback = max(r.condition.lookback for r in rules)
+    periods = None if mode == "full" else [month_to_period(last)]
+    alerts, e_s, e_mb = measure(lambda: evaluate(obs, rules, periods))
+    ref, d_s, d_mb = measure(lambda: reference_alerts(obs, rules, first, last, lookback))
+    mine, theirs = engine_keys(alerts), reference_keys(ref)
+    if mine != theirs:
+        only_e, only_d = sorted(mine - theirs)[:5], sorted(theirs - mine)[:5]
+        raise AssertionError(f"{mode}: alerts differ; engine only {only_e}; duckdb only {only_d}")
+    return {
+        "mode": mode,
+        "alerts": len(alerts),
+        "engine_s": e_s,
+        "duckdb_s": d_s,
+        "engine_mb": e_mb,
+        "duckdb_mb": d_mb,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="10000,100000", help="series counts, comma-separated")
+    ap.add_argument("--months", type=int, default=60)
+    ap.add_argument(
+        "--history-check",
+        type=int,
+        default=100000,
+        metavar="SERIES",
+        help="series count for the 60 vs 240 months check (0 = skip)",
+    )
+    args = ap.parse_args(argv)
+    rules = load_rules([str(PACK)])
+    print(f"pack: {PACK.name}, {len(rules)} rules; seed {SEED}", flush=True)
+    header = (
+        "| series | rows | obs MB | mode | alerts | engine s | duckdb s | time ratio | "
+        "engine peak MB | peak/obs | duckdb peak MB |"
+    )
+    print(header)
+    print("|" + "---|" * 11)
+    for size in [int(s) for s in args.sizes.split(",")]:
+        obs = generate(size, args.months)
+        obs_mb = obs.memory_usage(deep=True).sum() / 2**20
+        for mode in ("full", "newest"):
+            r = run(obs, rules, mode)
+            print(
+                f"| {size:,} | {len(obs):,} | {obs_mb:,.0f} | {mode} | {r['alerts']:,} | "
+                f"{r['engine_s']:.2f} | {r['duckdb_s']:.2f} | "
+                f"{r['engine_s'] / r['duckdb_s']:.2f} | {r['engine_mb']:,.0f} | "
+                f"{r['engine_mb'] / obs_mb:.2f} | {r['duckdb_mb']:,.0f} |",
+                flush=True,
+            )
+        del obs
+        gc.collect()
+    if args.history_check:
+        times = {}
+        for months in (60, 240):
+            obs = generate(args.history_check, months)
+            last = [month_to_period(max(period_to_month(p) for p in obs["period"].cat.categories))]
+            evaluate(obs, rules, last)  # warm-up
+            runs = [measure(lambda o=obs, p=last: evaluate(o, rules, p))[1] for _ in range(3)]
+            times[months] = min(runs)
+            del obs
+            gc.collect()
+        print(
+            f"\nnewest-month evaluation, {args.history_check:,} series: 60 months "
+            f"{times[60]:.3f} s, 240 months {times[240]:.3f} s, "
+            f"ratio {times[240] / times[60]:.2f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,311 @@
+"""evaluate(): rules x observations -> alerts, vectorised over every series and month.
+
+The observation table becomes one dense series x months matrix (``panel.py``); each rule selects
+rows, its condition returns a fired matrix, and only the fired cells become Alert objects. The
+loop is over rules and condition members, never over series or periods.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from monitor.engine.conditions import EVALUATORS, Result, Totals, View
+from monitor.engine.panel import GROUP_KEY, Panel, build_panel, period_bounds
+from monitor.engine.rules import Condition, Rule, RuleSet
+from monitor.model import SERIES_KEY, Alert, month_to_period, period_to_month
+
+CHUNK_CELLS = 4_000_000
+
+
+def select_rows(keys: pd.DataFrame, rule: Rule) -> np.ndarray:
+    """Row numbers of the series a rule watches (select, minus exclude)."""
+    mask = np.ones(len(keys), dtype=bool)
+    for name, values in rule.select.items():
+        if values is not None:
+            mask &= keys[name].isin(values).to_numpy()
+    for name, values in rule.exclude.items():
+        mask &= ~keys[name].isin(values).to_numpy()
+    return np.flatnonzero(mask)
+
+
+def _run(view: View, cond: Condition) -> Result:
+    if cond.type in ("all", "any"):
+        results = [_run(view, m) for m in cond.members]
+        fired = results[0].fired.copy()
+        context: dict[str, Any] = {}
+        period_keys: set[str] = set()
+        for r in results:
+            fired = (fired & r.fired) if cond.type == "all" else (fired | r.fired)
+            for k, v in r.context.items():
+                context.setdefault(k, v)  # the first member wins a clash
+            period_keys |= r.period_keys
+        return Result(fired, context, frozenset(period_keys))
+    return EVALUATORS[cond.type](view, cond)
+
+
+def _plain(value: Any, is_period: bool) -> Any:
+    """JSON-safe plain Python values (no numpy scalars, NaN becomes None)."""
+    if value is None:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return None
+        return month_to_period(int(value)) if is_period else value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return month_to_period(value) if is_period else value
+    return value
+
+
+RANK_CELLS = 2_000_000
+
+
+def _ranks(panel: Panel, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ranks of fired cells, gathered in batches of at most ~RANK_CELLS panel cells."""
+    if not len(rows):
+        return np.array([], dtype=float), np.array([], dtype=float)
+    sizes = np.diff(np.r_[panel.group_starts, len(panel.group)])[panel.group[rows]]
+    batch = np.cumsum(sizes) // RANK_CELLS
+    if batch[-1] == 0:
+        return _ranks_batch(panel, rows, cols)
+    rank = np.empty(len(rows))
+    count = np.empty(len(rows))
+    for b in np.unique(batch):
+        sel = batch == b
+        rank[sel], count[sel] = _ranks_batch(panel, rows[sel], cols[sel])
+    return rank, count
+
+
+def _ranks_batch(panel: Panel, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rank (1 = largest, ties share the best rank, WORLD excluded) among the partners of the
+    same reporter/commodity/flow/measure at each (row, col), and how many partners were ranked.
+
+    Only the (group, month) blocks that hold a fired cell are gathered and sorted, so the cost
+    follows the alerts, not the size of the panel.
+    """
+    if not len(rows):
+        return np.array([], dtype=float), np.array([], dtype=float)
+    n_cols = panel.values.shape[1]
+    group = panel.group[rows]
+    pair_key, inverse = np.unique(group * n_cols + cols, return_inverse=True)
+    pair_group, pair_col = pair_key // n_cols, pair_key % n_cols
+    starts = panel.group_starts[pair_group]
+    ends = np.r_[panel.group_starts[1:], len(panel.group)][pair_group]
+    sizes = ends - starts
+    offsets = np.r_[0, np.cumsum(sizes)[:-1]]
+    # Every row of every block, as one flat gather: row = block start + position in block.
+    pair_of_cell = np.repeat(np.arange(len(pair_key)), sizes)
+    cell_rows = starts[pair_of_cell] + np.arange(sizes.sum()) - offsets[pair_of_cell]
+    vals = panel.values[cell_rows, pair_col[pair_of_cell]]
+    valid = ~np.isnan(vals) & ~panel.is_world[cell_rows]
+    ranked = np.bincount(pair_of_cell[valid], minlength=len(pair_key))
+    sort_vals = np.where(valid, -vals, np.inf)  # invalid cells sort last
+    order = np.lexsort((sort_vals, pair_of_cell))
+    s_pair, s_val = pair_of_cell[order], sort_vals[order]
+    position = np.arange(len(order))
+    new_run = np.r_[True, (s_pair[1:] != s_pair[:-1]) | (s_val[1:] != s_val[:-1])]
+    run_start = np.maximum.accumulate(np.where(new_run, position, 0))
+    rank_sorted = run_start - offsets[s_pair] + 1
+    rank_cell = np.empty(len(order), dtype=np.float64)
+    rank_cell[order] = np.where(np.isfinite(s_val), rank_sorted, np.nan)
+    mine = offsets[inverse] + rows - starts[inverse]
+    return rank_cell[mine], ranked[inverse].astype(np.float64)
+
+
+def _column(
+    data: Any, ri: np.ndarray, ti: np.ndarray, n: int, periods: np.ndarray | None, month0: int
+) -> list[Any]:
+    """One context field for the fired cells, as JSON-safe plain Python values."""
+    if not (isinstance(data, np.ndarray) and data.ndim == 2):
+        return [_plain(data, periods is not None)] * n
+    picked = data[ri, ti]
+    if periods is not None:  # month numbers -> "YYYY-MM"
+        return periods[picked.astype(np.int64) - month0].tolist()
+    if picked.dtype.kind == "f":
+        return [None if x != x else x for x in picked.tolist()]  # NaN -> None
+    return picked.tolist()
+
+
+def _alerts(
+    rule: Rule, panel: Panel, view: View, result: Result, order_key: int
+) -> list[tuple[int, Alert]]:
+    """The fired cells as Alerts, each with an integer sort key (period, rule, series)."""
+    ri, ti = np.nonzero(result.fired)
+    if not len(ri):
+        return []
+    rows = view.rows[ri]
+    months = view.months[ti]
+    cols = months - panel.month0
+    n = len(ri)
+    # Period strings of every month the panel (and its look-back) can mention.
+    lo = panel.month0 - 600
+    periods = np.array(
+        [month_to_period(m) for m in range(lo, panel.month0 + panel.n_months)], dtype=object
+    )
+    columns = {
+        name: _column(data, ri, ti, n, periods if name in result.period_keys else None, lo)
+        for name, data in result.context.items()
+    }
+    rank, partners = _ranks(panel, rows, cols)
+    columns["rank"] = [None if x != x else int(x) for x in rank.tolist()]
+    columns["partners_ranked"] = [0 if x != x else int(x) for x in partners.tolist()]
+    values = panel.values[rows, cols].tolist()
+    keys = {name: panel.key_values(name, rows) for name in [*SERIES_KEY, "unit"]}
+    sources = panel.source_at(rows, cols)
+    period_of = periods[months - lo].tolist()
+    series_bits = max(len(panel.keys).bit_length(), 1)  # month | rule (16 bits) | series
+    sort = (
+        (months.astype(np.int64) << (series_bits + 16))
+        + (order_key << series_bits)
+        + panel.series_rank[rows]
+    ).tolist()
+    names = list(columns)
+    ctype = rule.condition.type
+    out = []
+    for i in range(n):
+        context = {"condition": ctype}
+        for k in names:
+            context[k] = columns[k][i]
+        alert = Alert(
+            rule_id=rule.id,
+            period=period_of[i],
+            reporter=keys["reporter"][i],
+            partner=keys["partner"][i],
+            commodity=keys["commodity"][i],
+            flow=keys["flow"][i],
+            measure=keys["measure"][i],
+            value=values[i],
+            unit=keys["unit"][i],
+            severity=rule.severity,
+            summary=rule.summary,
+            labels=dict(rule.labels),
+            context=context,
+            source=sources[i],
+            template=rule.template,
+        )
+        out.append((sort[i], alert))
+    return out
+
+
+def _sort_key(a: Alert) -> tuple[str, ...]:
+    return (a.period, a.rule_id, *(getattr(a, k) for k in SERIES_KEY))
+
+
+def evaluate(
+    observations: pd.DataFrame, rules: RuleSet, periods: Iterable[str] | None = None
+) -> list[Alert]:
+    """Alerts fired at each of ``periods`` (None = every period present), from data up to it."""
+    active = [r for r in rules if r.condition.type != "missing_release"]
+    if not active or observations.empty:
+        return []
+    if periods is None:
+        bounds = period_bounds(observations)
+        assert bounds is not None
+        targets = np.arange(bounds[0], bounds[1] + 1)
+    else:
+        targets = np.unique(np.array([period_to_month(p) for p in periods], dtype=np.int64))
+        if not len(targets):
+            return []
+    lookback = max(r.condition.lookback for r in active)
+    first = int(targets.min()) - lookback
+    panel = build_panel(observations, first, int(targets.max()))
+    totals = (
+        Totals(panel)
+        if any(c.type in ("share", "share_shift") for r in active for c in r.condition.walk())
+        else None
+    )
+    cols = targets - first
+    # Rows are taken in blocks so the temporaries of a condition (a few rows x months arrays)
+    # stay bounded (~CHUNK_CELLS cells each) however many series there are.
+    chunk = max(1, CHUNK_CELLS // max(len(cols), 1))
+    keyed: list[tuple[int, Alert]] = []
+    rule_order = {rid: i for i, rid in enumerate(sorted(r.id for r in active))}
+    for rule in active:
+        rows = select_rows(panel.keys, rule)
+        for start in range(0, len(rows), chunk):
+            block = rows[start : start + chunk]
+            whole = len(block) == len(panel.keys)
+            view = View(panel, None if whole else block, cols, totals)
+            keyed.extend(
+                _alerts(rule, panel, view, _run(view, rule.condition), rule_order[rule.id])
+            )
+    keyed.sort(key=lambda pair: pair[0])
+    return [alert for _, alert in keyed]
+
+
+# --------------------------------------------------------------------------------------------
+# missing_release: evaluated by the daemon against its clock
+
+
+def _deadline(release_month: int, day: int, grace: int) -> date:
+    year, month = release_month // 12, release_month % 12 + 1
+    last_day = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+    return date(year, month, min(day, last_day)) + timedelta(days=grace)
+
+
+def expected_period(now: datetime, params: dict[str, Any]) -> tuple[int, date]:
+    """The newest period whose release deadline (day D + G of its release month) has passed."""
+    local = now.astimezone(ZoneInfo(params["timezone"])).date()
+    release = local.year * 12 + local.month - 1
+    while True:
+        due = _deadline(release, params["expected_day"], params["grace_days"])
+        if local > due:
+            return release - params["lag_months"], due
+        release -= 1
+
+
+def check_missing(observations: pd.DataFrame, rules: RuleSet, now: datetime) -> list[Alert]:
+    """One alert per watched series whose expected month has not arrived by its deadline."""
+    watching = [r for r in rules if r.condition.type == "missing_release"]
+    if not watching or observations.empty:
+        return []
+    latest = (
+        observations.groupby(SERIES_KEY, sort=True, observed=True)
+        .agg(period=("period", "max"), unit=("unit", "first"), source=("source", "first"))
+        .reset_index()
+    )
+    last_value = observations.set_index([*SERIES_KEY, "period"])["value"]
+    alerts = []
+    for rule in watching:
+        rows = select_rows(latest, rule)
+        expected, due = expected_period(now, rule.condition.params)
+        late = latest.iloc[rows]
+        late = late[late["period"].astype(str) < month_to_period(expected)]
+        for rec in late.to_dict("records"):
+            value = last_value.get(tuple(str(rec[k]) for k in [*SERIES_KEY, "period"]))
+            alerts.append(
+                Alert(
+                    rule_id=rule.id,
+                    period=month_to_period(expected),
+                    **{k: str(rec[k]) for k in SERIES_KEY},
+                    value=float(value) if value is not None else 0.0,
+                    unit=str(rec["unit"]),
+                    severity=rule.severity,
+                    summary=rule.summary,
+                    labels=dict(rule.labels),
+                    context={
+                        "condition": "missing_release",
+                        "rank": None,
+                        "partners_ranked": 0,
+                        "expected_by": due.isoformat(),
+                        "last_period": str(rec["period"]),
+                    },
+                    source=str(rec["source"]),
+                    template=rule.template,
+                )
+            )
+    alerts.sort(key=_sort_key)
+    return alerts
+
+
+__all__ = ["GROUP_KEY", "check_missing", "evaluate", "expected_period", "select_rows"]

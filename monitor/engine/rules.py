@@ -1,0 +1,655 @@
+"""Rule packs: load, validate (every problem, located) and the typed Rule / RuleSet values.
+
+A pack is a YAML file (see docs/engine.md); ``load_rules`` reads files or folders of packs and
+raises one ConfigError carrying every ``path:line:column`` problem across all packs, so a user
+fixes everything in one pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.meta
+import jinja2.sandbox
+
+from monitor.config_checks import check_keys, did_you_mean, problem_at
+from monitor.engine.spec import (
+    ALWAYS_CONTEXT,
+    COMBINATORS,
+    CONDITIONS,
+    DEFAULT_SUMMARY,
+    DEFAULTS_KEYS,
+    PACK_KEYS,
+    RULE_KEYS,
+    SELECT_KEYS,
+    SEVERITIES,
+    Param,
+)
+from monitor.engine.units import UnitError, parse_percent, parse_quantity
+from monitor.errors import ConfigError, Problem
+from monitor.model import FLOWS, MEASURE_ALIASES, Alert
+from monitor.render.filters import FILTERS
+from monitor.yamlload import LocatedDict, Mark, load_yaml_file
+
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_CODE_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+# Names the render layer offers to summary templates besides Alert.to_dict() and the context.
+RENDER_NAMES = ("partner_name", "reporter_name", "commodity_name", "period_name", "value_text")
+ALERT_NAMES = tuple(Alert("r", "2000-01", "", "", "", "", "", 0.0, "").to_dict())
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A parsed condition: a type with parameters in base units, or all/any of members."""
+
+    type: str
+    params: dict[str, Any] = field(default_factory=dict)
+    members: tuple[Condition, ...] = ()
+
+    def walk(self) -> Iterator[Condition]:
+        yield self
+        for m in self.members:
+            yield from m.walk()
+
+    @property
+    def lookback(self) -> int:
+        """Months before t this condition reads (the panel is cut to that many)."""
+        p, t = self.params, self.type
+        own = {
+            "period_high": lambda: p["window"] - 1,
+            "period_low": lambda: p["window"] - 1,
+            "pct_change": lambda: p["periods"],
+            "share_shift": lambda: p["periods"],
+            "streak": lambda: p["length"],
+            "anomaly": lambda: p["window"],
+        }
+        here = own[t]() if t in own else 0
+        return max([here, *(m.lookback for m in self.members)])
+
+    def context_keys(self) -> set[str]:
+        keys = set(CONDITIONS[self.type].context) if self.type in CONDITIONS else set()
+        for m in self.members:
+            keys |= m.context_keys()
+        return keys
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    pack: str
+    summary: str
+    select: dict[str, tuple[str, ...] | None]  # None = every value ("*")
+    exclude: dict[str, tuple[str, ...]]
+    condition: Condition
+    severity: str = "info"
+    labels: dict[str, str] = field(default_factory=dict)
+    template: str | None = None
+    path: str = ""
+    line: int = 0
+    description: str = ""
+
+
+@dataclass
+class RuleSet:
+    rules: list[Rule] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def by_id(self, rule_id: str) -> Rule:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(rule_id)
+
+
+# --------------------------------------------------------------------------------------------
+# discovery
+
+
+def pack_files(paths: list[str]) -> tuple[list[Path], list[Problem]]:
+    """Files named directly, plus *.yaml/*.yml of folders (non-recursive, so rules/tests/ and
+    other sub-folders are skipped)."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            files.extend(
+                sorted(f for f in p.iterdir() if f.is_file() and f.suffix in (".yaml", ".yml"))
+            )
+        elif p.is_file():
+            files.append(p)
+        else:
+            problems.append(Problem(str(p), 0, 0, "no such rule file or folder"))
+    return files, problems
+
+
+def load_rules(paths: list[str]) -> RuleSet:
+    """Load every pack; raise ConfigError with every located problem found across all packs."""
+    ruleset, problems = _load(paths)
+    if problems:
+        raise ConfigError(problems)
+    return ruleset
+
+
+def validate_rules(paths: list[str]) -> list[Problem]:
+    """The checks of ``load_rules``, returned instead of raised (``customs-monitor validate``)."""
+    return sorted(_load(paths)[1])
+
+
+def _load(paths: list[str]) -> tuple[RuleSet, list[Problem]]:
+    files, problems = pack_files(paths)
+    rules: list[Rule] = []
+    for f in files:
+        try:
+            doc = load_yaml_file(str(f))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        rules.extend(_parse_pack(doc, str(f), problems))
+    seen: dict[str, Rule] = {}
+    for rule in rules:
+        if rule.id in seen:
+            first = seen[rule.id]
+            problems.append(
+                Problem(
+                    rule.path,
+                    rule.line,
+                    1,
+                    f"duplicate rule id {rule.id!r}: also defined at {first.path}:{first.line}",
+                )
+            )
+        else:
+            seen[rule.id] = rule
+    return RuleSet(rules=list(seen.values()) if not problems else rules), problems
+
+
+# --------------------------------------------------------------------------------------------
+# parsing
+
+
+def _problem(obj: Any, key: str | None, path: str, message: str) -> Problem:
+    return problem_at(obj, key, path, message)
+
+
+def _at(mark: Mark, message: str) -> Problem:
+    return Problem(mark.path, mark.line, mark.column, message)
+
+
+def _parse_pack(doc: Any, path: str, problems: list[Problem]) -> list[Rule]:
+    if doc is None:
+        problems.append(Problem(path, 0, 0, "empty rule pack"))
+        return []
+    problems.extend(
+        check_keys(doc, allowed=PACK_KEYS, required={"pack", "rules"}, path=path, what="rule pack")
+    )
+    if not isinstance(doc, dict):
+        return []
+    pack = doc.get("pack", Path(path).stem)
+    if not isinstance(pack, str) or not pack:
+        problems.append(_problem(doc, "pack", path, "pack: expected a name (text)"))
+        pack = Path(path).stem
+    defaults = doc.get("defaults", LocatedDict())
+    if defaults is None:
+        defaults = LocatedDict()
+    if "defaults" in doc:
+        problems.extend(check_keys(defaults, allowed=DEFAULTS_KEYS, path=path, what="defaults"))
+        if not isinstance(defaults, dict):
+            defaults = LocatedDict()
+    items = doc.get("rules")
+    if "rules" in doc and not isinstance(items, list):
+        problems.append(_problem(doc, "rules", path, "rules: expected a list of rules"))
+        return []
+    out = []
+    for item in items or []:
+        rule = _parse_rule(item, pack, defaults, path, problems)
+        if rule is not None:
+            out.append(rule)
+    return out
+
+
+def _mark_of(obj: Any, path: str) -> Mark:
+    return getattr(obj, "mark", Mark(path, 0, 0))
+
+
+def _parse_rule(
+    item: Any, pack: str, defaults: dict, path: str, problems: list[Problem]
+) -> Rule | None:
+    before = len(problems)
+    problems.extend(
+        check_keys(item, allowed=RULE_KEYS, required={"id", "condition"}, path=path, what="rule")
+    )
+    if not isinstance(item, dict):
+        return None
+    mark = _mark_of(item, path)
+    rule_id = item.get("id")
+    if "id" in item and (not isinstance(rule_id, str) or not _ID_RE.match(rule_id)):
+        problems.append(
+            _problem(
+                item,
+                "id",
+                path,
+                f"rule id {rule_id!r}: use lower-case "
+                "letters, digits and '-' (e.g. us-six-month-high)",
+            )
+        )
+    name = f"rule {rule_id!r}" if isinstance(rule_id, str) else "rule"
+
+    select, exclude = _parse_select(defaults, item, path, problems, name)
+    measures = select.get("measure")
+    measure = measures[0] if measures and len(measures) == 1 else None
+
+    condition = None
+    if "condition" in item:
+        condition = _parse_condition(
+            item["condition"], item, "condition", path, problems, measure, name, top=True
+        )
+
+    severity = item.get("severity", defaults.get("severity", "info"))
+    if severity not in SEVERITIES:
+        owner = item if "severity" in item else defaults
+        problems.append(
+            _problem(
+                owner,
+                "severity",
+                path,
+                f"{name}: severity {severity!r} is not one of "
+                f"{', '.join(SEVERITIES)}{did_you_mean(str(severity), SEVERITIES)}",
+            )
+        )
+    labels: dict[str, str] = {}
+    for owner in (defaults, item):
+        raw = owner.get("labels")
+        if raw is None:
+            continue
+        if not isinstance(raw, dict) or not all(
+            isinstance(v, str | int | float) and not isinstance(v, bool) for v in raw.values()
+        ):
+            problems.append(
+                _problem(owner, "labels", path, f"{name}: labels must map names to text values")
+            )
+            continue
+        labels.update({str(k): str(v) for k, v in raw.items()})
+    template = item.get("template", defaults.get("template"))
+    if template is not None and not isinstance(template, str):
+        problems.append(
+            _problem(
+                item if "template" in item else defaults,
+                "template",
+                path,
+                f"{name}: template must be a template name (text)",
+            )
+        )
+    summary_owner = item if "summary" in item else defaults
+    summary = summary_owner.get("summary", DEFAULT_SUMMARY)
+    if not isinstance(summary, str):
+        problems.append(
+            _problem(
+                summary_owner, "summary", path, f"{name}: summary must be text (a Jinja template)"
+            )
+        )
+    elif condition is not None:
+        _check_summary(summary, summary_owner, path, problems, name, condition)
+    description = item.get("description", "")
+    if len(problems) > before or condition is None or not isinstance(rule_id, str):
+        return None
+    return Rule(
+        id=rule_id,
+        pack=pack,
+        summary=summary,
+        select=select,
+        exclude=exclude,
+        condition=condition,
+        severity=str(severity),
+        labels=labels,
+        template=template,
+        path=path,
+        line=mark.line,
+        description=str(description),
+    )
+
+
+def _codes(
+    raw: Any, owner: Any, key: str, path: str, problems: list[Problem], name: str, allow_star: bool
+) -> tuple[str, ...] | None:
+    """A selector value: a code, a list of codes or "*"; returns None for "*"."""
+    values = raw if isinstance(raw, list) else [raw]
+    out = []
+    for v in values:
+        if v == "*" and allow_star and not isinstance(raw, list):
+            return None
+        if isinstance(v, bool) or not isinstance(v, str | int):
+            problems.append(
+                _problem(
+                    owner,
+                    key,
+                    path,
+                    f"{name}: {key}: expected a code, a list of codes or '*', got {v!r}",
+                )
+            )
+            continue
+        if isinstance(v, int):
+            # YAML reads 85051110 as a number and 0101 as octal: leading zeros would be lost.
+            problems.append(
+                _problem(
+                    owner,
+                    key,
+                    path,
+                    f'{name}: {key}: quote codes so leading zeros survive (write "{v}")',
+                )
+            )
+            continue
+        if not _CODE_RE.match(v):
+            problems.append(_problem(owner, key, path, f"{name}: {key}: {v!r} is not a code"))
+            continue
+        if key == "flow" and v not in FLOWS:
+            problems.append(
+                _problem(
+                    owner,
+                    key,
+                    path,
+                    f"{name}: flow {v!r} is not one of {', '.join(FLOWS)}{did_you_mean(v, FLOWS)}",
+                )
+            )
+            continue
+        if key == "measure" and v in MEASURE_ALIASES and MEASURE_ALIASES[v][0] != v:
+            problems.append(
+                _problem(
+                    owner,
+                    key,
+                    path,
+                    f"{name}: measure {v!r} is stored as "
+                    f"{MEASURE_ALIASES[v][0]!r}; select that (values are "
+                    f"converted on the way in)",
+                )
+            )
+            continue
+        out.append(v)
+    return tuple(out)
+
+
+def _parse_select(
+    defaults: dict, item: dict, path: str, problems: list[Problem], name: str
+) -> tuple[dict[str, tuple[str, ...] | None], dict[str, tuple[str, ...]]]:
+    select: dict[str, tuple[str, ...] | None] = {}
+    exclude: dict[str, tuple[str, ...]] = {}
+
+    def read_exclude(owner: Any, key: str) -> None:
+        ex = owner.get(key)
+        problems.extend(
+            check_keys(ex, allowed=set(SELECT_KEYS), path=path, what=f"{name}: exclude")
+        )
+        if isinstance(ex, dict):
+            for k in SELECT_KEYS:
+                if k in ex:
+                    codes = _codes(ex[k], ex, k, path, problems, name, allow_star=False)
+                    exclude[k] = tuple(dict.fromkeys([*exclude.get(k, ()), *(codes or ())]))
+
+    for owner in (defaults, item):
+        if "exclude" in owner:
+            read_exclude(owner, "exclude")
+        raw = owner.get("select")
+        if raw is None:
+            continue
+        problems.extend(
+            check_keys(raw, allowed={*SELECT_KEYS, "exclude"}, path=path, what=f"{name}: select")
+        )
+        if not isinstance(raw, dict):
+            continue
+        for k in SELECT_KEYS:
+            if k in raw:
+                select[k] = _codes(raw[k], raw, k, path, problems, name, allow_star=True)
+        if "exclude" in raw:
+            read_exclude(raw, "exclude")
+    return select, exclude
+
+
+def _parse_param(
+    spec: Param,
+    raw: Any,
+    owner: Any,
+    key: str,
+    path: str,
+    problems: list[Problem],
+    measure: str | None,
+    what: str,
+) -> Any:
+    def bad(message: str) -> None:
+        problems.append(_problem(owner, key, path, f"{what}: {key}: {message}"))
+
+    try:
+        if spec.kind == "int":
+            if isinstance(raw, bool) or not isinstance(raw, int):
+                bad(f"expected a whole number, got {raw!r}")
+                return None
+            value: Any = raw
+        elif spec.kind == "quantity":
+            value = parse_quantity(raw, measure)
+        elif spec.kind == "percent":
+            value = parse_percent(raw)
+        elif spec.kind == "number":
+            if isinstance(raw, bool) or not isinstance(raw, int | float):
+                bad(f"expected a number, got {raw!r}")
+                return None
+            value = float(raw)
+        elif spec.kind == "enum":
+            if raw not in spec.choices:
+                bad(
+                    f"{raw!r} is not one of {', '.join(spec.choices)}"
+                    f"{did_you_mean(str(raw), spec.choices)}"
+                )
+                return None
+            value = raw
+        elif spec.kind == "timezone":
+            try:
+                zoneinfo.ZoneInfo(str(raw))
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                bad(f"unknown time zone {raw!r} (use an IANA name such as Asia/Shanghai)")
+                return None
+            value = str(raw)
+        else:  # pragma: no cover - spec table is static
+            raise AssertionError(spec.kind)
+    except UnitError as exc:
+        bad(str(exc))
+        return None
+    if isinstance(value, int | float) and spec.kind != "enum":
+        if spec.minimum is not None and (
+            value < spec.minimum or (spec.exclusive_minimum and value == spec.minimum)
+        ):
+            op = ">" if spec.exclusive_minimum else ">="
+            bad(f"must be {op} {spec.minimum:g}, got {value:g}")
+            return None
+        if spec.maximum is not None and value > spec.maximum:
+            bad(f"must be <= {spec.maximum:g}, got {value:g}")
+            return None
+    return value
+
+
+def _parse_condition(
+    raw: Any,
+    owner: Any,
+    key: str,
+    path: str,
+    problems: list[Problem],
+    measure: str | None,
+    name: str,
+    top: bool,
+) -> Condition | None:
+    what = f"{name}: condition"
+    if not isinstance(raw, dict):
+        problems.append(
+            _problem(owner, key, path, f"{what} must be a mapping with 'type' (or 'all'/'any')")
+        )
+        return None
+    combos = [c for c in COMBINATORS if c in raw]
+    if combos:
+        problems.extend(check_keys(raw, allowed={combos[0]}, path=path, what=what))
+        members_raw = raw[combos[0]]
+        if not isinstance(members_raw, list) or not members_raw:
+            problems.append(
+                _problem(
+                    raw,
+                    combos[0],
+                    path,
+                    f"{what}: {combos[0]} needs a non-empty list of conditions",
+                )
+            )
+            return None
+        members = []
+        for i, m in enumerate(members_raw):
+            holder = _ItemHolder(members_raw, i, path)
+            c = _parse_condition(m, holder, "item", path, problems, measure, name, top=False)
+            if c is not None:
+                members.append(c)
+        if len(members) != len(members_raw):
+            return None
+        return Condition(type=combos[0], members=tuple(members))
+    ctype = raw.get("type")
+    if ctype is None:
+        problems.append(
+            _problem(
+                owner,
+                key,
+                path,
+                f"{what}: missing 'type' (one of {', '.join(CONDITIONS)}; or 'all'/'any')",
+            )
+        )
+        return None
+    if ctype not in CONDITIONS:
+        problems.append(
+            _problem(
+                raw,
+                "type",
+                path,
+                f"{what}: unknown condition type {ctype!r}"
+                f"{did_you_mean(str(ctype), CONDITIONS)} (known: "
+                f"{', '.join(CONDITIONS)})",
+            )
+        )
+        return None
+    spec = CONDITIONS[ctype]
+    what = f"{name}: {ctype}"
+    if not top and not spec.combinable:
+        problems.append(
+            _problem(
+                raw,
+                "type",
+                path,
+                f"{what} is evaluated against the clock and cannot be combined in all/any",
+            )
+        )
+        return None
+    before = len(problems)
+    problems.extend(
+        check_keys(
+            raw,
+            allowed={"type", *spec.params},
+            required={k for k, p in spec.params.items() if p.required},
+            path=path,
+            what=what,
+        )
+    )
+    params: dict[str, Any] = {}
+    for pname, pspec in spec.params.items():
+        if pname in raw:
+            params[pname] = _parse_param(
+                pspec, raw[pname], raw, pname, path, problems, measure, what
+            )
+        else:
+            params[pname] = pspec.default
+    if spec.one_of and not any(k in raw for k in spec.one_of):
+        problems.append(
+            _problem(owner, key, path, f"{what} needs at least one of {', '.join(spec.one_of)}")
+        )
+    if len(problems) > before:
+        return None
+    if "min_periods" in spec.params:
+        if params["min_periods"] is None:
+            params["min_periods"] = params["window"]
+        elif params["min_periods"] > params["window"]:
+            problems.append(
+                _problem(
+                    raw,
+                    "min_periods",
+                    path,
+                    f"{what}: min_periods {params['min_periods']} can never be "
+                    f"met in a window of {params['window']} months",
+                )
+            )
+            return None
+    above, below = params.get("above"), params.get("below")
+    if (
+        ctype in ("threshold", "share")
+        and above is not None
+        and below is not None
+        and below >= above
+    ):
+        # value >= above or value <= below with below >= above fires on every value.
+        problems.append(
+            _problem(
+                raw,
+                "below",
+                path,
+                f"{what}: below ({below:g}) must be "
+                f"smaller than above ({above:g}), else it always fires",
+            )
+        )
+        return None
+    return Condition(type=ctype, params=params)
+
+
+class _ItemHolder:
+    """Lets list items of all/any be located like mapping values."""
+
+    def __init__(self, seq: Any, index: int, path: str) -> None:
+        marks = getattr(seq, "item_marks", None)
+        self._mark = marks[index] if marks else getattr(seq, "mark", Mark(path, 0, 0))
+
+    def value_where(self, key: str) -> Mark:
+        return self._mark
+
+    def where(self, key: str | None = None) -> Mark:
+        return self._mark
+
+
+_JINJA = jinja2.sandbox.SandboxedEnvironment()
+# Summaries are rendered with the analysts' filters (`| pp`, `| tonnes`...): know their names.
+_JINJA.filters.update(FILTERS)
+
+
+def _check_summary(
+    summary: str, owner: Any, path: str, problems: list[Problem], name: str, condition: Condition
+) -> None:
+    mark = owner.value_where("summary") if hasattr(owner, "value_where") else Mark(path, 0, 0)
+    try:
+        ast = _JINJA.parse(summary)
+        undeclared = jinja2.meta.find_undeclared_variables(ast)  # compiles: unknown filters
+    except jinja2.TemplateSyntaxError as exc:  # includes TemplateAssertionError
+        problems.append(
+            _at(
+                mark,
+                f"{name}: summary: template syntax error: {exc.message} "
+                f"(template line {exc.lineno})",
+            )
+        )
+        return
+    known = {*ALERT_NAMES, *RENDER_NAMES, *ALWAYS_CONTEXT, *condition.context_keys()}
+    for var in sorted(undeclared - known):
+        problems.append(
+            _at(
+                mark,
+                f"{name}: summary uses unknown name {var!r}"
+                f"{did_you_mean(var, known)}; available: "
+                f"{', '.join(sorted(known))}",
+            )
+        )

@@ -1,0 +1,198 @@
+"""The rule pack format, declared once: validation and the JSON Schema both derive from it.
+
+Each condition type lists its parameters (kind, default, bounds) and the context keys its alerts
+carry; ``rules.py`` checks packs against these tables and ``schema.py`` turns them into a JSON
+Schema for editors, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SEVERITIES = ("info", "warning", "critical")
+SELECT_KEYS = ("reporter", "partner", "commodity", "flow", "measure")
+PACK_KEYS = {"pack", "description", "defaults", "rules"}
+DEFAULTS_KEYS = {"select", "exclude", "severity", "labels", "template", "summary"}
+RULE_KEYS = {
+    "id",
+    "summary",
+    "description",
+    "select",
+    "exclude",
+    "condition",
+    "severity",
+    "labels",
+    "template",
+}
+DEFAULT_SUMMARY = "{{ rule }}: {{ partner }} {{ measure }} in {{ period }}"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One condition parameter.
+
+    kind: int | quantity (may carry a unit, converted to base units) | percent | number | enum |
+    timezone.
+    """
+
+    kind: str
+    required: bool = False
+    default: object = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    choices: tuple[str, ...] = ()
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class ConditionSpec:
+    params: dict[str, Param]
+    context: tuple[str, ...]
+    doc: str
+    one_of: tuple[str, ...] = ()  # at least one of these parameters is required
+    lookback: str = ""  # how many months before t it reads (documentation)
+    combinable: bool = True  # may appear inside all/any
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+ALWAYS_CONTEXT = ("condition", "rank", "partners_ranked")
+
+CONDITIONS: dict[str, ConditionSpec] = {
+    "threshold": ConditionSpec(
+        params={
+            "above": Param(
+                "quantity", doc="fires when value >= above (base units or '500 t', '2 million USD')"
+            ),
+            "below": Param("quantity", doc="fires when value <= below"),
+        },
+        one_of=("above", "below"),
+        context=("above", "below"),
+        doc="value(t) >= above, or value(t) <= below (inclusive).",
+    ),
+    "period_high": ConditionSpec(
+        params={
+            "window": Param(
+                "int", required=True, minimum=2, maximum=600, doc="months in the window ending at t"
+            ),
+            "min_periods": Param(
+                "int",
+                minimum=1,
+                maximum=600,
+                doc="months of the window that must have values (default: window)",
+            ),
+        },
+        context=("window", "months_known", "window_start", "prior_max", "prior_max_period"),
+        doc="value(t) strictly above every other known value in the W months ending at t.",
+    ),
+    "period_low": ConditionSpec(
+        params={
+            "window": Param("int", required=True, minimum=2, maximum=600),
+            "min_periods": Param("int", minimum=1, maximum=600),
+        },
+        context=("window", "months_known", "window_start", "prior_min", "prior_min_period"),
+        doc="value(t) strictly below every other known value in the W months ending at t.",
+    ),
+    "pct_change": ConditionSpec(
+        params={
+            "periods": Param(
+                "int",
+                default=1,
+                minimum=1,
+                maximum=600,
+                doc="k: compare with exactly k months earlier",
+            ),
+            "above": Param("percent", doc="fires when pct >= above"),
+            "below": Param("percent", doc="fires when pct <= below"),
+        },
+        one_of=("above", "below"),
+        context=("periods", "base_value", "base_period", "pct"),
+        doc="pct = (value(t) / value(t-k) - 1) * 100; nothing when either is missing or the "
+        "base is 0.",
+    ),
+    "share": ConditionSpec(
+        params={
+            "above": Param("percent", minimum=0, maximum=100),
+            "below": Param("percent", minimum=0, maximum=100),
+        },
+        one_of=("above", "below"),
+        context=("share", "total", "total_basis"),
+        doc="share(t) = value / total * 100; total = WORLD row, else the sum over partners.",
+    ),
+    "share_shift": ConditionSpec(
+        params={
+            "points": Param(
+                "percent",
+                required=True,
+                minimum=0,
+                exclusive_minimum=True,
+                maximum=100,
+                doc="percentage points",
+            ),
+            "periods": Param("int", default=1, minimum=1, maximum=600),
+            "direction": Param("enum", default="any", choices=("up", "down", "any")),
+        },
+        context=(
+            "share",
+            "share_before",
+            "share_before_period",
+            "shift_points",
+            "total",
+            "total_basis",
+        ),
+        doc="|share(t) - share(t-k)| >= points, in the given direction.",
+    ),
+    "streak": ConditionSpec(
+        params={
+            "direction": Param("enum", required=True, choices=("up", "down")),
+            "length": Param(
+                "int",
+                required=True,
+                minimum=1,
+                maximum=600,
+                doc="number of consecutive month-on-month moves",
+            ),
+        },
+        context=("streak_length", "direction"),
+        doc="the last n month-on-month moves ending at t were all strictly up (down).",
+    ),
+    "anomaly": ConditionSpec(
+        params={
+            "window": Param(
+                "int", required=True, minimum=2, maximum=600, doc="history: the W months before t"
+            ),
+            "z": Param("number", required=True, minimum=0, exclusive_minimum=True),
+            "min_periods": Param(
+                "int", minimum=2, maximum=600, doc="values needed in the history (default: window)"
+            ),
+        },
+        context=("mean", "std", "z", "history_months"),
+        doc="|value(t) - mean| / std >= z over the W months before t; nothing when std is 0.",
+    ),
+    "missing_release": ConditionSpec(
+        params={
+            "expected_day": Param(
+                "int",
+                required=True,
+                minimum=1,
+                maximum=31,
+                doc="day of the release month the data is due",
+            ),
+            "grace_days": Param("int", default=0, minimum=0, maximum=60),
+            "timezone": Param("timezone", default="UTC", doc="IANA name, e.g. Asia/Shanghai"),
+            "lag_months": Param(
+                "int",
+                default=1,
+                minimum=0,
+                maximum=24,
+                doc="months between a period and its release month",
+            ),
+        },
+        context=("expected_by", "last_period"),
+        combinable=False,
+        doc="the daemon's clock passed day expected_day + grace_days of the release month "
+        "and the month's data has not arrived.",
+    ),
+}
+
+COMBINATORS = ("all", "any")
