@@ -134,7 +134,9 @@ class Pipeline:
 
         started = time.perf_counter()
         periods = self.periods_to_evaluate(release)
-        observations = self.store.observations(source=release.source)
+        observations = self.store.observations(
+            source=release.source, since_period=self._window_start(periods)
+        )
         fired = [a for a in evaluate(observations, self.rules, periods)] if periods else []
         fired = [_with_source(a, release.source) for a in fired]
         stored = self.store.alerts(source=release.source, periods=periods) if periods else {}
@@ -204,6 +206,16 @@ class Pipeline:
             queued,
         )
         return outcome
+
+    def _window_start(self, periods: list[str]) -> str | None:
+        """The first month evaluation needs: the rules' look-back and the charts' history before
+        the earliest evaluated period. Loading only that keeps a release's cost independent of
+        how many years the store holds."""
+        if not periods:
+            return None
+        lookback = max((r.condition.lookback for r in self.rules), default=0)
+        first = min(period_to_month(p) for p in periods)
+        return month_to_period(first - max(lookback, HISTORY_MONTHS - 1))
 
     def _source_url(self, source: str) -> str | None:
         options = self.config.sources.get(source, {})

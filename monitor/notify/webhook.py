@@ -82,6 +82,9 @@ class WebhookChannel(Channel):
             "Content-Type": "application/json",
             **{str(k): str(v) for k, v in (self.options.get("headers") or {}).items()},
         }
+        # The body is rendered once and stored in the outbox, so a re-send after a crash carries
+        # the same key: receivers that honour it absorb the at-least-once window.
+        headers["Idempotency-Key"] = hashlib.sha256(data).hexdigest()[:32]
         key = secret(self.options, "secret", self.name, required=False)
         if key:
             digest = hmac.new(key.encode(), data, hashlib.sha256).hexdigest()

@@ -197,6 +197,17 @@ def test_generic_webhook_is_signed(peer, templates, frame) -> None:
     assert body["alerts"][0]["history"][-1] == ["2025-07", 5_577_000.0]
 
 
+def test_generic_webhook_resend_carries_the_same_idempotency_key(peer, templates, frame) -> None:
+    """Sending the same outbox message twice repeats its Idempotency-Key; another differs."""
+    ch = WebhookChannel("hook", {"url": peer.url + "/in"}, templates=templates)
+    july = ch.render(digest(july_notices(frame)))
+    ch.send(july)
+    ch.send(july)
+    ch.send(ch.render(digest([notice(frame, "DE", "2025-07")])))
+    keys = [r.headers["Idempotency-Key"] for r in peer.received]
+    assert keys[0] == keys[1] != keys[2] and len(keys[0]) == 32
+
+
 @pytest.mark.skipif(
     importlib.util.find_spec("apprise") is not None, reason="apprise is installed here"
 )
