@@ -9,6 +9,8 @@ custom CA bundle.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -43,7 +45,9 @@ def make_session(
         backoff_factor=backoff,
         status_forcelist=(500, 502, 503, 504),
         allowed_methods=retry_methods,
-        respect_retry_after_header=True,
+        # Never sleep a server's Retry-After inside a request (a 429 may ask for an hour): the
+        # callers turn it into a bounded wait or a retryable error with retry_after.
+        respect_retry_after_header=False,
         raise_on_status=False,
     )
     adapter = HTTPAdapter(max_retries=retry)
@@ -78,3 +82,20 @@ def redact_url(url: str) -> str:
     ):
         path = "/".join(path.split("/")[:3]) + "/***" if path.count("/") > 2 else path
     return urlunsplit((parts.scheme, netloc, path, query, ""))
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    """A response's Retry-After in seconds (delta-seconds or HTTP-date form), else None."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import requests
 
 from monitor.errors import ConfigError, DeliveryError, Problem
-from monitor.http import DEFAULT_TIMEOUT, make_session
+from monitor.http import DEFAULT_TIMEOUT, make_session, retry_after_seconds
 
 
 def secret_keys(*names: str) -> set[str]:
@@ -138,24 +138,6 @@ def session_of(channel: Any) -> requests.Session:
 def verify_of(options: dict[str, Any]) -> Any:
     """Per-request ``verify`` so ``ca_bundle`` also applies to an injected session."""
     return str(options["ca_bundle"]) if options.get("ca_bundle") else True
-
-
-def retry_after_seconds(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        from email.utils import parsedate_to_datetime  # the HTTP-date form
-
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        from datetime import UTC, datetime
-
-        return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def shown_url(url: str) -> str:

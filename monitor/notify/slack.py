@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from monitor.errors import DeliveryError, Problem
+from monitor.http import retry_after_seconds
 from monitor.notify.base import Channel, Digest, RenderedMessage
 from monitor.notify.options import (
     option_problems,
     post,
     raise_for_status,
-    retry_after_seconds,
     secret,
     secret_keys,
     session_of,

@@ -23,7 +23,7 @@ import urllib3
 from monitor.clock import Clock
 from monitor.countries import alpha2_from_alpha3
 from monitor.errors import Problem, SourceError
-from monitor.http import DEFAULT_TIMEOUT, make_session, redact_url
+from monitor.http import DEFAULT_TIMEOUT, make_session, redact_url, retry_after_seconds
 from monitor.model import month_to_period, period_to_month
 
 log = logging.getLogger("monitor.sources")
@@ -207,7 +207,7 @@ class HttpClient:
                 raise self.error(f"connection failed: {type(exc).__name__}", shown) from None
             if resp.status_code in ok:
                 return resp
-            retry_after = _retry_after(resp)
+            retry_after = retry_after_seconds(resp)
             if resp.status_code in (429, 403) and retry_after is not None:
                 if retry_after <= self.max_wait and attempt < 2:
                     log.warning(
@@ -249,22 +249,6 @@ def _timed_out(exc: requests.RequestException) -> bool:
         return True
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(reason, TimeoutError | urllib3.exceptions.TimeoutError)
-
-
-def _retry_after(resp: requests.Response) -> float | None:
-    value = resp.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, (when - datetime.now(when.tzinfo)).total_seconds())
 
 
 def _snippet(resp: requests.Response) -> str:
