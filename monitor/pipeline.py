@@ -227,10 +227,8 @@ class Pipeline:
         return None
 
     def _silences(self) -> list[Any]:
-        try:
-            from monitor.notify import silences
-        except ImportError:
-            return []
+        from monitor.notify import silences
+
         return silences.active(self.store.engine, self.clock.now())
 
     # -- deliver ---------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from typing import Any
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.clock import Clock, SystemClock
@@ -34,17 +33,6 @@ log = logging.getLogger(__name__)
 
 #: a source with neither ``schedule`` nor ``calendar``
 DEFAULT_SCHEDULE = calendar.DEFAULT_SCHEDULE
-
-
-def cron_trigger(expr: str, timezone: Any = UTC) -> CronTrigger:
-    """A standard 5-field crontab line as an APScheduler trigger.
-
-    APScheduler 3 numbers days of the week from Monday=0, so ``from_crontab("0 9 * * 1")`` would
-    fire on Tuesdays; crontab numbers them from Sunday=0. The day-of-week field is turned into
-    names first (see ``monitor.daemon.calendar.crontab_trigger``) so the line means what it means
-    in cron.
-    """
-    return calendar.crontab_trigger(expr, timezone)
 
 
 class LeaseLost(MonitorError):
