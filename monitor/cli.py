@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # urllib3 logs every request line at DEBUG, webhook paths and API keys included.
+    logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger().level))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

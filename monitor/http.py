@@ -27,6 +27,19 @@ _SECRET_PARAMS = re.compile(
 )
 
 
+class _Session(requests.Session):
+    """A Session whose own ``verify`` (a configured CA bundle) beats $REQUESTS_CA_BUNDLE.
+
+    requests merges environment settings over the session's (psf/requests#3829), so a CA bundle
+    configured for one source would silently lose to a machine-wide variable.
+    """
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+        if verify is None and self.verify is not True:
+            verify = self.verify
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
+
+
 def make_session(
     *,
     retries: int = 3,
@@ -35,7 +48,7 @@ def make_session(
     retry_methods: frozenset[str] = frozenset({"GET", "HEAD"}),
     user_agent: str = USER_AGENT,
 ) -> requests.Session:
-    session = requests.Session()
+    session = _Session()
     session.headers["User-Agent"] = user_agent
     retry = Retry(
         total=retries,

@@ -99,8 +99,15 @@ def normalize(frame: pd.DataFrame, *, source: str | None = None) -> pd.DataFrame
         if col == "unit" and col not in out.columns:
             out["unit"] = ""
         out[col] = out[col].astype("str").str.strip()
+    for col in OBSERVATION_KEY:  # a key cell may not be empty: it would name no series
+        empty = out[col].isna() | (out[col] == "")
+        if empty.any():
+            row = int(empty.to_numpy().nonzero()[0][0])
+            raise ValueError(f"column {col}: empty at row {row + 1}")
     try:
-        out["period"] = [normalize_period(p) for p in out["period"]]
+        out["period"] = pd.Series(
+            [normalize_period(p) for p in out["period"]], index=out.index, dtype="str"
+        )
     except ValueError as exc:
         raise ValueError(f"column period: {exc}") from None
     values = pd.to_numeric(out["value"], errors="coerce")

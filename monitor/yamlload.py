@@ -33,6 +33,13 @@ class LocatedDict(dict):
     key_marks: dict[str, Mark]
     value_marks: dict[str, Mark]
 
+    def __init__(self, *args: Any, mark: Mark | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A dict made in code (an implicit empty `defaults:`) has no place in a file.
+        self.mark = mark or Mark("", 0, 0)
+        self.key_marks = {}
+        self.value_marks = {}
+
     def where(self, key: str | None = None) -> Mark:
         if key is not None:
             return self.key_marks.get(key, self.mark)

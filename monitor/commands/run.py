@@ -27,13 +27,13 @@ def _run(args: argparse.Namespace) -> int:
     daemon = Daemon(config)
     try:
         if args.once:
-            polls, evaluations, report = daemon.run_once()
+            polls, evaluations, sent = daemon.run_once()
             failed = [p for p in polls if not p.ok]
             alerts = sum(e.new + e.revised + e.resolved for e in evaluations)
             print(
                 f"polled {len(polls)} source(s) ({len(failed)} failed), "
                 f"{len(evaluations)} release(s) evaluated, {alerts} alert notice(s), "
-                f"{getattr(report, 'sent', 0)} message(s) sent"
+                f"{sent} message(s) sent"
             )
             return 1 if failed else 0
         daemon.run()

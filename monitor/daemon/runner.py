@@ -124,10 +124,10 @@ class Daemon:
     def poll_job(self, name: str) -> tuple[PollOutcome | None, list[EvaluationOutcome]]:
         try:
             outcome = self.pipeline.poll(name)
-        except MonitorError as exc:
+        except MonitorError as exc:  # e.g. the store is locked: this poll failed
             log.error("poll of %s failed: %s", name, exc)
             self.stats.poll_failures += 1
-            return None, []
+            return PollOutcome(name, ok=False, error=str(exc)), []
         self.stats.polls += 1
         self.stats.poll_failures += 0 if outcome.ok else 1
         self.stats.last_poll[name] = self.clock.now().isoformat(timespec="seconds")
@@ -157,7 +157,9 @@ class Daemon:
         return report
 
     # -- lifecycle -------------------------------------------------------------------------
-    def run_once(self) -> tuple[list[PollOutcome], list[EvaluationOutcome], Any]:
+    def run_once(self) -> tuple[list[PollOutcome], list[EvaluationOutcome], int]:
+        """One cycle over every source: (poll outcomes, evaluations, messages sent)."""
+        sent_before = self.stats.messages_sent
         polls, evaluations = [], []
         for name in self.config.sources:
             outcome, evaluated = self.poll_job(name)
@@ -165,7 +167,8 @@ class Daemon:
             if outcome is not None:
                 polls.append(outcome)
         evaluations.extend(self.evaluate_job())  # releases left pending by an earlier crash
-        return polls, evaluations, self.deliver_job()
+        self.deliver_job()
+        return polls, evaluations, self.stats.messages_sent - sent_before
 
     def run(self) -> None:
         """Run until SIGTERM/SIGINT as the production service (HA lease, systemd notify,

@@ -16,22 +16,52 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from monitor.engine.conditions import EVALUATORS, Result, Totals, View
+from monitor.engine.conditions import EVALUATORS, Labels, Result, Totals, View
 from monitor.engine.panel import GROUP_KEY, Panel, build_panel, period_bounds
 from monitor.engine.rules import Condition, Rule, RuleSet
 from monitor.model import SERIES_KEY, Alert, month_to_period, period_to_month
 
-CHUNK_CELLS = 4_000_000
+# Cells per block of rows: bounds every condition's temporaries (~10 float arrays of a block).
+# 256k cells (2 MB per array) keeps them small against the observations even for small frames.
+CHUNK_CELLS = 262_144
+# A months-major panel (a few target months) is read by gathering rows per look-back month, so
+# it takes bigger blocks: temporaries there are rows x (<= 12) targets anyway.
+COLUMN_CHUNK_CELLS = 4_000_000
 
 
-def select_rows(keys: pd.DataFrame, rule: Rule) -> np.ndarray:
-    """Row numbers of the series a rule watches (select, minus exclude)."""
+def _isin(col: pd.Series, values: Iterable[str]) -> np.ndarray:
+    """``col.isin(values)`` as a bool array; a categorical column is tested per category and
+    then looked up by code, so a million series cost one small gather."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        hit = np.append(col.cat.categories.isin(list(values)), False)  # code -1 -> False
+        return hit[col.cat.codes.to_numpy()]
+    return col.isin(values).to_numpy()
+
+
+def select_rows(
+    keys: pd.DataFrame,
+    rule: Rule,
+    cache: dict[tuple[str, frozenset[str]], np.ndarray] | None = None,
+) -> np.ndarray:
+    """Row numbers of the series a rule watches (select, minus exclude).
+
+    ``cache`` shares the per-key masks between the rules of one evaluation (packs repeat
+    their defaults' selectors in every rule).
+    """
+    memo = {} if cache is None else cache
+
+    def hit(name: str, values: Iterable[str]) -> np.ndarray:
+        key = (name, frozenset(values))
+        if key not in memo:
+            memo[key] = _isin(keys[name], values)
+        return memo[key]
+
     mask = np.ones(len(keys), dtype=bool)
     for name, values in rule.select.items():
         if values is not None:
-            mask &= keys[name].isin(values).to_numpy()
+            mask &= hit(name, values)
     for name, values in rule.exclude.items():
-        mask &= ~keys[name].isin(values).to_numpy()
+        mask &= ~hit(name, values)
     return np.flatnonzero(mask)
 
 
@@ -126,6 +156,8 @@ def _column(
     data: Any, ri: np.ndarray, ti: np.ndarray, n: int, periods: np.ndarray | None, month0: int
 ) -> list[Any]:
     """One context field for the fired cells, as JSON-safe plain Python values."""
+    if isinstance(data, Labels):
+        return [data.labels[c] for c in data.codes[ri, ti].tolist()]
     if not (isinstance(data, np.ndarray) and data.ndim == 2):
         return [_plain(data, periods is not None)] * n
     picked = data[ri, ti]
@@ -218,7 +250,7 @@ def evaluate(
             return []
     lookback = max(r.condition.lookback for r in active)
     first = int(targets.min()) - lookback
-    panel = build_panel(observations, first, int(targets.max()))
+    panel = build_panel(observations, first, int(targets.max()), len(targets))
     totals = (
         Totals(panel)
         if any(c.type in ("share", "share_shift") for r in active for c in r.condition.walk())
@@ -227,11 +259,13 @@ def evaluate(
     cols = targets - first
     # Rows are taken in blocks so the temporaries of a condition (a few rows x months arrays)
     # stay bounded (~CHUNK_CELLS cells each) however many series there are.
-    chunk = max(1, CHUNK_CELLS // max(len(cols), 1))
+    cells = CHUNK_CELLS if panel.values.flags.c_contiguous else COLUMN_CHUNK_CELLS
+    chunk = max(1, cells // max(len(cols), 1))
     keyed: list[tuple[int, Alert]] = []
     rule_order = {rid: i for i, rid in enumerate(sorted(r.id for r in active))}
+    masks: dict[tuple[str, frozenset[str]], np.ndarray] = {}
     for rule in active:
-        rows = select_rows(panel.keys, rule)
+        rows = select_rows(panel.keys, rule, masks)
         for start in range(0, len(rows), chunk):
             block = rows[start : start + chunk]
             whole = len(block) == len(panel.keys)

@@ -3,6 +3,10 @@
 Conditions are whole-array operations on this matrix, so evaluating a million series costs a few
 numpy passes. Only the months a run needs are materialised: evaluating one new month builds a
 ``series x (max lookback + 1)`` matrix no matter how long the history is.
+
+Per observation row, building the panel costs a handful of passes over small integer codes: one
+gather to cut the months (on the period's category codes, never its text), a gather per key
+column that has more than one value, one scatter of the values and one of the source codes.
 """
 
 from __future__ import annotations
@@ -16,6 +20,11 @@ from monitor.model import SERIES_KEY, WORLD, month_to_period, period_to_month
 
 GROUP_KEY = ["reporter", "commodity", "flow", "measure"]  # what a partner's share is taken of
 
+# Up to this many target months the panel is stored months-major (Fortran order): evaluating
+# the newest month then reads each look-back month as one contiguous column instead of one
+# cache line per series. Backtests (many targets) keep series-major rows for their blocks.
+COLUMN_MAJOR_TARGETS = 12
+
 
 @dataclass
 class Panel:
@@ -25,8 +34,10 @@ class Panel:
     group: np.ndarray  # (n_series,) int: id of (reporter, commodity, flow, measure)
     group_starts: np.ndarray  # first row of each group (rows are sorted by group)
     is_world: np.ndarray  # (n_series,) bool: partner == WORLD
-    row_of: np.ndarray  # (n_series, n_months) int: row in ``rows`` of each cell, -1 none
-    rows: pd.DataFrame  # the observations the panel was built from (for their source)
+    # Source of each cell as a code into ``source_names`` (-1 none); None when every
+    # observation has the same source (``source_names[0]``), the usual case for one store.
+    source_codes: np.ndarray | None
+    source_names: np.ndarray  # object array of source strings
     series_rank: np.ndarray  # position of each series in (reporter, partner, ...) order
 
     @property
@@ -39,42 +50,59 @@ class Panel:
         return np.asarray(col.categories, dtype=object)[col.codes[series]].tolist()
 
     def source_at(self, series: np.ndarray, cols: np.ndarray) -> list[str]:
-        """The source of the observation behind each (series, column) cell."""
-        idx = self.row_of[series, cols]
-        if not len(self.rows):
-            return [""] * len(idx)
-        taken = self.rows["source"].take(np.clip(idx, 0, None)).astype(str).tolist()
-        return [s if i >= 0 else "" for s, i in zip(taken, idx.tolist(), strict=True)]
+        """The source of the observation behind each (series, column) cell ("" when none)."""
+        if self.source_codes is None:
+            idx = np.where(np.isnan(self.values[series, cols]), -1, 0)
+        else:
+            idx = self.source_codes[series, cols].astype(np.int64)
+        names = np.append(self.source_names, "")  # code -1 -> ""
+        return names[idx].tolist()
 
 
-def _codes(col: pd.Series, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes (of ``rows`` only, when given) whose order is the values' text order, and
-    the sorted values.
+def _small_int(n: int) -> type[np.signedinteger]:
+    """The narrowest signed integer type holding 0..n (and -1)."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if n < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
 
-    Categorical columns are free (their codes are re-ranked); others are hashed once.
+
+def _codes(col: pd.Series, rows: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray]:
+    """Integer codes of ``rows`` (all when None) whose order is the values' text order, and the
+    sorted distinct values. Codes are None when the column can hold only one value.
+
+    Categorical columns are free: their codes are used as they are when the categories are
+    already sorted (the usual case), else re-ranked through a small lookup. Others are hashed.
     """
     if isinstance(col.dtype, pd.CategoricalDtype):
         uniques = np.asarray(col.cat.categories.astype(str), dtype=object)
+        if len(uniques) <= 1:  # one value (a single reporter, flow...): nothing to rank
+            return None, uniques
         codes = col.cat.codes.to_numpy()
-        if len(uniques) == 1:  # one value (a single reporter, flow...): nothing to rank
-            return np.zeros(len(codes) if rows is None else len(rows), np.int64), uniques
-        codes = (codes if rows is None else codes[rows]).astype(np.int64)
+        if rows is not None:
+            codes = codes[rows]
     else:
         if rows is not None:
             col = col.iloc[rows]
         raw, idx = pd.factorize(col, sort=False)
-        codes, uniques = raw.astype(np.int64), np.asarray(idx.astype(str), dtype=object)
+        uniques = np.asarray(idx.astype(str), dtype=object)
+        codes = raw.astype(_small_int(len(uniques)), copy=False)
     order = np.argsort(uniques.astype(str), kind="stable")
-    rank = np.empty(len(order), dtype=np.int64)
+    if np.array_equal(order, np.arange(len(order))):
+        return codes, uniques
+    rank = np.empty(len(order), dtype=_small_int(len(order)))
     rank[order] = np.arange(len(order))
-    return rank[codes] if len(codes) else codes, uniques[order]
+    return rank[codes], uniques[order]
 
 
 def month_numbers(periods: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:
     """'YYYY-MM' strings -> month numbers, parsing each distinct period once."""
     codes, uniques = _codes(periods, rows)
     lookup = np.array([period_to_month(p) for p in uniques], dtype=np.int64)
-    return lookup[codes] if len(lookup) else np.zeros(len(periods), np.int64)
+    if codes is None:
+        n = len(periods) if rows is None else len(rows)
+        return np.full(n, lookup[0] if len(lookup) else 0, dtype=np.int64)
+    return lookup[codes] if len(lookup) else np.zeros(len(codes), np.int64)
 
 
 def period_bounds(observations: pd.DataFrame) -> tuple[int, int] | None:
@@ -90,38 +118,53 @@ def period_bounds(observations: pd.DataFrame) -> tuple[int, int] | None:
     return period_to_month(p.min()), period_to_month(p.max())
 
 
-def _radix(parts: list[tuple[np.ndarray, int]]) -> np.ndarray:
+def _month_columns(p: pd.Series, first: int, n_cols: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """(rows of the months [first, first + n_cols), their column numbers).
+
+    Rows is None when every row is wanted. A categorical period costs one gather of a
+    per-category column table (unwanted categories map to -1) and one compare per row;
+    categories all inside the range need no per-row test at all.
+    """
+    if isinstance(p.dtype, pd.CategoricalDtype):
+        cats = p.cat.categories
+        col_of = np.array([period_to_month(c) - first for c in cats], dtype=np.int64)
+        col_of[(col_of < 0) | (col_of >= n_cols)] = -1
+        table = np.append(col_of, -1).astype(_small_int(n_cols))  # code -1 (missing) -> -1
+        column = table[p.cat.codes.to_numpy()]
+        if (col_of >= 0).all():
+            return None, column
+        rows = np.flatnonzero(column >= 0)
+        return (None, column) if len(rows) == len(column) else (rows, column[rows])
+    lo, hi = month_to_period(first), month_to_period(first + n_cols - 1)
+    # "YYYY-MM" sorts like the months it names, so the cut needs no parsing of every row.
+    mask = ((p >= lo) & (p <= hi)).to_numpy(dtype=bool)
+    rows = None if mask.all() else np.flatnonzero(mask)
+    return rows, month_numbers(p, rows) - first
+
+
+def _radix(
+    parts: list[tuple[np.ndarray | None, int]], n: int, dtype: type = np.int64
+) -> np.ndarray:
     """Mixed-radix number of several code arrays: sorts like the tuple of codes."""
-    out = np.zeros(len(parts[0][0]), dtype=np.int64)
+    out = np.zeros(n, dtype=dtype)
     for codes, size in parts:
-        if size > 1:  # a one-value column adds nothing to the number
+        if size > 1 and codes is not None:  # a one-value column adds nothing to the number
             out *= size
             out += codes
     return out
 
 
-def build_panel(observations: pd.DataFrame, first: int, last: int) -> Panel:
-    """Series x months [first, last] from canonical observations (rows outside are ignored)."""
+def build_panel(
+    observations: pd.DataFrame, first: int, last: int, n_targets: int | None = None
+) -> Panel:
+    """Series x months [first, last] from canonical observations (rows outside are ignored).
+
+    ``n_targets`` (how many months will be evaluated) picks the memory layout; None = all.
+    """
     obs = observations
-    p = obs["period"]
-    lo, hi = month_to_period(first), month_to_period(last)
-    # "YYYY-MM" sorts like the months it names, so the cut needs no parsing of every row.
-    if isinstance(p.dtype, pd.CategoricalDtype):
-        cats = np.asarray(p.cat.categories.astype(str), dtype=object)
-        keep_cat = (cats >= lo) & (cats <= hi)
-        codes = p.cat.codes.to_numpy()
-        wanted = np.flatnonzero(keep_cat)
-        if len(wanted) and wanted[-1] - wanted[0] + 1 == len(wanted):
-            # The wanted periods are a run of codes (categories in period order): two integer
-            # compares per row instead of a lookup.
-            mask = (codes >= wanted[0]) & (codes <= wanted[-1])
-        else:
-            mask = np.append(keep_cat, False)[codes]  # code -1 (missing) maps to False
-    else:
-        mask = ((p >= lo) & (p <= hi)).to_numpy(dtype=bool)
-    # Only the rows of the wanted months are touched from here on (no copy of the frame).
-    rows = None if mask.all() else np.flatnonzero(mask)
     n_cols = last - first + 1
+    rows, column = _month_columns(obs["period"], first, n_cols)
+    # Only the rows of the wanted months are touched from here on (no copy of the frame).
     n_obs = len(obs) if rows is None else len(rows)
 
     # Series identity from order-preserving codes in (group..., partner) order, so sorting the
@@ -131,17 +174,27 @@ def build_panel(observations: pd.DataFrame, first: int, last: int) -> Panel:
     if np.prod([float(sizes[n]) for n in SERIES_KEY]) >= 2.0**62:  # pragma: no cover
         raise OverflowError("too many distinct series key values")
     order_cols = [*GROUP_KEY, "partner"]
-    number = _radix([(coded[n][0], sizes[n]) for n in order_cols])
     capacity = int(np.prod([sizes[n] for n in order_cols], dtype=np.float64))
+    # int32 per-row numbers when the key space allows: half the memory of the widest arrays.
+    number_dtype = np.int32 if capacity < 2**31 else np.int64
+    number = _radix([(coded[n][0], sizes[n]) for n in order_cols], n_obs, number_dtype)
     if capacity <= max(4 * n_obs, 1 << 20):
         # Dense key space: mark the numbers present and count them (no hashing, no sort).
         present = np.zeros(capacity, dtype=bool)
         present[number] = True
         uniques = np.flatnonzero(present)
-        series_code = (np.cumsum(present) - 1)[number]
+        if len(uniques) == capacity:  # every number present: it is the series code already
+            series_code = number
+        else:
+            code_of = np.cumsum(present, dtype=number_dtype)
+            code_of -= 1
+            series_code = code_of[number]
+            del code_of
+        del present
     else:
         series_code, found = pd.factorize(number, sort=True)
         uniques = np.asarray(found, dtype=np.int64)
+    del number
     n_series = len(uniques)
 
     # Decode each series' key codes back from its number.
@@ -150,9 +203,15 @@ def build_panel(observations: pd.DataFrame, first: int, last: int) -> Panel:
     for name in reversed(order_cols):
         key_codes[name] = rest % sizes[name]
         rest //= sizes[name]
-    first_row = np.zeros(n_series, dtype=np.int64)
-    first_row[series_code[::-1]] = np.arange(n_obs - 1, -1, -1)
-    key_codes["unit"] = coded["unit"][0][first_row] if n_obs else first_row
+    unit_codes = coded["unit"][0]
+    if unit_codes is None or not n_obs:
+        key_codes["unit"] = np.zeros(n_series, dtype=np.int64)
+    else:
+        first_row = np.zeros(n_series, dtype=np.int64)
+        first_row[series_code[::-1]] = np.arange(n_obs - 1, -1, -1)
+        key_codes["unit"] = unit_codes[first_row]
+    for name in (*SERIES_KEY, "unit"):
+        coded[name] = (None, coded[name][1])  # free the per-row codes early
     keys = pd.DataFrame(
         {
             name: pd.Categorical.from_codes(
@@ -162,22 +221,23 @@ def build_panel(observations: pd.DataFrame, first: int, last: int) -> Panel:
         }
     )
 
-    values = np.full((n_series, n_cols), np.nan)
-    row_dtype = np.int32 if len(obs) < 2**31 else np.int64
-    row_of = np.full((n_series, n_cols), -1, dtype=row_dtype)
-    if n_obs:
-        # One flat cell index per observation, used for both scatters.
-        cell = series_code * n_cols
-        cell += month_numbers(obs["period"], rows) - first
-        value = obs["value"].to_numpy(dtype=np.float64)
-        values.ravel()[cell] = value if rows is None else value[rows]
-        row_of.ravel()[cell] = np.arange(n_obs) if rows is None else rows
+    order = "F" if n_targets is not None and n_targets <= COLUMN_MAJOR_TARGETS else "C"
+    values = np.full((n_series, n_cols), np.nan, order=order)
+    # One flat cell index per observation, used for both scatters (layout-aware).
+    cell = (column if order == "F" else series_code).astype(np.int64)
+    cell *= n_series if order == "F" else n_cols
+    cell += series_code if order == "F" else column
+    del series_code, column
+    value = obs["value"].to_numpy(dtype=np.float64)
+    values.ravel(order="K")[cell] = value if rows is None else value[rows]
+    source_codes, source_names = _sources(obs, rows, cell, values.shape, order)
+    del cell, rows
 
     group_number = uniques // sizes["partner"]
     change = np.r_[True, group_number[1:] != group_number[:-1]] if n_series else np.array([], bool)
     group = np.cumsum(change) - 1
     report_order = np.argsort(
-        _radix([(key_codes[n], sizes[n]) for n in SERIES_KEY])
+        _radix([(key_codes[n], sizes[n]) for n in SERIES_KEY], n_series)
         if n_series
         else np.array([], np.int64),
         kind="stable",
@@ -193,7 +253,29 @@ def build_panel(observations: pd.DataFrame, first: int, last: int) -> Panel:
         group=group,
         group_starts=np.flatnonzero(change),
         is_world=is_world,
-        row_of=row_of,
-        rows=obs if "source" in obs.columns else obs.assign(source=""),
+        source_codes=source_codes,
+        source_names=source_names,
         series_rank=series_rank,
     )
+
+
+def _sources(
+    obs: pd.DataFrame,
+    rows: np.ndarray | None,
+    cell: np.ndarray,
+    shape: tuple[int, int],
+    order: str,
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Each cell's source as a small code matrix, or None when there is only one source.
+
+    A matrix of 1-2 byte codes replaces a matrix of row numbers: alerts only need the source
+    string, and one store usually has one or a few sources.
+    """
+    if "source" not in obs.columns:
+        return None, np.array([""], dtype=object)
+    codes, names = _codes(obs["source"], rows)
+    if codes is None or len(names) <= 1:
+        return None, names if len(names) else np.array([""], dtype=object)
+    out = np.full(shape, -1, dtype=_small_int(len(names)), order=order)
+    out.ravel(order="K")[cell] = codes
+    return out, names

@@ -105,6 +105,11 @@ class RuleSet:
     def __len__(self) -> int:
         return len(self.rules)
 
+    def lookback_months(self) -> int:
+        """The most months before t any rule reads: evaluating periods P needs observations
+        from ``min(P) - lookback_months()`` on, so a caller can load only that window."""
+        return max((r.condition.lookback for r in self.rules), default=0)
+
     def by_id(self, rule_id: str) -> Rule:
         for rule in self.rules:
             if rule.id == rule_id:
@@ -525,7 +530,7 @@ def _parse_condition(
             )
         )
         return None
-    if ctype not in CONDITIONS:
+    if not isinstance(ctype, str) or ctype not in CONDITIONS:
         problems.append(
             _problem(
                 raw,

@@ -241,6 +241,8 @@ class HttpClient:
             return json.loads(text)
         except ValueError as exc:
             raise self.error(f"malformed JSON (truncated body?): {exc}", resp.url) from None
+        except RecursionError:
+            raise self.error("malformed JSON: nested too deeply", resp.url) from None
 
 
 def _timed_out(exc: requests.RequestException) -> bool:

@@ -201,7 +201,7 @@ class ComtradeSource(Source):
                 continue
             try:
                 rows.extend(self._rows(rec, dropped))
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
                 raise SourceError(
                     self.name,
                     f"malformed record ({type(exc).__name__}: {exc}): {_brief(rec)}",

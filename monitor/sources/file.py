@@ -11,6 +11,7 @@ import pandas as pd
 
 from monitor.errors import Problem, SourceError
 from monitor.model import normalize
+from monitor.sources._common import resolve_path
 from monitor.sources.base import FetchResult, Source
 
 
@@ -41,11 +42,6 @@ def read_canonical(
         raise SourceError(name, f"{path}: {exc}", retryable=False) from None
 
 
-def resolve_path(base_dir: str | None, path: str) -> Path:
-    p = Path(os.path.expanduser(path))
-    return p if p.is_absolute() else Path(base_dir or os.getcwd()) / p
-
-
 class FileSource(Source):
     type: ClassVar[str] = "file"
     OPTIONS: ClassVar[set[str]] = {"path"}
@@ -63,7 +59,7 @@ class FileSource(Source):
         return problems
 
     def fetch(self) -> FetchResult:
-        path = resolve_path(self.base_dir, self.options["path"])
+        path = resolve_path(self.name, self.options["path"], self.base_dir)
         try:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
         except FileNotFoundError:

@@ -12,8 +12,9 @@ from typing import ClassVar
 
 from monitor.model import period_to_month
 from monitor.resources import default_dataset
+from monitor.sources._common import resolve_path
 from monitor.sources.base import FetchResult, Source
-from monitor.sources.file import read_canonical, resolve_path
+from monitor.sources.file import read_canonical
 
 
 def release_time(period: str, release_day: int = 20, lag_months: int = 1) -> datetime:
@@ -29,7 +30,7 @@ class ReplaySource(Source):
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         path = self.options.get("path")
-        self.path = resolve_path(self.base_dir, path) if path else default_dataset()
+        self.path = resolve_path(self.name, path, self.base_dir) if path else default_dataset()
         self._data = read_canonical(self.path, source=self.name)
         day = int(self.options.get("release_day", 20))
         lag = int(self.options.get("lag_months", 1))

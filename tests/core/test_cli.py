@@ -97,6 +97,7 @@ def test_run_once_twice_sends_nothing_the_second_time(project):
     assert first.returncode == 0, first.stderr
     sent = sorted((project / "sent").iterdir())
     assert sent
+    assert f"{len(sent)} message(s) sent" in first.stdout
     second = cli("--config", str(project / "monitor.yaml"), "run", "--once")
     assert second.returncode == 0, second.stderr
     assert "0 message(s) sent" in second.stdout

@@ -76,11 +76,6 @@ def test_locked_state_store_is_a_clear_error_and_recovers(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="runner.Daemon.run_once drops a poll that raised a MonitorError (StoreError) from "
-    "its outcomes, so `run --once` exits 0 although nothing was ingested",
-)
 def test_locked_state_store_makes_run_once_fail(tmp_path: Path) -> None:
     """`run --once` exits non-zero when the state store was locked during its poll."""
     locked, _ = _locked_cycle(tmp_path)

@@ -170,12 +170,10 @@ def documents(valid: str) -> st.SearchStrategy[str]:
 
 # -- checks ---------------------------------------------------------------------------------
 
-# Raw exceptions this suite found, by the function that raised them. Each is pinned by a strict
-# xfail test at the end of this file; a case hitting one is counted (not hidden) and ends there,
-# so the properties keep checking everything else. Any other exception fails the property.
-KNOWN_BUGS = {
-    ("rules.py", "_parse_condition"): "condition type given as a list/mapping (unhashable)",
-}
+# Raw exceptions this suite found, by the function that raised them, while they were open: a case
+# hitting one was counted (not hidden) so the properties kept checking everything else. All are
+# fixed now (condition type given as a list: engine/rules.py), so any exception fails.
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 @contextlib.contextmanager
@@ -299,12 +297,9 @@ def test_nasty_rule_pack_lines(text: str) -> None:
         assert_located(problems, {path})
 
 
-# -- what the fuzzing found (the as_list one is fixed; the other two are open) ---------------
+# -- what the fuzzing found (all fixed; kept as regression tests) ---------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="engine/rules.py _parse_condition: `ctype not in CONDITIONS` on a list"
-)
 def test_condition_type_list_is_a_located_problem() -> None:
     """A rule whose condition type is a list gives a located problem, not a TypeError."""
     with workspace(rules=RULES.replace("type: period_high", "type: [period_high]")) as folder:
@@ -321,11 +316,6 @@ def test_channel_format_number_is_a_located_problem() -> None:
         assert_located(exc.value.problems, {path})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/rules.py _check_summary: the implicit empty `defaults` is a LocatedDict "
-    "without value_marks, so a rule without summary: in a pack without defaults: crashes",
-)
 def test_pack_without_defaults_or_summary_is_valid() -> None:
     """A minimal pack (no defaults:, no summary:) validates cleanly instead of crashing."""
     minimal = (

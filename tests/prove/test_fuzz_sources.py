@@ -7,9 +7,8 @@ PROVENANCE.md, and the bundled dataset) or bodies generated here in the document
 (Census header-row JSON, Eurostat SDMX-CSV). Hypothesis draws the mutations (derandomized, so
 every run tries the same cases).
 
-Two raw exceptions found by this suite are pinned as strict xfails at the end of the file;
-the generators keep away from those two triggers (infinite numbers, very deep JSON) so the
-properties keep testing everything else.
+Raw exceptions this suite found (an infinite number in Comtrade JSON, very deep JSON, empty key
+cells, a header-only feed) are fixed and kept as regression tests at the end of the file.
 """
 
 from __future__ import annotations
@@ -80,8 +79,8 @@ EUROSTAT = (
 
 # -- strategies -----------------------------------------------------------------------------
 
-# JSON leaves without the two known crash triggers (see the xfails below): finite floats only.
-leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=False)
+# JSON leaves, infinities included (json.dumps writes them as Infinity, which Python reads).
+leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True)
 leaves = leaves | st.text(max_size=12)
 json_values = st.recursive(
     leaves,
@@ -353,10 +352,6 @@ def _comtrade(server: HttpPeer, body: bytes) -> ComtradeSource:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="comtrade._rows: int(1e999) raises OverflowError, not caught as a malformed record",
-)
 def test_comtrade_infinite_year_is_a_source_error(server: HttpPeer) -> None:
     """comtrade: refYear 1e999 (valid JSON, parsed as inf) is a SourceError, not OverflowError."""
     body = json.dumps(COMTRADE).replace('"refYear": 2010', '"refYear": 1e999').encode()
@@ -364,20 +359,12 @@ def test_comtrade_infinite_year_is_a_source_error(server: HttpPeer) -> None:
         _comtrade(server, body).fetch()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="HttpClient.json: json.loads RecursionError on deeply nested JSON"
-)
 def test_deeply_nested_json_is_a_source_error(server: HttpPeer) -> None:
     """comtrade/census: JSON nested 100,000 deep is a SourceError, not a RecursionError."""
     with pytest.raises(SourceError):
         _comtrade(server, b"[" * 100_000 + b"]" * 100_000).fetch()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="model.normalize: an empty key cell stays NaN (pandas 3 str dtype), so the store "
-    "fails with NOT NULL instead of the source reporting the malformed row",
-)
 def test_empty_key_cell_is_a_source_error(server: HttpPeer) -> None:
     """url: a canonical CSV row with an empty partner cell is a SourceError naming the row."""
     lines = CANONICAL.decode().splitlines()
@@ -388,11 +375,6 @@ def test_empty_key_cell_is_a_source_error(server: HttpPeer) -> None:
         source.fetch()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="model.normalize gives an empty frame a float64 period column, and "
-    "SqlStore.ingest's merge then raises a raw ValueError (a traceback in `run --once`)",
-)
 def test_header_only_feed_stores_nothing_and_does_not_raise(
     server: HttpPeer, store: SqlStore
 ) -> None:

@@ -176,11 +176,6 @@ def test_gacc_drop_folder_cannot_escape(tmp_path: Path) -> None:
         source.fetch()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sources/file.py has its own resolve_path without the escape check of "
-    "_common.resolve_path (file and replay sources)",
-)
 def test_file_source_path_cannot_escape(tmp_path: Path) -> None:
     """file: `path: ../outside.csv` is refused like every other relative source path."""
     (tmp_path / "outside.csv").write_bytes(default_dataset().read_bytes())
@@ -240,12 +235,6 @@ def test_url_source_accepts_the_server_with_its_ca_bundle(
     assert not source.fetch().observations.empty
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="requests lets $REQUESTS_CA_BUNDLE/$CURL_CA_BUNDLE override Session.verify "
-    "(psf/requests#3829): monitor/http.make_session's ca_bundle is silently ignored when "
-    "the environment sets one (as many containers and this CI do)",
-)
 def test_ca_bundle_wins_over_the_environment(
     tls_peer: tuple[HttpPeer, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -408,11 +397,6 @@ def test_secrets_never_written_anywhere(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="--log-level DEBUG lets urllib3.connectionpool log every request line, query key "
-    "included (census key=...): the CLI should cap urllib3's logger at INFO or redact",
-)
 def test_secrets_never_logged_at_debug(tmp_path: Path) -> None:
     """run --once --log-level DEBUG: no secret in any byte written."""
     assert _secret_leaks(tmp_path, [("--log-level", "DEBUG", "run", "--once")]) == []

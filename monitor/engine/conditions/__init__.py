@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from monitor.engine.conditions.base import Result, Totals, View
+from monitor.engine.conditions.base import Labels, Result, Totals, View
 from monitor.engine.conditions.changes import anomaly, pct_change, streak
 from monitor.engine.conditions.levels import period_extreme, threshold
 from monitor.engine.conditions.shares import share, share_shift
@@ -21,4 +21,4 @@ EVALUATORS: dict[str, Callable[[View, Condition], Result]] = {
     "anomaly": anomaly,
 }
 
-__all__ = ["EVALUATORS", "Result", "Totals", "View"]
+__all__ = ["EVALUATORS", "Labels", "Result", "Totals", "View"]

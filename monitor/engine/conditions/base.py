@@ -14,12 +14,23 @@ import numpy as np
 
 from monitor.engine.panel import Panel
 
+BLOCK_CELLS = 262_144  # cells per block of temporaries (see Totals._compute)
+
 
 @dataclass
 class Result:
     fired: np.ndarray  # (rows, T) bool
     context: dict[str, Any] = field(default_factory=dict)  # name -> (rows, T) array or scalar
     period_keys: frozenset[str] = frozenset()  # context holding month numbers
+
+
+@dataclass
+class Labels:
+    """A context matrix of text held as small codes (``labels[code]``): turned into strings only
+    for the fired cells, never for the whole rows x T matrix."""
+
+    codes: np.ndarray  # (rows, T) int8
+    labels: tuple[str | None, ...]
 
 
 class Totals:
@@ -42,20 +53,46 @@ class Totals:
     def _compute(self, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         panel = self.panel
         n_groups = len(panel.group_starts)
-        valid = cols >= 0
-        vals = np.full((panel.values.shape[0], len(cols)), np.nan)
-        vals[:, valid] = panel.values[:, cols[valid]]
+        total = np.full((n_groups, len(cols)), np.nan)
+        from_world = np.zeros((n_groups, len(cols)), dtype=bool)
         if not n_groups:
-            empty = np.full((0, len(cols)), np.nan)
-            return empty, empty.astype(bool)
-        partner = ~panel.is_world[:, None] & ~np.isnan(vals)
-        sums = np.add.reduceat(np.where(partner, vals, 0.0), panel.group_starts, axis=0)
-        counts = np.add.reduceat(partner.astype(np.int32), panel.group_starts, axis=0)
-        world = np.full((n_groups, len(cols)), np.nan)
-        world[panel.group[panel.is_world]] = vals[panel.is_world]
-        from_world = ~np.isnan(world)
-        total = np.where(from_world, world, np.where(counts > 0, sums, np.nan))
+            return total, from_world
+        # Whole groups at a time, ~BLOCK_CELLS cells each, so the temporaries stay small
+        # however many series and months there are (a backtest asks for every month at once).
+        bounds = np.r_[panel.group_starts, panel.values.shape[0]]
+        per_group = max(1, BLOCK_CELLS // max(len(cols), 1))
+        series_per_group = max(1, panel.values.shape[0] // n_groups)
+        step = max(1, per_group // series_per_group)
+        for g0 in range(0, n_groups, step):
+            g1 = min(g0 + step, n_groups)
+            self._block(cols, g0, g1, bounds, total, from_world)
         return total, from_world
+
+    def _block(
+        self,
+        cols: np.ndarray,
+        g0: int,
+        g1: int,
+        bounds: np.ndarray,
+        total: np.ndarray,
+        from_world: np.ndarray,
+    ) -> None:
+        """Totals of groups [g0, g1) into ``total`` / ``from_world`` rows g0..g1."""
+        panel = self.panel
+        r0, r1 = int(bounds[g0]), int(bounds[g1])
+        valid = cols >= 0
+        vals = np.full((r1 - r0, len(cols)), np.nan)
+        vals[:, valid] = panel.values[r0:r1, cols[valid]]
+        is_world = panel.is_world[r0:r1]
+        partner = ~is_world[:, None] & ~np.isnan(vals)
+        starts = bounds[g0:g1] - r0
+        sums = np.add.reduceat(np.where(partner, vals, 0.0), starts, axis=0)
+        counts = np.add.reduceat(partner, starts, axis=0, dtype=np.int32)
+        world = np.full((g1 - g0, len(cols)), np.nan)
+        world[panel.group[r0:r1][is_world] - g0] = vals[is_world]
+        has_world = ~np.isnan(world)
+        from_world[g0:g1] = has_world
+        total[g0:g1] = np.where(has_world, world, np.where(counts > 0, sums, np.nan))
 
 
 class View:
@@ -70,7 +107,10 @@ class View:
     ) -> None:
         self.panel = panel
         self.rows = rows if rows is not None else np.arange(panel.values.shape[0])
-        self.values = panel.values if rows is None else panel.values[rows]
+        # A months-major panel (few targets) is read column by column: a subset of rows is
+        # gathered per look-back month (rows x T, T small) rather than copied whole up front.
+        self._gather = rows is not None and not panel.values.flags.c_contiguous
+        self.values = panel.values if rows is None or self._gather else panel.values[rows]
         self.targets = targets  # column indices of the target months
         self.months = panel.month0 + targets  # month numbers of the target months
         self._contiguous = bool(len(targets)) and bool(np.all(np.diff(targets) == 1))
@@ -83,11 +123,15 @@ class View:
     def lag(self, months_back: int, values: np.ndarray | None = None) -> np.ndarray:
         """Values ``months_back`` months before each target month (NaN before the panel)."""
         src = self.values if values is None else values
+        gather = self._gather and values is None
         first = int(self.targets[0]) - months_back if len(self.targets) else 0
         if self._contiguous and first >= 0:
-            return src[:, first : first + len(self.targets)]
+            out = src[:, first : first + len(self.targets)]
+            return out[self.rows] if gather else out
         cols = self.targets - months_back
         out = src[:, np.clip(cols, 0, None)]
+        if gather:
+            out = out[self.rows]
         if (cols < 0).any():
             out = out.copy()
             out[:, cols < 0] = np.nan if out.dtype.kind == "f" else 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from monitor.engine.conditions.base import Result, View
+from monitor.engine.conditions.base import Labels, Result, View
 from monitor.engine.rules import Condition
 
 
@@ -17,8 +17,11 @@ def _share(view: View, months_back: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return share, total, from_world
 
 
-def _basis(from_world: np.ndarray, total: np.ndarray) -> np.ndarray:
-    return np.where(np.isnan(total), None, np.where(from_world, "WORLD", "sum")).astype(object)
+def _basis(from_world: np.ndarray, total: np.ndarray) -> Labels:
+    """The total's basis, "WORLD" or "sum" (None when no total), as codes into three labels."""
+    codes = from_world.astype(np.int8)  # 1 = WORLD, 0 = sum
+    codes[np.isnan(total)] = 2
+    return Labels(codes, ("sum", "WORLD", None))
 
 
 def share(view: View, cond: Condition) -> Result:
