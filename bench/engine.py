@@ -1,13 +1,16 @@
 """Engine benchmark: the vectorised engine against a DuckDB SQL reference.
 
     python bench/engine.py --sizes 10000,100000,1000000 [--months 60] [--history-check 100000]
+        [--traced-memory 1000000]
 
 Generates (fixed seed) a full-release-shaped dataset: commodities x 100 partners (99 countries +
 WORLD) x months, 5% of months missing, runs a pack with every condition type (bench/pack.yaml)
-and reports wall time and peak memory of (a) the full backtest and (b) evaluating only the newest
-month, each against DuckDB computing the same alerts in the same run; it asserts that both give
-identical alerts (rule, series, period, rank). The history check times the newest-month
-evaluation at 60 and 240 months of history.
+and reports wall time and peak memory of (a) the full backtest, (b) the newest month from the
+full-history frame and (c) the newest month from the look-back window only (the rows the store
+hands the daemon), each against DuckDB computing the same alerts from the same frame in the same
+run; it asserts that both give identical alerts (rule, series, period, rank). The history check
+times the newest-month evaluation at 60 and 240 months of history, both with the input cut to
+the look-back window and with the full frame.
 
 Peak memory is the growth of the process's resident-set high-water mark during a run (Linux:
 /proc/self/clear_refs resets it), so numpy, pandas, pyarrow and DuckDB allocations all count.
@@ -19,6 +22,7 @@ import argparse
 import gc
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -105,6 +109,20 @@ def measure(fn: Callable[[], Any]) -> tuple[Any, float, float]:
     return result, seconds, peak
 
 
+def traced_peak_mb(fn: Callable[[], Any]) -> float:
+    """Peak of memory allocated by Python and numpy during ``fn`` (tracemalloc), in MB.
+
+    Unlike the resident-set growth, this does not under-count when an earlier run left freed
+    memory in the allocator's pools; it sees numpy/pandas buffers and Python objects only."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
 def engine_keys(alerts: list) -> set[tuple]:
     return {
         (
@@ -131,10 +149,25 @@ def reference_keys(frame: pd.DataFrame) -> set[tuple]:
     return set(zip(*cols, periods, ranks, strict=True))
 
 
+def lookback_window(obs: pd.DataFrame, rules) -> pd.DataFrame:
+    """The rows a store hands the daemon for the newest month: the look-back window only
+    (``since_period = newest - rules.lookback_months()``), its period categories trimmed to
+    the months present, as a query for those months would return them."""
+    months = sorted(period_to_month(p) for p in obs["period"].cat.categories)
+    since = month_to_period(months[-1] - rules.lookback_months())
+    window = obs[obs["period"].astype(str) >= since].reset_index(drop=True)
+    window["period"] = window["period"].cat.remove_unused_categories()
+    return window
+
+
 def run(obs: pd.DataFrame, rules, mode: str) -> dict[str, Any]:
+    """One timed engine run and one DuckDB run on the same frame, alerts asserted identical.
+
+    Modes: ``full`` every period; ``newest`` the newest month from the full-history frame;
+    ``window`` the newest month from the look-back window only (what the daemon gets)."""
     months = sorted(period_to_month(p) for p in obs["period"].cat.categories)
     first, last = (months[0], months[-1]) if mode == "full" else (months[-1], months[-1])
-    lookback = max(r.condition.lookback for r in rules)
+    lookback = rules.lookback_months()
     periods = None if mode == "full" else [month_to_period(last)]
     alerts, e_s, e_mb = measure(lambda: evaluate(obs, rules, periods))
     ref, d_s, d_mb = measure(lambda: reference_alerts(obs, rules, first, last, lookback))
@@ -152,6 +185,13 @@ def run(obs: pd.DataFrame, rules, mode: str) -> dict[str, Any]:
     }
 
 
+def newest_seconds(obs: pd.DataFrame, rules, repeat: int = 3) -> float:
+    """Best of ``repeat`` timed newest-month evaluations (after one warm-up)."""
+    last = [month_to_period(max(period_to_month(p) for p in obs["period"].cat.categories))]
+    evaluate(obs, rules, last)
+    return min(measure(lambda: evaluate(obs, rules, last))[1] for _ in range(repeat))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000", help="series counts, comma-separated")
@@ -162,6 +202,13 @@ def main(argv: list[str] | None = None) -> int:
         default=100000,
         metavar="SERIES",
         help="series count for the 60 vs 240 months check (0 = skip)",
+    )
+    ap.add_argument(
+        "--traced-memory",
+        type=int,
+        default=0,
+        metavar="SERIES",
+        help="series count for an engine-only tracemalloc peak of each mode (0 = skip)",
     )
     args = ap.parse_args(argv)
     rules = load_rules([str(PACK)])
@@ -174,33 +221,43 @@ def main(argv: list[str] | None = None) -> int:
     print("|" + "---|" * 11)
     for size in [int(s) for s in args.sizes.split(",")]:
         obs = generate(size, args.months)
-        obs_mb = obs.memory_usage(deep=True).sum() / 2**20
-        for mode in ("full", "newest"):
-            r = run(obs, rules, mode)
+        for mode in ("full", "newest", "window"):
+            frame = lookback_window(obs, rules) if mode == "window" else obs
+            obs_mb = frame.memory_usage(deep=True).sum() / 2**20
+            r = run(frame, rules, mode)
             print(
-                f"| {size:,} | {len(obs):,} | {obs_mb:,.0f} | {mode} | {r['alerts']:,} | "
+                f"| {size:,} | {len(frame):,} | {obs_mb:,.0f} | {mode} | {r['alerts']:,} | "
                 f"{r['engine_s']:.2f} | {r['duckdb_s']:.2f} | "
                 f"{r['engine_s'] / r['duckdb_s']:.2f} | {r['engine_mb']:,.0f} | "
                 f"{r['engine_mb'] / obs_mb:.2f} | {r['duckdb_mb']:,.0f} |",
                 flush=True,
             )
+            del frame
         del obs
         gc.collect()
     if args.history_check:
-        times = {}
+        times: dict[tuple[str, int], float] = {}
         for months in (60, 240):
             obs = generate(args.history_check, months)
-            last = [month_to_period(max(period_to_month(p) for p in obs["period"].cat.categories))]
-            evaluate(obs, rules, last)  # warm-up
-            runs = [measure(lambda o=obs, p=last: evaluate(o, rules, p))[1] for _ in range(3)]
-            times[months] = min(runs)
-            del obs
+            window = lookback_window(obs, rules)
+            times["window", months] = newest_seconds(window, rules)
+            times["full frame", months] = newest_seconds(obs, rules)
+            del obs, window
             gc.collect()
-        print(
-            f"\nnewest-month evaluation, {args.history_check:,} series: 60 months "
-            f"{times[60]:.3f} s, 240 months {times[240]:.3f} s, "
-            f"ratio {times[240] / times[60]:.2f}"
-        )
+        print(f"\nnewest-month evaluation, {args.history_check:,} series, best of 3:")
+        for kind in ("window", "full frame"):
+            a, b = times[kind, 60], times[kind, 240]
+            print(f"  {kind}: 60 months {a:.3f} s, 240 months {b:.3f} s, ratio {b / a:.2f}")
+    if args.traced_memory:
+        obs = generate(args.traced_memory, args.months)
+        print(f"\nengine-only traced peak (tracemalloc), {args.traced_memory:,} series:")
+        for mode in ("full", "newest", "window"):
+            frame = lookback_window(obs, rules) if mode == "window" else obs
+            obs_mb = frame.memory_usage(deep=True).sum() / 2**20
+            periods = None if mode == "full" else [LAST]
+            peak = traced_peak_mb(lambda f=frame, p=periods: evaluate(f, rules, p))
+            print(f"  {mode}: obs {obs_mb:,.0f} MB, peak {peak:,.0f} MB, ratio {peak / obs_mb:.2f}")
+            del frame
     return 0
 
 

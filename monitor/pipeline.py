@@ -213,7 +213,7 @@ class Pipeline:
         how many years the store holds."""
         if not periods:
             return None
-        lookback = max((r.condition.lookback for r in self.rules), default=0)
+        lookback = self.rules.lookback_months()
         first = min(period_to_month(p) for p in periods)
         return month_to_period(first - max(lookback, HISTORY_MONTHS - 1))
 
