@@ -48,6 +48,12 @@ class ConfigModel(_Strict):
         "postgresql://...; default: state.db in the state directory",
     )
     state_dir: str | None = None
+    state_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="seconds to wait for a state "
+        "store locked by another process before the poll fails",
+    )
     rules: list[str] | None = Field(default=None, description="files or folders of rule packs")
     templates: str | None = Field(default=None, description="folder overriding default templates")
     initial: Literal["alert_latest", "backfill", "alert_all"] = Field(
@@ -78,6 +84,7 @@ class Config:
     channels: dict[str, dict[str, Any]]
     routes: list[Route]
     daemon: dict[str, Any] = field(default_factory=dict)
+    state_timeout: float = 30.0
 
     @property
     def where(self) -> str:
@@ -257,6 +264,7 @@ def _build(model: ConfigModel, raw: Any, where: str, base_dir: str, path: str | 
         channels=dict(raw.get("channels", {}) or {}),
         routes=routes,
         daemon=dict(raw.get("daemon", {}) or {}),
+        state_timeout=model.state_timeout,
     )
 
 

@@ -56,3 +56,10 @@ def load_rules(config: Config) -> Any:
     from monitor.engine import load_rules as _load
 
     return _load(config.rules)
+
+
+def open_state(config: Config) -> Any:
+    """The configured state store, migrated, waiting at most ``state_timeout`` for a lock."""
+    from monitor.store import open_store
+
+    return open_store(config.state, timeout=config.state_timeout)

@@ -19,10 +19,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from monitor.config import load_config
-    from monitor.store import open_store
+    from monitor.runtime import open_state
 
     config = load_config(args.config)
-    store = open_store(config.state)
+    store = open_state(config)
     try:
         releases = store.releases(source=args.source, limit=args.limit or None)
     finally:

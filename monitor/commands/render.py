@@ -49,9 +49,9 @@ def _observations(args: argparse.Namespace, config) -> object:
         from monitor.commands.backtest import read_observations
 
         return read_observations(args.data)
-    from monitor.store import open_store
+    from monitor.runtime import open_state
 
-    store = open_store(config.state)
+    store = open_state(config)
     try:
         frame = store.observations()
     finally:

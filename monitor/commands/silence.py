@@ -67,9 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _store(args: argparse.Namespace):
     from monitor.config import load_config
-    from monitor.store import open_store
+    from monitor.runtime import open_state
 
-    return open_store(load_config(args.config).state)
+    return open_state(load_config(args.config))
 
 
 def _add(args: argparse.Namespace) -> int:

@@ -209,10 +209,10 @@ def run(args: argparse.Namespace) -> int:
     from monitor.config import load_config
     from monitor.daemon.ha import PgAdvisoryLease
     from monitor.daemon.options import DaemonOptions
-    from monitor.store import open_store
+    from monitor.runtime import open_state
 
     config = load_config(args.config)
-    store = open_store(config.state)
+    store = open_state(config)
     try:
         report = gather(store, SystemClock().now(), recent=args.recent)
     finally:

@@ -22,8 +22,8 @@ from monitor.config import Config
 from monitor.daemon import calendar
 from monitor.errors import ConfigError, MonitorError
 from monitor.pipeline import EvaluationOutcome, Pipeline, PollOutcome
-from monitor.runtime import build_channels, load_rules, template_env
-from monitor.store import SqlStore, open_store
+from monitor.runtime import build_channels, load_rules, open_state, template_env
+from monitor.store import SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class Daemon:
         self.rules = rules if rules is not None else load_rules(config)
         self.templates = template_env(config)
         self.channels = channels if channels is not None else build_channels(config, self.templates)
-        self.store = store or open_store(config.state)
+        self.store = store or open_state(config)
         self.pipeline = Pipeline(
             config,
             self.store,

@@ -18,9 +18,11 @@ from monitor.store.base import (
 from monitor.store.sql import SqlStore
 
 
-def open_store(url: str, *, migrate: bool = True) -> SqlStore:
-    """Open the store at a SQLAlchemy URL and bring its schema up to date."""
-    store = SqlStore(url)
+def open_store(url: str, *, migrate: bool = True, timeout: float = 30.0) -> SqlStore:
+    """Open the store at a SQLAlchemy URL and bring its schema up to date.
+
+    ``timeout``: seconds to wait for a database locked by another process."""
+    store = SqlStore(url, timeout=timeout)
     if migrate:
         store.migrate()
     return store

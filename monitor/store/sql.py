@@ -54,8 +54,9 @@ def redact_db_url(url: str) -> str:
 class SqlStore:
     """The Store interface (monitor.store.base.Store) on one SQLAlchemy engine."""
 
-    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+    def __init__(self, url: str, *, engine: Engine | None = None, timeout: float = 30.0) -> None:
         self.url = url
+        self.timeout = timeout
         self._shown_url = redact_db_url(url)
         self._engine = engine or self._create_engine(url)
         self.dialect = self._engine.dialect.name
@@ -79,7 +80,7 @@ class SqlStore:
                         f"state store {self._shown_url}: cannot create folder "
                         f"{folder}: {exc.strerror}"
                     ) from None
-            engine = sa.create_engine(url, connect_args={"timeout": 30})
+            engine = sa.create_engine(url, connect_args={"timeout": self.timeout})
 
             @sa.event.listens_for(engine, "connect")
             def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -88,7 +89,7 @@ class SqlStore:
                 # power loss too, which is the point of the outbox.
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=FULL")
-                cur.execute("PRAGMA busy_timeout=30000")
+                cur.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
                 cur.close()
 
             return engine

@@ -116,3 +116,11 @@ def test_broken_yaml_is_located(tmp_path):
     """A YAML syntax error gives path:line:column."""
     with pytest.raises(ConfigError, match=r"monitor.yaml:\d+:\d+: invalid YAML"):
         load_config(write(tmp_path, "sources: [\n"))
+
+
+def test_state_timeout_defaults_to_thirty_seconds_and_can_be_set(tmp_path):
+    """state_timeout says how long to wait for a store locked by another process."""
+    assert load_config(write(tmp_path, GOOD)).state_timeout == 30.0
+    assert load_config(write(tmp_path, "state_timeout: 2\n" + GOOD)).state_timeout == 2.0
+    with pytest.raises(ConfigError, match="state_timeout"):
+        load_config(write(tmp_path, "state_timeout: 0\n" + GOOD))

@@ -28,6 +28,7 @@ def _locked_cycle(tmp_path: Path) -> tuple[subprocess.CompletedProcess[bytes], s
         config.write_text(
             f"""\
 state_dir: state
+state_timeout: 2
 rules: [rules.yaml]
 initial: alert_all
 sources:
@@ -58,11 +59,16 @@ routes:
     return locked, keys
 
 
+@pytest.fixture(scope="module")
+def locked_cycle(tmp_path_factory: pytest.TempPathFactory):
+    return _locked_cycle(tmp_path_factory.mktemp("locked"))
+
+
 @pytest.mark.slow
-def test_locked_state_store_is_a_clear_error_and_recovers(tmp_path: Path) -> None:
+def test_locked_state_store_is_a_clear_error_and_recovers(locked_cycle) -> None:
     """An exclusive lock held elsewhere: an error naming the store, no traceback, no
     corruption; after the lock is released the release is ingested and delivered."""
-    _, keys = _locked_cycle(tmp_path)
+    _, keys = locked_cycle
     expected = {
         f"every-month|CN|{p}|85051110|export|net_weight_kg|2024-{m:02d}"
         for m in range(1, 4)
@@ -76,7 +82,7 @@ def test_locked_state_store_is_a_clear_error_and_recovers(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_locked_state_store_makes_run_once_fail(tmp_path: Path) -> None:
+def test_locked_state_store_makes_run_once_fail(locked_cycle) -> None:
     """`run --once` exits non-zero when the state store was locked during its poll."""
-    locked, _ = _locked_cycle(tmp_path)
+    locked, _ = locked_cycle
     assert locked.returncode != 0
