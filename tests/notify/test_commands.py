@@ -11,15 +11,9 @@ import pytest
 from monitor.cli import main
 from monitor.notify.blockkit import check_payload
 from monitor.resources import default_dataset
-from tests.notify.servers import Reply, http_peer
+from tests.notify.servers import Reply
 
 HOOK = "/services/T1/B1/cmdSECRET"
-
-
-@pytest.fixture
-def peer():
-    with http_peer() as p:
-        yield p
 
 
 @pytest.fixture

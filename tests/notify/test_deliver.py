@@ -7,35 +7,16 @@ import random
 import time
 from datetime import timedelta
 
-import pytest
-
 from monitor.clock import ManualClock, SystemClock
 from monitor.errors import DeliveryError
 from monitor.notify.base import Channel, RenderedMessage
 from monitor.notify.deliver import BACKOFF_BASE, BACKOFF_CAP, backoff_delay, deliver_due
 from monitor.notify.slack import SlackWebhookChannel
-from monitor.render import TemplateEnv
 from monitor.store import OUTBOX_FAILED, OUTBOX_PENDING, OUTBOX_SENT, OutboxEntry, open_store
-from tests.notify.realdata import digest, magnets, notice
+from tests.notify.realdata import digest, notice
 from tests.notify.servers import Reply, http_peer
 
 SECRET_PATH = "/services/T0001/B0001/s3cr3tt0ken"
-
-
-@pytest.fixture(scope="module")
-def frame():
-    return magnets()
-
-
-@pytest.fixture(scope="module")
-def templates():
-    return TemplateEnv()
-
-
-@pytest.fixture
-def peer():
-    with http_peer() as p:
-        yield p
 
 
 def slack(name, peer, templates, **options) -> SlackWebhookChannel:

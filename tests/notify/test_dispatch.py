@@ -13,17 +13,12 @@ from monitor.notify.console import ConsoleChannel
 from monitor.notify.dispatch import matches, plan
 from monitor.notify.silences import Silence
 from monitor.render import TemplateEnv
-from tests.notify.realdata import alert, july_notices, magnets, notice
+from tests.notify.realdata import alert, july_notices, notice
 
 NOW = datetime(2025, 8, 20, 3, 0, tzinfo=UTC)
 RELEASE = Release(
     id=12, source="magnets", detected_at="2025-08-20T03:00:00Z", new_periods=("2025-07",)
 )
-
-
-@pytest.fixture(scope="module")
-def frame():
-    return magnets()
 
 
 @pytest.fixture(scope="module")

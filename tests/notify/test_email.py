@@ -8,22 +8,11 @@ from monitor.clock import ManualClock
 from monitor.errors import ConfigError, DeliveryError
 from monitor.notify.deliver import BACKOFF_CAP, deliver_due
 from monitor.notify.email import EmailChannel
-from monitor.render import TemplateEnv
 from monitor.store import OUTBOX_SENT, OutboxEntry
-from tests.notify.realdata import digest, july_notices, magnets
+from tests.notify.realdata import digest, july_notices
 from tests.notify.servers import smtp_peer
 
 RECIPIENTS = ["analyst@example.org", "desk@example.org"]
-
-
-@pytest.fixture(scope="module")
-def frame():
-    return magnets()
-
-
-@pytest.fixture(scope="module")
-def templates():
-    return TemplateEnv()
 
 
 def channel(peer, templates, **options) -> EmailChannel:

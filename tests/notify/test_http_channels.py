@@ -15,27 +15,10 @@ from monitor.notify.alertmanager import AlertmanagerChannel
 from monitor.notify.base import CHANGE_RESOLVED
 from monitor.notify.slack import SlackApiChannel, SlackWebhookChannel
 from monitor.notify.webhook import SIGNATURE_HEADER, WebhookChannel
-from monitor.render import TemplateEnv
-from tests.notify.realdata import digest, july_notices, magnets, notice
+from tests.notify.realdata import digest, july_notices, notice
 from tests.notify.servers import Reply, http_peer
 
 HOOK = "/services/T0001/B0001/abcdefSECRET"
-
-
-@pytest.fixture(scope="module")
-def frame():
-    return magnets()
-
-
-@pytest.fixture(scope="module")
-def templates():
-    return TemplateEnv()
-
-
-@pytest.fixture
-def peer():
-    with http_peer() as p:
-        yield p
 
 
 def hook(peer, templates, **options) -> SlackWebhookChannel:

@@ -15,18 +15,7 @@ from monitor.notify.console import ConsoleChannel
 from monitor.notify.email import build_mime
 from monitor.notify.file import FileChannel
 from monitor.notify.rendering import render_email, render_slack, render_text
-from monitor.render import TemplateEnv
-from tests.notify.realdata import digest, july_notices, magnets, notice
-
-
-@pytest.fixture(scope="module")
-def frame():
-    return magnets()
-
-
-@pytest.fixture(scope="module")
-def templates() -> TemplateEnv:
-    return TemplateEnv()
+from tests.notify.realdata import digest, july_notices, notice
 
 
 def console(templates, fmt, stream=None) -> ConsoleChannel:

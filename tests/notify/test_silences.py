@@ -9,12 +9,7 @@ import sqlalchemy as sa
 
 from monitor.errors import ConfigError
 from monitor.notify import silences
-from tests.notify.realdata import alert, magnets
-
-
-@pytest.fixture(scope="module")
-def frame():
-    return magnets()
+from tests.notify.realdata import alert
 
 
 def test_add_list_and_match(store, now, frame) -> None:
