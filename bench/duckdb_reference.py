@@ -106,6 +106,12 @@ def _selection(rule) -> str:
     return " AND ".join(tests)
 
 
+MONTH = (
+    "CAST(substr(CAST(period AS VARCHAR), 1, 4) AS INTEGER) * 12 "
+    "+ CAST(substr(CAST(period AS VARCHAR), 6, 2) AS INTEGER) - 1"
+)
+
+
 def reference_alerts(
     observations: pd.DataFrame, rules: RuleSet, first: int, last: int, lookback: int
 ) -> pd.DataFrame:
@@ -116,14 +122,20 @@ def reference_alerts(
     con.register("raw", observations)
     con.execute(
         f"""CREATE TEMP TABLE o AS
-        SELECT {SERIES}, m, value FROM (
-          SELECT {SERIES}, value, CAST(substr(CAST(period AS VARCHAR), 1, 4) AS INTEGER) * 12
-                 + CAST(substr(CAST(period AS VARCHAR), 6, 2) AS INTEGER) - 1 AS m FROM raw)
+        SELECT {SERIES}, m, value FROM (SELECT {SERIES}, value, {MONTH} AS m FROM raw)
         WHERE m BETWEEN {first - lookback} AND {last}"""
     )
+    return alerts_of(con, rules, first, last)
+
+
+def alerts_of(
+    con: duckdb.DuckDBPyConnection, rules: RuleSet, first: int, last: int
+) -> pd.DataFrame:
+    """The alerts of ``rules`` at months [first, last] over the temp table ``o`` (the series
+    columns, m = month number, value), which holds the look-back window."""
     if any(c.type in ("share", "share_shift") for r in rules for c in r.condition.walk()):
         con.execute(
-            f"""CREATE TEMP TABLE shares AS
+            f"""CREATE OR REPLACE TEMP TABLE shares AS
             WITH tot AS (SELECT {GROUP}, m,
                   max(value) FILTER (WHERE partner = '{WORLD}') AS world,
                   sum(value) FILTER (WHERE partner <> '{WORLD}') AS psum
@@ -138,7 +150,7 @@ def reference_alerts(
         if r.condition.type != "missing_release"
     ]
     con.execute(
-        f"CREATE TEMP TABLE fired AS SELECT * FROM ({' UNION ALL '.join(parts)}) "
+        f"CREATE OR REPLACE TEMP TABLE fired AS SELECT * FROM ({' UNION ALL '.join(parts)}) "
         f"WHERE m BETWEEN {first} AND {last}"
     )
     # Rank among the partners of the same group and month, only where an alert needs it.

@@ -62,6 +62,7 @@ class SourceError(MonitorError):
         retry_after: float | None = None,
     ) -> None:
         self.source = source
+        self.message = message
         self.url = url
         self.retryable = retryable
         self.retry_after = retry_after

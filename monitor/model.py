@@ -18,12 +18,15 @@ so rules can compare with ``500 t`` and history never mixes units.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 COLUMNS = [
@@ -56,6 +59,11 @@ MEASURE_ALIASES: dict[str, tuple[str, float, str]] = {
 MEASURE_UNITS = {"net_weight_kg": "kg", "value_usd": "USD", "value_eur": "EUR"}
 
 _PERIOD_RE = re.compile(r"^(\d{4})-?(0[1-9]|1[0-2])$")
+# No code or unit contains a control character: a NUL byte in a partner code is a broken file.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+#: rejected rows described one by one; beyond this only counted (a wholly broken file of millions
+#: of rows would otherwise cost more to report than to read)
+MAX_REJECTED_DETAILS = 1000
 
 
 def period_to_month(period: str) -> int:
@@ -80,10 +88,116 @@ def normalize_period(value: Any) -> str:
     return month_to_period(period_to_month(text))
 
 
-def normalize(frame: pd.DataFrame, *, source: str | None = None) -> pd.DataFrame:
-    """Validate and convert a frame to the canonical layout (units converted, dtypes fixed).
+@dataclass(frozen=True)
+class RejectedRow:
+    """A row of a payload that could not be taken in, and why (``row``: 1-based data row)."""
 
-    Raises ValueError naming the first offending column/row; callers wrap it in a located error.
+    row: int
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}, column {self.column}: {self.reason}"
+
+
+@dataclass
+class Normalized:
+    """A canonical chunk: string columns categorical (codes + distinct values), rows unsorted.
+
+    ``rejected`` describes the first MAX_REJECTED_DETAILS bad rows; ``rejected_rows`` counts
+    them all. Rows with an empty value are not observations and are dropped without a word.
+    """
+
+    frame: pd.DataFrame
+    rejected: list[RejectedRow] = field(default_factory=list)
+    rejected_rows: int = 0
+
+
+class _Rejections:
+    """Rows found bad so far (each reported once, under its first reason)."""
+
+    def __init__(self, n: int, first_row: int) -> None:
+        self.bad = np.zeros(n, dtype=bool)
+        self.first_row = first_row
+        self.details: list[RejectedRow] = []
+
+    def add(self, mask: np.ndarray, column: str, reason: Callable[[int], str]) -> None:
+        rows = np.flatnonzero(mask & ~self.bad)
+        if not len(rows):
+            return
+        self.bad[rows] = True
+        room = MAX_REJECTED_DETAILS - len(self.details)
+        for i in rows[: max(room, 0)].tolist():
+            self.details.append(RejectedRow(self.first_row + i, column, reason(i)))
+
+
+def _text_codes(col: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """(codes, distinct stripped texts) of a column, -1 = missing. Text work is done once per
+    distinct value, never per row: a million rows of one partner cost one strip."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        uniques = pd.Index(col.cat.categories)
+    else:
+        codes, uniques = pd.factorize(col, use_na_sentinel=True)
+        uniques = pd.Index(uniques)
+    text = pd.Index(uniques.astype("str")).str.strip()
+    return _refactor(codes, text)
+
+
+def _refactor(codes: np.ndarray, values: pd.Index) -> tuple[np.ndarray, pd.Index]:
+    """Merge categories that became equal (" US" and "US" after stripping)."""
+    recode, distinct = pd.factorize(values, use_na_sentinel=True)
+    if len(distinct) == len(values):
+        return codes.astype(np.int32, copy=False), pd.Index(values, dtype="str")
+    lookup = np.append(recode, -1).astype(np.int32)  # code -1 stays -1
+    return lookup[codes], pd.Index(distinct, dtype="str")
+
+
+def _categorical(codes: np.ndarray, categories: pd.Index) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype="str"))
+
+
+def _constant(n: int, value: str) -> pd.Categorical:
+    return _categorical(np.zeros(n, dtype=np.int8), pd.Index([value]))
+
+
+def _values(raw: pd.Series, reject: _Rejections) -> np.ndarray:
+    """The value column as float64 (NaN = empty cell); text that is not a finite number, and
+    booleans, are rejected with their row."""
+    if raw.dtype == bool or str(raw.dtype) == "boolean":
+        reject.add(np.ones(len(raw), dtype=bool), "value", lambda i: "true/false is not a number")
+        return np.full(len(raw), np.nan)
+    if pd.api.types.is_numeric_dtype(raw.dtype):
+        values = raw.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        try:  # the fast path: one vectorised cast of well-formed text (pyarrow for str columns)
+            values = raw.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
+        except (ValueError, TypeError):
+            values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        # NaN from a cell that held text ("n/a", "nan"): not a number; from an empty cell: no
+        # observation.
+        unparsed = np.flatnonzero(np.isnan(values))
+        if len(unparsed):
+            cells = raw.iloc[unparsed]
+            text = cells.astype("str").str.strip()
+            filled = (cells.notna() & (text != "")).to_numpy(dtype=bool)
+            mask = np.zeros(len(raw), dtype=bool)
+            mask[unparsed[filled]] = True
+            reject.add(mask, "value", lambda i: f"not a number: {raw.iloc[i]!r}")
+    infinite = np.isinf(values)
+    if infinite.any():
+        reject.add(infinite, "value", lambda i: f"not a finite number: {raw.iloc[i]!r}")
+    return values
+
+
+def normalize_chunk(
+    frame: pd.DataFrame, *, source: str | None = None, first_row: int = 1
+) -> Normalized:
+    """Validate and convert one chunk of a payload to the canonical layout.
+
+    A missing column is a ValueError (the payload is unusable); a bad cell rejects its row only
+    (see ``Normalized``), so the caller applies its policy: refuse the payload or skip the rows.
+    Units are converted (t and 100 kg to kg); every check runs on distinct values.
     """
     missing = [
         c
@@ -92,50 +206,143 @@ def normalize(frame: pd.DataFrame, *, source: str | None = None) -> pd.DataFrame
     ]
     if missing:
         raise ValueError(f"missing column(s): {', '.join(missing)}")
-    out = frame.copy()
-    if source is not None:
-        out["source"] = source
+    n = len(frame)
+    reject = _Rejections(n, first_row)
+    codes: dict[str, np.ndarray] = {}
+    cats: dict[str, pd.Index] = {}
     for col in STRING_COLUMNS:
-        if col == "unit" and col not in out.columns:
-            out["unit"] = ""
-        out[col] = out[col].astype("str").str.strip()
-    for col in OBSERVATION_KEY:  # a key cell may not be empty: it would name no series
-        empty = out[col].isna() | (out[col] == "")
-        if empty.any():
-            row = int(empty.to_numpy().nonzero()[0][0])
-            raise ValueError(f"column {col}: empty at row {row + 1}")
-    try:
-        out["period"] = pd.Series(
-            [normalize_period(p) for p in out["period"]], index=out.index, dtype="str"
+        if (col == "source" and source is not None) or (col == "unit" and col not in frame):
+            codes[col] = np.zeros(n, dtype=np.int8)
+            cats[col] = pd.Index([source if col == "source" else ""], dtype="str")
+            continue
+        codes[col], cats[col] = _text_codes(frame[col])
+    for col in STRING_COLUMNS:  # a key cell may not be empty: it would name no series
+        c, values = codes[col], cats[col]
+        if col in OBSERVATION_KEY:
+            empty = np.append(np.asarray(values == ""), True)  # code -1 (missing) is empty
+            reject.add(empty[c], col, lambda i: "empty")
+        control = np.append(np.asarray(values.str.contains(_CONTROL_RE), dtype=bool), False)
+        reject.add(
+            control[codes[col]],
+            col,
+            lambda i, col=col: f"control character in {cats[col][codes[col][i]]!r}",
         )
-    except ValueError as exc:
-        raise ValueError(f"column period: {exc}") from None
-    values = pd.to_numeric(out["value"], errors="coerce")
-    bad = values.isna() & out["value"].notna() & (out["value"].astype("str").str.strip() != "")
-    if bad.any():
-        row = int(bad.to_numpy().nonzero()[0][0])
-        raise ValueError(f"column value: not a number at row {row + 1}: {out['value'].iloc[row]!r}")
-    out["value"] = values.astype("float64")
-    out = out[out["value"].notna()]
-    bad_flow = ~out["flow"].isin(FLOWS)
-    if bad_flow.any():
-        raise ValueError(
-            f"column flow: unknown flow {out['flow'][bad_flow].iloc[0]!r} "
-            f"(expected one of {', '.join(FLOWS)})"
-        )
-    factors = out["measure"].map(lambda m: MEASURE_ALIASES.get(m, (m, 1.0, ""))[1])
-    out["value"] = out["value"] * factors.astype("float64")
-    out["measure"] = out["measure"].map(lambda m: MEASURE_ALIASES.get(m, (m, 1.0, ""))[0])
-    canonical_unit = out["measure"].map(MEASURE_UNITS)
-    out["unit"] = canonical_unit.where(canonical_unit.notna(), out["unit"]).astype("str")
-    out["commodity"] = out["commodity"].astype("str")
-    dup = out.duplicated([*OBSERVATION_KEY, "source"], keep=False)
-    if dup.any():
-        first = out[dup].iloc[0]
-        raise ValueError(
-            "duplicate observation for " + ", ".join(f"{k}={first[k]}" for k in OBSERVATION_KEY)
-        )
-    return out[COLUMNS].sort_values(OBSERVATION_KEY, kind="stable").reset_index(drop=True)
+
+    # Periods: parse each distinct text once; '202507' and '2025-07' become one category.
+    months = []
+    for p in cats["period"]:
+        try:
+            months.append(period_to_month(normalize_period(p)))
+        except ValueError:
+            months.append(-1)
+    month_of = np.array([*months, -1], dtype=np.int64)
+    reject.add(
+        month_of[codes["period"]] < 0,
+        "period",
+        lambda i: f"not a monthly period (YYYY-MM): {cats['period'][codes['period'][i]]!r}",
+    )
+    periods = pd.Index([month_to_period(m) if m >= 0 else "" for m in months], dtype="str")
+    codes["period"], cats["period"] = _refactor(codes["period"], periods)
+
+    flow_ok = np.append(cats["flow"].isin(FLOWS), True)
+    reject.add(
+        ~flow_ok[codes["flow"]],
+        "flow",
+        lambda i: (
+            f"unknown flow {cats['flow'][codes['flow'][i]]!r} (expected one of {', '.join(FLOWS)})"
+        ),
+    )
+
+    values = _values(frame["value"], reject)
+    spec = [MEASURE_ALIASES.get(m, (m, 1.0, "")) for m in cats["measure"]]
+    factor = np.array([s[1] for s in spec] + [1.0])
+    values = values * factor[codes["measure"]]
+    measure_codes, cats["measure"] = _refactor(
+        codes["measure"], pd.Index([s[0] for s in spec], dtype="str")
+    )
+    # The canonical unit of a known measure wins over whatever unit text came with it.
+    canonical = [MEASURE_UNITS.get(m) for m in cats["measure"]]
+    unit_cats = pd.Index([*cats["unit"], *(u for u in canonical if u is not None)], dtype="str")
+    fixed = np.array(
+        [len(cats["unit"]) + i if u is not None else -1 for i, u in enumerate(canonical)] + [-1],
+        dtype=np.int64,
+    )
+    given = codes["unit"].astype(np.int64)
+    wanted = fixed[measure_codes]
+    codes["unit"], cats["unit"] = _refactor(np.where(wanted >= 0, wanted, given), unit_cats)
+    codes["measure"] = measure_codes
+
+    _reject_duplicates(codes, cats, reject)
+    keep = ~reject.bad & ~np.isnan(values)
+    rows = None if keep.all() else np.flatnonzero(keep)
+
+    def kept(array: np.ndarray) -> np.ndarray:
+        return array if rows is None else array[rows]
+
+    out = pd.DataFrame(
+        {
+            col: kept(values) if col == "value" else _categorical(kept(codes[col]), cats[col])
+            for col in COLUMNS
+        }
+    )
+    return Normalized(out, reject.details, int(reject.bad.sum()))
+
+
+def _reject_duplicates(
+    codes: dict[str, np.ndarray], cats: dict[str, pd.Index], reject: _Rejections
+) -> None:
+    """Two values for one observation key: both rows are refused (neither can be trusted)."""
+    cols = [*OBSERVATION_KEY, "source"]
+    n = len(codes["period"])
+    if n < 2:
+        return
+    key = combine_codes([codes[c] for c in cols], [len(cats[c]) + 1 for c in cols])
+    order = np.argsort(key, kind="stable")
+    same = key[order][1:] == key[order][:-1]
+    if not same.any():
+        return
+    mask = np.zeros(n, dtype=bool)
+    mask[order[1:][same]] = True
+    mask[order[:-1][same]] = True
+
+    def reason(i: int) -> str:
+        text = ", ".join(f"{c}={cats[c][codes[c][i]]}" for c in OBSERVATION_KEY)
+        return f"duplicate observation for {text}"
+
+    reject.add(mask, "key", reason)
+
+
+def combine_codes(parts: list[np.ndarray], sizes: list[int]) -> np.ndarray:
+    """One int64 per row that is equal exactly when every part's code is equal (codes may be
+    -1). Mixed radix while it fits in 62 bits, then re-factorized, so it never overflows."""
+    out = np.zeros(len(parts[0]) if parts else 0, dtype=np.int64)
+    span = 1
+    for codes, size in zip(parts, sizes, strict=True):
+        size = max(int(size), 1) + 1  # room for -1
+        if span * size >= 1 << 62:
+            out, uniques = pd.factorize(out)
+            out = out.astype(np.int64)
+            span = max(len(uniques), 1)
+        out = out * size + (codes.astype(np.int64) + 1)
+        span *= size
+    return out
+
+
+def normalize(frame: pd.DataFrame, *, source: str | None = None) -> pd.DataFrame:
+    """Validate and convert a frame to the canonical layout (units converted, text columns,
+    sorted by the observation key).
+
+    Raises ValueError naming the first offending row and column; callers wrap it in a located
+    error. Large payloads go through ``normalize_chunk`` instead (categorical, row policy).
+    """
+    result = normalize_chunk(frame, source=source)
+    if result.rejected:
+        raise ValueError(str(result.rejected[0]))
+    out = result.frame
+    out = pd.DataFrame(
+        {c: out[c] if c == "value" else out[c].astype("str") for c in COLUMNS}, index=out.index
+    )
+    return out.sort_values(OBSERVATION_KEY, kind="stable").reset_index(drop=True)
 
 
 def empty_observations() -> pd.DataFrame:
@@ -161,6 +368,10 @@ class Release:
         return not self.new_periods and not self.revised_periods
 
 
+#: prefix of the current fingerprint form (see Alert.same_figures for the one before)
+FINGERPRINT_VERSION = "2:"
+
+
 @dataclass(frozen=True)
 class Alert:
     """A rule that held for one series at one period. Identity: rule + series + period."""
@@ -181,8 +392,8 @@ class Alert:
     source: str = ""
     template: str | None = None  # a rule may name its own template
 
-    @property
-    def key(self) -> str:
+    @functools.cached_property
+    def key(self) -> str:  # cached: notify looks an alert up by key many times
         return "|".join(
             [
                 self.rule_id,
@@ -201,6 +412,21 @@ class Alert:
 
     def fingerprint(self) -> str:
         """Changes when the figures that made the alert change (used to detect revisions)."""
+        return self._fingerprint
+
+    @functools.cached_property
+    def _fingerprint(self) -> str:
+        parts = [repr(round(self.value, 6))]
+        for k, v in sorted(self.context.items()):
+            parts.append(f"{k}={round(v, 6)!r}" if isinstance(v, float) else f"{k}={v!r}")
+        digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).hexdigest()
+        return FINGERPRINT_VERSION + digest
+
+    def same_figures(self, stored: str) -> bool:
+        """Whether a stored fingerprint is this alert's (stores written before fingerprints
+        were versioned hold the JSON-based form: compared as such, so no false revision)."""
+        if stored.startswith(FINGERPRINT_VERSION):
+            return stored == self.fingerprint()
         figures = {
             "value": round(self.value, 6),
             "context": {
@@ -209,7 +435,7 @@ class Alert:
             },
         }
         blob = json.dumps(figures, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return stored == hashlib.sha256(blob).hexdigest()[:16]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Alert:

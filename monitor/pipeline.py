@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from monitor.clock import Clock, SystemClock
@@ -39,6 +40,7 @@ class PollOutcome:
     release: Release | None = None
     unchanged: bool = False
     error: str | None = None
+    rejected_rows: int = 0  # rows skipped under ``bad_rows: skip``
 
 
 @dataclass
@@ -87,18 +89,28 @@ class Pipeline:
             source = self.source(name)
             source.cursor = self.store.source_state(name).cursor
             result = source.fetch()
+            if result.unchanged:
+                self.store.record_poll(name, now=self.clock.now(), cursor=result.cursor)
+                return PollOutcome(name, ok=True, unchanged=True)
+            # A streamed payload is read while it is ingested: its errors surface here too,
+            # before anything is written.
+            release = self.store.ingest(
+                name, result.chunks(), now=self.clock.now(), cursor=result.cursor
+            )
         except SourceError as exc:
             log.error("%s", exc)
             self.store.record_poll(name, now=self.clock.now(), error=str(exc))
             return PollOutcome(name, ok=False, error=str(exc))
-        if result.unchanged:
-            self.store.record_poll(name, now=self.clock.now(), cursor=result.cursor)
-            return PollOutcome(name, ok=True, unchanged=True)
-        release = self.store.ingest(
-            name, result.observations, now=self.clock.now(), cursor=result.cursor
-        )
         if result.on_committed is not None:
             result.on_committed()
+        stream = result.stream
+        if stream is not None and stream.rejected_rows:
+            log.warning(
+                "source %s: %d bad row(s) skipped (bad_rows: skip): %s",
+                name,
+                stream.rejected_rows,
+                "; ".join(stream.rejected),
+            )
         if release.is_empty:
             log.info("source %s: nothing new (%s)", name, result.description)
         else:
@@ -110,7 +122,12 @@ class Pipeline:
                 ", ".join(release.revised_periods) or "none",
                 release.observations,
             )
-        return PollOutcome(name, ok=True, release=None if release.is_empty else release)
+        return PollOutcome(
+            name,
+            ok=True,
+            release=None if release.is_empty else release,
+            rejected_rows=stream.rejected_rows if stream is not None else 0,
+        )
 
     # -- evaluate --------------------------------------------------------------------------
     def evaluate_pending(self) -> list[EvaluationOutcome]:
@@ -134,10 +151,12 @@ class Pipeline:
 
         started = time.perf_counter()
         periods = self.periods_to_evaluate(release)
-        observations = self.store.observations(
-            source=release.source, since_period=self._window_start(periods)
+        observations = (
+            self.store.window(release.source, first=self._window_start(periods), last=periods[-1])
+            if periods
+            else None
         )
-        fired = [a for a in evaluate(observations, self.rules, periods)] if periods else []
+        fired = evaluate(observations, self.rules, periods) if observations is not None else []
         fired = [_with_source(a, release.source) for a in fired]
         stored = self.store.alerts(source=release.source, periods=periods) if periods else {}
         rule_ids = {r.id for r in self.rules}
@@ -149,7 +168,7 @@ class Pipeline:
             old = stored.get(alert.key)
             if old is None or old.state == ALERT_RESOLVED:
                 notices.append(Notice(alert, CHANGE_NEW))
-            elif old.fingerprint != alert.fingerprint():
+            elif not alert.same_figures(old.fingerprint):
                 if old.state == ALERT_FIRING:
                     notices.append(Notice(alert, CHANGE_REVISED, previous=old.alert))
                 else:  # silenced: keep quiet, keep the new figures
@@ -164,7 +183,7 @@ class Pipeline:
             gone = Alert.from_dict(old.alert)
             notices.append(Notice(gone, CHANGE_RESOLVED, previous=old.alert))
             updates[key] = AlertUpdate(gone, ALERT_RESOLVED, release.id)
-        notices = _with_history(notices, observations)
+        notices = self._with_history(release.source, notices)
         plan_ = plan(
             notices,
             release=release,
@@ -208,14 +227,37 @@ class Pipeline:
         return outcome
 
     def _window_start(self, periods: list[str]) -> str | None:
-        """The first month evaluation needs: the rules' look-back and the charts' history before
-        the earliest evaluated period. Loading only that keeps a release's cost independent of
-        how many years the store holds."""
+        """The first month the rules read before the earliest evaluated period: loading only
+        that window keeps a release's cost independent of how many years the store holds."""
         if not periods:
             return None
-        lookback = self.rules.lookback_months()
         first = min(period_to_month(p) for p in periods)
-        return month_to_period(first - max(lookback, HISTORY_MONTHS - 1))
+        return month_to_period(first - self.rules.lookback_months())
+
+    def _with_history(self, source: str, notices: list[Notice]) -> list[Notice]:
+        """Attach each alerted series' last HISTORY_MONTHS months (gaps as None) for charts:
+        one read of those months for all the alerted series at once."""
+        if not notices:
+            return notices
+        alerts = [n.alert for n in notices]
+        keys = pd.DataFrame({k: [getattr(a, k) for a in alerts] for k in SERIES_KEY})
+        periods = pd.Index([a.period for a in alerts])
+        codes, distinct = pd.factorize(periods)
+        ends = np.array([period_to_month(p) for p in distinct], dtype=np.int64)[codes]
+        first, last = int(ends.min()) - HISTORY_MONTHS + 1, int(ends.max())
+        values = self.store.history(source, keys, month_to_period(first), month_to_period(last))
+        cells = values.astype(object)
+        cells[np.isnan(values)] = None  # a month with no figure is a gap, never zero
+        labels = [month_to_period(m) for m in range(first, last + 1)]
+        out = []
+        for notice, lo, row in zip(
+            notices, (ends - first - HISTORY_MONTHS + 1).tolist(), cells.tolist(), strict=True
+        ):
+            history = tuple(
+                zip(labels[lo : lo + HISTORY_MONTHS], row[lo : lo + HISTORY_MONTHS], strict=True)
+            )
+            out.append(Notice(notice.alert, notice.change, history, notice.previous))
+        return out
 
     def _source_url(self, source: str) -> str | None:
         options = self.config.sources.get(source, {})
@@ -255,26 +297,3 @@ def _with_source(alert: Alert, source: str) -> Alert:
     from dataclasses import replace
 
     return replace(alert, source=source)
-
-
-def _with_history(notices: list[Notice], observations: pd.DataFrame) -> list[Notice]:
-    """Attach each alerted series' last HISTORY_MONTHS months (gaps as None) for charts."""
-    if not notices or observations.empty:
-        return notices
-    wanted = {tuple(n.alert.series[k] for k in SERIES_KEY) for n in notices}
-    keys = pd.MultiIndex.from_frame(observations[SERIES_KEY])
-    subset = observations[keys.isin(list(wanted))]
-    by_series: dict[tuple[str, ...], dict[str, float]] = {}
-    for row in subset.itertuples(index=False):
-        key = tuple(getattr(row, k) for k in SERIES_KEY)
-        by_series.setdefault(key, {})[row.period] = float(row.value)
-    out = []
-    for n in notices:
-        values = by_series.get(tuple(n.alert.series[k] for k in SERIES_KEY), {})
-        end = period_to_month(n.alert.period)
-        history = tuple(
-            (month_to_period(m), values.get(month_to_period(m)))
-            for m in range(end - HISTORY_MONTHS + 1, end + 1)
-        )
-        out.append(Notice(n.alert, n.change, history=history, previous=n.previous))
-    return out

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from monitor.errors import ConfigError, MonitorError, Problem
-from monitor.model import normalize, normalize_period
+from monitor.model import COLUMNS, OBSERVATION_KEY, empty_observations, normalize_period
 
 FORMATS = ("jsonl", "table", "summary")
 
@@ -37,23 +38,50 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def read_observations(path: str) -> pd.DataFrame:
-    """A CSV or Parquet file in the canonical layout; bad files become located ConfigErrors."""
+def read_frame(path: str) -> pd.DataFrame:
+    """A canonical CSV or Parquet file, read in chunks into one frame with categorical text
+    columns (a few bytes per row); a bad file or row becomes a located ConfigError."""
+    from monitor.errors import SourceError
+    from monitor.sources.base import RejectedRowsError
+    from monitor.sources.file import CanonicalFile
+
     file = Path(path)
     if not file.is_file():
         raise ConfigError(Problem(path, 0, 0, "no such data file"))
+    stream = CanonicalFile(file, what="data file", fallback_source=file.stem).stream()
     try:
-        if file.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(file)
-            frame = frame.astype({c: "str" for c in frame.columns if c != "value"})
-        else:
-            frame = pd.read_csv(file, dtype=str, keep_default_na=False)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(Problem(path, 0, 0, f"cannot read data: {exc}")) from None
-    try:
-        return normalize(frame)
-    except ValueError as exc:
-        raise ConfigError(Problem(path, 0, 0, f"not in the canonical layout: {exc}")) from None
+        chunks = list(stream)
+    except RejectedRowsError as exc:
+        raise ConfigError([Problem(path, line, 0, text) for line, text in exc.located]) from None
+    except SourceError as exc:
+        raise ConfigError(Problem(path, 0, 0, exc.message)) from None
+    if not chunks:
+        return empty_observations()
+    frame = pd.DataFrame(
+        {
+            c: chunks[0][c] if len(chunks) == 1 else _concat([ch[c] for ch in chunks])
+            for c in COLUMNS
+        }
+    )
+    key = frame.duplicated([*OBSERVATION_KEY, "source"], keep=False)
+    if len(chunks) > 1 and key.any():
+        first = frame[key].iloc[0]
+        where = ", ".join(f"{k}={first[k]}" for k in OBSERVATION_KEY)
+        raise ConfigError(Problem(path, 0, 0, f"duplicate observation for {where}"))
+    return frame
+
+
+def _concat(parts: list[pd.Series]) -> pd.Series | np.ndarray:
+    if isinstance(parts[0].dtype, pd.CategoricalDtype):
+        return pd.Series(union_categoricals([p.array for p in parts]))
+    return np.concatenate([p.to_numpy() for p in parts])
+
+
+def read_observations(path: str) -> pd.DataFrame:
+    """A canonical file as text columns sorted by key (small files: ``render --data``)."""
+    frame = read_frame(path)
+    frame = frame.astype({c: "str" for c in COLUMNS if c != "value"})
+    return frame.sort_values(OBSERVATION_KEY, kind="stable").reset_index(drop=True)
 
 
 def _period_arg(value: str | None, flag: str) -> str | None:
@@ -65,8 +93,8 @@ def _period_arg(value: str | None, flag: str) -> str | None:
         raise ConfigError(f"{flag} {value!r}: expected a month as YYYY-MM") from None
 
 
-def _table(alerts: list) -> str:
-    lines = [f"{'period':8} {'rule':32} {'series':40} {'value':>16}  why"]
+def _table(alerts: list, *, header: bool = True) -> str:
+    lines = [f"{'period':8} {'rule':32} {'series':40} {'value':>16}  why"] if header else []
     for a in alerts:
         series = f"{a.reporter}>{a.partner} {a.commodity} {a.flow} {a.measure}"
         c = a.context
@@ -89,33 +117,42 @@ def _table(alerts: list) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from monitor.engine import evaluate, load_rules
+    from monitor.engine import load_rules
+    from monitor.engine.evaluate import evaluate_table
     from monitor.resources import bundled_path
 
     start, end = _period_arg(args.start, "--from"), _period_arg(args.end, "--to")
     if start and end and start > end:
         raise ConfigError(f"--from {start} is after --to {end}")
     rules = load_rules(args.rules or [str(bundled_path("rules"))])
-    observations = read_observations(args.data)
-    present = sorted(observations["period"].unique())
+    observations = read_frame(args.data)
+    present = sorted(str(p) for p in pd.unique(observations["period"]))
     periods = [p for p in present if (not start or p >= start) and (not end or p <= end)]
-    alerts = evaluate(observations, rules, periods) if periods else []
+    table = evaluate_table(observations, rules, periods) if periods else None
     out = sys.stdout
-    if args.format == "jsonl":
-        for a in alerts:
-            out.write(json.dumps(a.to_dict(), ensure_ascii=False, allow_nan=False) + "\n")
-    elif args.format == "table":
-        out.write(_table(alerts) + "\n")
-    else:
-        counts = Counter(a.rule_id for a in alerts)
+    if args.format == "summary" or table is None:
+        counts = table.counts() if table is not None else {}
         for rule in rules:
             out.write(f"{rule.id}\t{counts.get(rule.id, 0)}\n")
-        out.write(f"total\t{len(alerts)}\t({len(periods)} periods)\n")
+        out.write(f"total\t{sum(counts.values())}\t({len(periods)} periods)\n")
+    elif args.format == "jsonl":
+        for batch in table.batches():
+            out.write(
+                "".join(
+                    json.dumps(a.to_dict(), ensure_ascii=False, allow_nan=False) + "\n"
+                    for a in batch
+                )
+            )
+    else:
+        for i, batch in enumerate(table.batches()):
+            out.write(_table(batch, header=i == 0) + "\n")
     if args.report:
         try:
             from monitor.render.report import write_report
         except ImportError as exc:
             raise MonitorError(f"--report needs the HTML report module ({exc})") from None
-        write_report(args.report, alerts, observations)
+        alerts = table.alerts() if table is not None else []
+        text = observations.astype({c: "str" for c in COLUMNS if c != "value"})
+        write_report(args.report, alerts, text)
         print(f"report written to {args.report}", file=sys.stderr)
     return 0

@@ -8,7 +8,8 @@ loop is over rules and condition members, never over series or periods.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -101,17 +102,24 @@ RANK_CELLS = 2_000_000
 
 
 def _ranks(panel: Panel, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Ranks of fired cells, gathered in batches of at most ~RANK_CELLS panel cells."""
+    """Ranks of fired cells. Each (group, month) block holding a fired cell is ranked once,
+    however many of its cells fired, and blocks are taken in batches of ~RANK_CELLS panel
+    cells: the cost is O(n log n) in the partners of the blocks concerned."""
     if not len(rows):
         return np.array([], dtype=float), np.array([], dtype=float)
-    sizes = np.diff(np.r_[panel.group_starts, len(panel.group)])[panel.group[rows]]
+    n_cols = panel.values.shape[1]
+    pairs, inverse = np.unique(panel.group[rows] * n_cols + cols, return_inverse=True)
+    bounds = np.r_[panel.group_starts, len(panel.group)]
+    group = pairs // n_cols
+    sizes = bounds[group + 1] - bounds[group]
     batch = np.cumsum(sizes) // RANK_CELLS
     if batch[-1] == 0:
         return _ranks_batch(panel, rows, cols)
     rank = np.empty(len(rows))
     count = np.empty(len(rows))
-    for b in np.unique(batch):
-        sel = batch == b
+    edges = np.flatnonzero(np.diff(batch)) + 1
+    for lo, hi in zip(np.r_[0, edges], np.r_[edges, len(pairs)], strict=True):
+        sel = (inverse >= lo) & (inverse < hi)
         rank[sel], count[sel] = _ranks_batch(panel, rows[sel], cols[sel])
     return rank, count
 
@@ -152,94 +160,200 @@ def _ranks_batch(panel: Panel, rows: np.ndarray, cols: np.ndarray) -> tuple[np.n
     return rank_cell[mine], ranked[inverse].astype(np.float64)
 
 
-def _column(
-    data: Any, ri: np.ndarray, ti: np.ndarray, n: int, periods: np.ndarray | None, month0: int
-) -> list[Any]:
-    """One context field for the fired cells, as JSON-safe plain Python values."""
+@dataclass
+class _Fired:
+    """One rule's fired cells as columns (nothing per alert until asked for)."""
+
+    rule: Rule
+    rows: np.ndarray  # panel rows of the series
+    months: np.ndarray  # month numbers
+    context: dict[str, Any]  # name -> per-cell array, Labels cut to the cells, or a scalar
+    period_keys: frozenset[str]
+    rank: np.ndarray  # float, NaN = not ranked
+    partners: np.ndarray  # float
+    sort: np.ndarray  # int64: month | rule | series order
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def _cut(data: Any, ri: np.ndarray, ti: np.ndarray) -> Any:
+    """A context field for the fired cells only."""
     if isinstance(data, Labels):
-        return [data.labels[c] for c in data.codes[ri, ti].tolist()]
-    if not (isinstance(data, np.ndarray) and data.ndim == 2):
-        return [_plain(data, periods is not None)] * n
-    picked = data[ri, ti]
-    if periods is not None:  # month numbers -> "YYYY-MM"
-        return periods[picked.astype(np.int64) - month0].tolist()
-    if picked.dtype.kind == "f":
-        return [None if x != x else x for x in picked.tolist()]  # NaN -> None
-    return picked.tolist()
+        return Labels(data.codes[ri, ti], data.labels)
+    if isinstance(data, np.ndarray) and data.ndim == 2:
+        return data[ri, ti]
+    return data
 
 
-def _alerts(
-    rule: Rule, panel: Panel, view: View, result: Result, order_key: int
-) -> list[tuple[int, Alert]]:
-    """The fired cells as Alerts, each with an integer sort key (period, rule, series)."""
+def _fired(rule: Rule, panel: Panel, view: View, result: Result, order_key: int) -> _Fired | None:
     ri, ti = np.nonzero(result.fired)
     if not len(ri):
-        return []
+        return None
     rows = view.rows[ri]
     months = view.months[ti]
-    cols = months - panel.month0
-    n = len(ri)
-    # Period strings of every month the panel (and its look-back) can mention.
-    lo = panel.month0 - 600
-    periods = np.array(
-        [month_to_period(m) for m in range(lo, panel.month0 + panel.n_months)], dtype=object
-    )
-    columns = {
-        name: _column(data, ri, ti, n, periods if name in result.period_keys else None, lo)
-        for name, data in result.context.items()
-    }
-    rank, partners = _ranks(panel, rows, cols)
-    columns["rank"] = [None if x != x else int(x) for x in rank.tolist()]
-    columns["partners_ranked"] = [0 if x != x else int(x) for x in partners.tolist()]
-    values = panel.values[rows, cols].tolist()
-    keys = {name: panel.key_values(name, rows) for name in [*SERIES_KEY, "unit"]}
-    sources = panel.source_at(rows, cols)
-    period_of = periods[months - lo].tolist()
+    rank, partners = _ranks(panel, rows, months - panel.month0)
     series_bits = max(len(panel.keys).bit_length(), 1)  # month | rule (16 bits) | series
     sort = (
         (months.astype(np.int64) << (series_bits + 16))
         + (order_key << series_bits)
         + panel.series_rank[rows]
-    ).tolist()
-    names = list(columns)
-    ctype = rule.condition.type
-    out = []
-    for i in range(n):
-        context = {"condition": ctype}
-        for k in names:
-            context[k] = columns[k][i]
-        alert = Alert(
-            rule_id=rule.id,
-            period=period_of[i],
-            reporter=keys["reporter"][i],
-            partner=keys["partner"][i],
-            commodity=keys["commodity"][i],
-            flow=keys["flow"][i],
-            measure=keys["measure"][i],
-            value=values[i],
-            unit=keys["unit"][i],
-            severity=rule.severity,
-            summary=rule.summary,
-            labels=dict(rule.labels),
-            context=context,
-            source=sources[i],
-            template=rule.template,
-        )
-        out.append((sort[i], alert))
-    return out
+    )
+    return _Fired(
+        rule=rule,
+        rows=rows,
+        months=months.astype(np.int64),
+        context={name: _cut(data, ri, ti) for name, data in result.context.items()},
+        period_keys=result.period_keys,
+        rank=rank,
+        partners=partners,
+        sort=sort,
+    )
+
+
+def _plain_column(data: Any, n: int, is_period: bool) -> list[Any]:
+    """One context field as JSON-safe plain Python values."""
+    if isinstance(data, Labels):
+        return [data.labels[c] for c in data.codes.tolist()]
+    if not isinstance(data, np.ndarray):
+        return [_plain(data, is_period)] * n
+    if is_period:
+        return [month_to_period(int(m)) for m in data.tolist()]
+    if data.dtype.kind == "f":
+        return [None if x != x or x in (math.inf, -math.inf) else x for x in data.tolist()]
+    return data.tolist()
+
+
+class AlertTable:
+    """Every alert of an evaluation as columns; Alert objects only when asked for.
+
+    ``len()`` and ``counts()`` cost nothing per alert; ``batches()`` materializes in the
+    engine's order (period, rule, series) a batch at a time, so a backtest can stream millions.
+    """
+
+    def __init__(self, panel: Panel | None, fired: list[_Fired]) -> None:
+        self.panel = panel
+        self._fired = fired
+        self._order: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return sum(len(f) for f in self._fired)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self._fired:
+            out[f.rule.id] = out.get(f.rule.id, 0) + len(f)
+        return out
+
+    def periods(self) -> list[str]:
+        months = {int(m) for f in self._fired for m in np.unique(f.months).tolist()}
+        return [month_to_period(m) for m in sorted(months)]
+
+    def _sorted(self) -> np.ndarray:
+        """(block, index in block) of every alert, in the engine's order."""
+        if self._order is None:
+            block = (
+                np.concatenate(
+                    [np.full(len(f), i, dtype=np.int64) for i, f in enumerate(self._fired)]
+                )
+                if self._fired
+                else np.empty(0, np.int64)
+            )
+            index = (
+                np.concatenate([np.arange(len(f), dtype=np.int64) for f in self._fired])
+                if self._fired
+                else np.empty(0, np.int64)
+            )
+            sort = np.concatenate([f.sort for f in self._fired]) if self._fired else index
+            order = np.argsort(sort, kind="stable")
+            self._order = np.stack([block[order], index[order]])
+        return self._order
+
+    def batches(self, size: int = 50_000) -> Iterator[list[Alert]]:
+        order = self._sorted()
+        for start in range(0, order.shape[1], size):
+            blocks, index = order[0, start : start + size], order[1, start : start + size]
+            out: list[Alert | None] = [None] * len(blocks)
+            for b in np.unique(blocks).tolist():
+                where = np.flatnonzero(blocks == b)
+                made = self._materialize(self._fired[b], index[where])
+                for position, alert in zip(where.tolist(), made, strict=True):
+                    out[position] = alert
+            yield out  # type: ignore[misc]
+
+    def __iter__(self) -> Iterator[Alert]:
+        for batch in self.batches():
+            yield from batch
+
+    def alerts(self) -> list[Alert]:
+        return list(self)
+
+    def _materialize(self, f: _Fired, idx: np.ndarray) -> list[Alert]:
+        panel = self.panel
+        assert panel is not None
+        n = len(idx)
+        rows, months = f.rows[idx], f.months[idx]
+        columns = {
+            name: _plain_column(_cut1(data, idx), n, name in f.period_keys)
+            for name, data in f.context.items()
+        }
+        columns["rank"] = [None if x != x else int(x) for x in f.rank[idx].tolist()]
+        columns["partners_ranked"] = [0 if x != x else int(x) for x in f.partners[idx].tolist()]
+        values = panel.values[rows, months - panel.month0].tolist()
+        keys = {name: panel.key_values(name, rows) for name in [*SERIES_KEY, "unit"]}
+        sources = panel.source_at(rows, months - panel.month0)
+        periods = [month_to_period(m) for m in months.tolist()]
+        names = list(columns)
+        rule = f.rule
+        ctype = rule.condition.type
+        labels = dict(rule.labels)
+        out = []
+        for i in range(n):
+            context = {"condition": ctype}
+            for k in names:
+                context[k] = columns[k][i]
+            out.append(
+                Alert(
+                    rule_id=rule.id,
+                    period=periods[i],
+                    reporter=keys["reporter"][i],
+                    partner=keys["partner"][i],
+                    commodity=keys["commodity"][i],
+                    flow=keys["flow"][i],
+                    measure=keys["measure"][i],
+                    value=values[i],
+                    unit=keys["unit"][i],
+                    severity=rule.severity,
+                    summary=rule.summary,
+                    labels=dict(labels),
+                    context=context,
+                    source=sources[i],
+                    template=rule.template,
+                )
+            )
+        return out
+
+
+def _cut1(data: Any, idx: np.ndarray) -> Any:
+    if isinstance(data, Labels):
+        return Labels(data.codes[idx], data.labels)
+    if isinstance(data, np.ndarray):
+        return data[idx]
+    return data
 
 
 def _sort_key(a: Alert) -> tuple[str, ...]:
     return (a.period, a.rule_id, *(getattr(a, k) for k in SERIES_KEY))
 
 
-def evaluate(
+def evaluate_table(
     observations: pd.DataFrame, rules: RuleSet, periods: Iterable[str] | None = None
-) -> list[Alert]:
-    """Alerts fired at each of ``periods`` (None = every period present), from data up to it."""
+) -> AlertTable:
+    """Alerts fired at each of ``periods`` (None = every period present), from data up to it,
+    as an AlertTable (columns; see ``evaluate`` for Alert objects)."""
     active = [r for r in rules if r.condition.type != "missing_release"]
     if not active or observations.empty:
-        return []
+        return AlertTable(None, [])
     if periods is None:
         bounds = period_bounds(observations)
         assert bounds is not None
@@ -247,7 +361,7 @@ def evaluate(
     else:
         targets = np.unique(np.array([period_to_month(p) for p in periods], dtype=np.int64))
         if not len(targets):
-            return []
+            return AlertTable(None, [])
     lookback = max(r.condition.lookback for r in active)
     first = int(targets.min()) - lookback
     panel = build_panel(observations, first, int(targets.max()), len(targets))
@@ -261,7 +375,7 @@ def evaluate(
     # stay bounded (~CHUNK_CELLS cells each) however many series there are.
     cells = CHUNK_CELLS if panel.values.flags.c_contiguous else COLUMN_CHUNK_CELLS
     chunk = max(1, cells // max(len(cols), 1))
-    keyed: list[tuple[int, Alert]] = []
+    fired: list[_Fired] = []
     rule_order = {rid: i for i, rid in enumerate(sorted(r.id for r in active))}
     masks: dict[tuple[str, frozenset[str]], np.ndarray] = {}
     for rule in active:
@@ -270,11 +384,17 @@ def evaluate(
             block = rows[start : start + chunk]
             whole = len(block) == len(panel.keys)
             view = View(panel, None if whole else block, cols, totals)
-            keyed.extend(
-                _alerts(rule, panel, view, _run(view, rule.condition), rule_order[rule.id])
-            )
-    keyed.sort(key=lambda pair: pair[0])
-    return [alert for _, alert in keyed]
+            found = _fired(rule, panel, view, _run(view, rule.condition), rule_order[rule.id])
+            if found is not None:
+                fired.append(found)
+    return AlertTable(panel, fired)
+
+
+def evaluate(
+    observations: pd.DataFrame, rules: RuleSet, periods: Iterable[str] | None = None
+) -> list[Alert]:
+    """Alerts fired at each of ``periods`` (None = every period present), from data up to it."""
+    return evaluate_table(observations, rules, periods).alerts()
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,4 +462,12 @@ def check_missing(observations: pd.DataFrame, rules: RuleSet, now: datetime) -> 
     return alerts
 
 
-__all__ = ["GROUP_KEY", "check_missing", "evaluate", "expected_period", "select_rows"]
+__all__ = [
+    "GROUP_KEY",
+    "AlertTable",
+    "check_missing",
+    "evaluate",
+    "evaluate_table",
+    "expected_period",
+    "select_rows",
+]

@@ -10,6 +10,7 @@ leaves a cursor that claims data we do not have.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -17,7 +18,93 @@ import pandas as pd
 import requests
 
 from monitor.clock import Clock, SystemClock
-from monitor.errors import Problem
+from monitor.errors import Problem, SourceError
+from monitor.model import OBSERVATION_KEY, Normalized, RejectedRow, empty_observations
+
+
+class RejectedRowsError(SourceError):
+    """A payload refused for its bad rows; ``located`` lists the first (line or row, text)."""
+
+    def __init__(self, source: str, message: str, located: list[tuple[int, str]]) -> None:
+        super().__init__(source, message, retryable=False)
+        self.located = located
+
+
+class ObservationStream:
+    """The canonical chunks of one large payload, read lazily (iterate once).
+
+    ``chunks`` yields ``Normalized`` chunks; rows a chunk rejected follow ``bad_rows``:
+    ``refuse`` raises a SourceError listing them (nothing is stored: the store consumes the
+    stream before it writes), ``skip`` drops them and keeps count in ``rejected_rows`` and
+    ``rejected`` (the first few, located with ``row_label``).
+    """
+
+    MAX_LISTED = 10
+
+    def __init__(
+        self,
+        chunks: Callable[[], Iterator[Normalized]],
+        *,
+        source: str,
+        where: str,
+        bad_rows: str = "refuse",
+        row_label: Callable[[int], str] = lambda row: f"row {row}",
+        row_number: Callable[[int], int] = lambda row: row,
+        hint: str = "",
+    ) -> None:
+        """``row_label``/``row_number``: a data row as words ("line 5") and as a number for
+        editors; ``hint``: appended to the refusal (what the user can do)."""
+        self._chunks = chunks
+        self.source = source
+        self.where = where
+        self.bad_rows = bad_rows
+        self.row_label = row_label
+        self.row_number = row_number
+        self.hint = hint
+        self.rows = 0
+        self.rejected_rows = 0
+        self.rejected: list[str] = []
+
+    def _located(self, rejected: RejectedRow) -> str:
+        return f"{self.row_label(rejected.row)}, column {rejected.column}: {rejected.reason}"
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        for chunk in self._chunks():
+            if chunk.rejected_rows:
+                listed = [self._located(r) for r in chunk.rejected[: self.MAX_LISTED]]
+                if self.bad_rows != "skip":
+                    more = chunk.rejected_rows - len(listed)
+                    raise RejectedRowsError(
+                        self.source,
+                        f"{self.where}: "
+                        + "; ".join(listed)
+                        + (f"; and {more} more bad row(s)" if more > 0 else "")
+                        + self.hint,
+                        [
+                            (self.row_number(r.row), f"column {r.column}: {r.reason}")
+                            for r in chunk.rejected[: self.MAX_LISTED]
+                        ],
+                    )
+                room = self.MAX_LISTED - len(self.rejected)
+                self.rejected.extend(f"{self.where}: {x}" for x in listed[: max(room, 0)])
+                self.rejected_rows += chunk.rejected_rows
+            self.rows += len(chunk.frame)
+            yield chunk.frame
+
+    def frame(self) -> pd.DataFrame:
+        """Every chunk as one canonical frame (text columns, sorted by key): small payloads."""
+        parts = [p.astype({c: "str" for c in p.columns if c != "value"}) for p in self]
+        if not parts:
+            return empty_observations()
+        out = pd.concat(parts, ignore_index=True)
+        dup = out.duplicated([*OBSERVATION_KEY, "source"], keep=False)
+        if dup.any():
+            first = out[dup].iloc[0]
+            key = ", ".join(f"{k}={first[k]}" for k in OBSERVATION_KEY)
+            raise SourceError(
+                self.source, f"{self.where}: duplicate observation for {key}", retryable=False
+            )
+        return out.sort_values(OBSERVATION_KEY, kind="stable").reset_index(drop=True)
 
 
 @dataclass
@@ -29,6 +116,16 @@ class FetchResult:
     # Called by the pipeline after the observations were committed to the store (e.g. the GACC
     # connector moves ingested files to done/). Must be idempotent.
     on_committed: Any = None
+    #: a large payload read lazily in chunks instead of ``observations`` (the file source)
+    stream: ObservationStream | None = None
+
+    def chunks(self) -> Iterable[pd.DataFrame]:
+        """What to ingest: the stream's chunks, or the one observations frame."""
+        return self.stream if self.stream is not None else [self.observations]
+
+    def frame(self) -> pd.DataFrame:
+        """Everything as one canonical frame (reads a stream whole: for small payloads)."""
+        return self.stream.frame() if self.stream is not None else self.observations
 
 
 class Source(ABC):

@@ -1,67 +1,340 @@
-"""The generic file source: the canonical layout from a CSV or Parquet file on disk."""
+"""The generic file source: the canonical layout from a CSV or Parquet file on disk.
+
+Files are read in chunks (pyarrow's streaming CSV reader, Parquet row batches), so a file of
+millions of rows never sits in memory whole: each chunk is normalized and handed to the store,
+which groups rows by month. Text columns arrive dictionary-encoded, so every check and
+conversion runs once per distinct value.
+
+Bad rows (a value that is not a finite number, an empty key cell, a control character, a month
+that does not exist) follow the source's ``bad_rows`` policy: ``refuse`` (the default) rejects
+the whole file with the rows and reasons, storing nothing; ``skip`` stores the rest and reports
+the rejected rows (log, ``status``, the exit code of ``run --once``). Refusing is the default
+because a partial month can fake a move: a dropped partner row shifts every other partner's share.
+"""
 
 from __future__ import annotations
 
+import codecs
+import csv
 import hashlib
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from monitor.errors import Problem, SourceError
-from monitor.model import normalize
+from monitor.model import COLUMNS, Normalized, normalize_chunk
 from monitor.sources._common import resolve_path
-from monitor.sources.base import FetchResult, Source
+from monitor.sources.base import FetchResult, ObservationStream, Source
+
+log = logging.getLogger(__name__)
+
+BLOCK_BYTES = 32 * 2**20  # CSV bytes per chunk (about half a million canonical rows)
+BATCH_ROWS = 500_000  # Parquet rows per chunk
+BAD_ROWS = ("refuse", "skip")
+_TEXT = pa.dictionary(pa.int32(), pa.string())
+_TEXT_COLUMNS = [c for c in COLUMNS if c != "value"]
+
+
+class _NotNumbers(Exception):
+    """The fast CSV path met a value that is not a number."""
+
+
+class CanonicalFile:
+    """A canonical CSV or Parquet file, read chunk by chunk."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        source: str | None = None,
+        what: str = "file",
+        encoding: str | None = None,
+        fallback_source: str | None = None,
+    ) -> None:
+        """``source`` names every row's source; without it the file's ``source`` column does,
+        or ``fallback_source`` when the file has none."""
+        self.path = Path(path)
+        self.source = source
+        self.fallback_source = fallback_source
+        self.name = source or str(self.path)
+        self.what = what
+        self.encoding = encoding
+        self.parquet = self.path.suffix.lower() in {".parquet", ".pq"}
+
+    def row_label(self, row: int) -> str:
+        """Where a data row is: a line for CSV (the header is line 1), a row for Parquet."""
+        return f"row {row}" if self.parquet else f"line {row + 1}"
+
+    def row_number(self, row: int) -> int:
+        return row if self.parquet else row + 1
+
+    def stream(self, *, bad_rows: str = "refuse", hint: str = "") -> ObservationStream:
+        return ObservationStream(
+            self.chunks,
+            source=self.name,
+            where=str(self.path),
+            bad_rows=bad_rows,
+            row_label=self.row_label,
+            row_number=self.row_number,
+            hint=hint,
+        )
+
+    def chunks(self) -> Iterator[Normalized]:
+        try:
+            yield from self._parquet() if self.parquet else self._csv()
+        except FileNotFoundError:
+            raise SourceError(self.name, f"{self.what} not found: {self.path}") from None
+        except OSError as exc:
+            raise SourceError(
+                self.name, f"cannot read {self.path}: {exc.strerror or exc}"
+            ) from None
+        except ValueError as exc:  # a missing column: the file is not in the canonical layout
+            raise SourceError(self.name, f"{self.path}: {exc}", retryable=False) from None
+
+    # -- CSV ---------------------------------------------------------------------------------
+    def _csv(self) -> Iterator[Normalized]:
+        encoding = self._encoding()
+        header = self._header(encoding)
+        columns = [c for c in COLUMNS if c in header]
+        done = 0  # rows handed on so far
+        try:
+            # Values parsed as numbers by the reader itself: the fast path for clean files.
+            for frame in self._csv_frames(encoding, columns, pa.float64()):
+                yield normalize_chunk(frame, source=self.source, first_row=done + 1)
+                done += len(frame)
+            return
+        except _NotNumbers:
+            pass
+        # A value that is not a number: read on from the same row with values as text, so
+        # normalize_chunk names each bad row.
+        seen = 0
+        for frame in self._csv_frames(encoding, columns, pa.string()):
+            if seen + len(frame) <= done:
+                seen += len(frame)
+                continue
+            frame = frame.iloc[done - seen :] if seen < done else frame
+            seen = max(seen, done)
+            yield normalize_chunk(frame, source=self.source, first_row=seen + 1)
+            seen += len(frame)
+            done = seen
+
+    def _csv_frames(
+        self, encoding: str, columns: list[str], value_type: pa.DataType
+    ) -> Iterator[pd.DataFrame]:
+        options = {
+            "read_options": pacsv.ReadOptions(block_size=BLOCK_BYTES, encoding=encoding),
+            "convert_options": pacsv.ConvertOptions(
+                column_types={c: (value_type if c == "value" else _TEXT) for c in columns},
+                include_columns=columns,
+                # Only an empty cell is missing ("NA" is Namibia), as pandas keep_default_na=False.
+                null_values=[""],
+                strings_can_be_null=True,
+            ),
+        }
+        numeric = pa.types.is_floating(value_type)
+        reader = None
+        while True:
+            try:
+                # open_csv reads the first block already: its errors are the blocks' errors.
+                if reader is None:
+                    reader = pacsv.open_csv(self.path, **options)
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except pa.ArrowInvalid as exc:
+                if numeric and "conversion error" in str(exc):
+                    raise _NotNumbers from None
+                message = self._csv_error(exc, encoding)
+                raise SourceError(self.name, message, retryable=False) from None
+            # "nan" and "NaN" parse as NaN: text that is not a figure, to be reported.
+            if numeric and pc.any(pc.is_nan(batch.column("value"))).as_py():
+                raise _NotNumbers
+            yield batch.to_pandas()
+
+    def _encoding(self) -> str:
+        """The configured encoding; else a byte-order mark's; else UTF-8 when the start of the
+        file is UTF-8; else the best guess of charset_normalizer (GB18030 for GACC downloads,
+        cp1252 for spreadsheets saved on Windows), logged so the user can pin it."""
+        if self.encoding:
+            return self.encoding
+        with self.path.open("rb") as f:
+            head = f.read(1 << 20)
+        if head.startswith(codecs.BOM_UTF8):
+            return "utf-8"
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+            return "utf-8"
+        except UnicodeDecodeError:
+            pass
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(head, cp_isolation=["gb18030", "cp1252", "utf_16"]).best()
+        if best is None:
+            raise SourceError(self.name, self._undecodable("utf-8"), retryable=False)
+        log.warning(
+            "%s: not UTF-8; reading it as %s (set encoding: on the source to choose)",
+            self.path,
+            best.encoding,
+        )
+        return best.encoding
+
+    def _header(self, encoding: str) -> list[str]:
+        with self.path.open("r", encoding=encoding, newline="") as f:
+            try:
+                first = next(csv.reader(f), [])
+            except UnicodeDecodeError:
+                raise SourceError(self.name, self._undecodable(encoding), retryable=False) from None
+        header = [h.strip().lstrip("\ufeff") for h in first]
+        if self.source is None and "source" not in header:
+            self.source = self.fallback_source
+        required = [c for c in COLUMNS if c != "unit" and not (c == "source" and self.source)]
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise ValueError(f"missing column(s): {', '.join(missing)}")
+        return header
+
+    def _csv_error(self, exc: pa.ArrowInvalid, encoding: str) -> str:
+        text = str(exc).splitlines()[0]
+        if "invalid UTF8" in text or "UTF8" in text:
+            return self._undecodable(encoding)
+        return f"{self.path}: not a readable CSV file: {text}"
+
+    def _undecodable(self, encoding: str) -> str:
+        """Where the first byte that ``encoding`` cannot decode is (line and column)."""
+        decoder = codecs.getincrementaldecoder(encoding)()
+        line, column, offset = 1, 1, 0
+        with self.path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                try:
+                    text = decoder.decode(chunk, final=False)
+                except UnicodeDecodeError as exc:
+                    good = decoder.decode(chunk[: exc.start], final=True) if exc.start else ""
+                    line += good.count("\n")
+                    column = (len(good) - good.rfind("\n")) if "\n" in good else column + len(good)
+                    byte = chunk[exc.start]
+                    return (
+                        f"{self.path}:{line}:{column}: byte 0x{byte:02x} is not valid "
+                        f"{encoding} (set encoding: on the source, e.g. gb18030 or cp1252)"
+                    )
+                offset += len(chunk)
+                line += text.count("\n")
+                column = (len(text) - text.rfind("\n")) if "\n" in text else column + len(text)
+        return f"{self.path}: not valid {encoding} text"
+
+    # -- Parquet -----------------------------------------------------------------------------
+    def _parquet(self) -> Iterator[Normalized]:
+        try:
+            file = pq.ParquetFile(self.path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise
+            raise SourceError(
+                self.name, f"{self.path}: not a readable Parquet file: {exc}", retryable=False
+            ) from None
+        schema = file.schema_arrow
+        columns = [c for c in COLUMNS if c in schema.names]
+        if self.source is None and "source" not in columns:
+            self.source = self.fallback_source
+        self._check_types(schema)
+        row = 1
+        for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=columns):
+            frame = batch.to_pandas()
+            yield normalize_chunk(frame, source=self.source, first_row=row)
+            row += len(frame)
+
+    def _check_types(self, schema: pa.Schema) -> None:
+        """Parquet keeps types: codes must be text (an integer commodity has lost 0301's
+        zero), values numbers (a boolean is not a figure)."""
+        for name in schema.names:
+            if name not in COLUMNS:
+                continue
+            kind = schema.field(name).type
+            base = kind.value_type if pa.types.is_dictionary(kind) else kind
+            text = pa.types.is_string(base) or pa.types.is_large_string(base)
+            if name == "value":
+                ok = text or pa.types.is_integer(base) or pa.types.is_floating(base)
+                ok = ok or pa.types.is_decimal(base)
+                wanted = "numbers"
+            elif name == "period":
+                ok = text or pa.types.is_temporal(base) or pa.types.is_integer(base)
+                wanted = "months (text YYYY-MM, dates or timestamps)"
+            else:
+                ok = text
+                wanted = "text (codes keep their leading zeros only as text)"
+            if not ok:
+                raise SourceError(
+                    self.name,
+                    f"{self.path}: column {name} is {kind} in the Parquet file; "
+                    f"it must hold {wanted}",
+                    retryable=False,
+                )
 
 
 def read_canonical(
-    path: str | os.PathLike[str], *, source: str | None = None, what: str = "file"
+    path: str | os.PathLike[str],
+    *,
+    source: str | None = None,
+    what: str = "file",
+    encoding: str | None = None,
 ) -> pd.DataFrame:
-    """Read a canonical CSV/Parquet file; ValueError/OSError become a SourceError naming it."""
-    path = Path(path)
-    name = source or str(path)
-    try:
-        if path.suffix.lower() in {".parquet", ".pq"}:
-            frame = pd.read_parquet(path)
-            # Parquet keeps types; make codes strings so "85051110" and leading zeros survive.
-            frame = frame.astype({c: "str" for c in frame.columns if c != "value"})
-        else:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except FileNotFoundError:
-        raise SourceError(name, f"{what} not found: {path}", retryable=True) from None
-    except OSError as exc:
-        raise SourceError(name, f"cannot read {path}: {exc.strerror or exc}") from None
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise SourceError(
-            name, f"{path}: not a readable CSV/Parquet file: {exc}", retryable=False
-        ) from None
-    try:
-        return normalize(frame, source=source)
-    except ValueError as exc:
-        raise SourceError(name, f"{path}: {exc}", retryable=False) from None
+    """A whole canonical file as text columns sorted by key (for small files: the replay
+    dataset, previews). Any bad row refuses the file with a SourceError naming it."""
+    stream = CanonicalFile(path, source=source, what=what, encoding=encoding).stream()
+    return stream.frame()
 
 
 class FileSource(Source):
     type: ClassVar[str] = "file"
-    OPTIONS: ClassVar[set[str]] = {"path"}
+    OPTIONS: ClassVar[set[str]] = {"path", "encoding", "bad_rows"}
     REQUIRED: ClassVar[set[str]] = {"path"}
 
     @classmethod
     def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
+        from monitor.config_checks import problem_at
+
         problems = super().check_options(name, options, path)
         if "path" in options and not isinstance(options["path"], str):
-            from monitor.config_checks import problem_at
-
             problems.append(
                 problem_at(options, "path", path, f"source {name!r}: path must be a string")
+            )
+        if "encoding" in options:
+            try:
+                codecs.lookup(str(options["encoding"]))
+            except LookupError:
+                problems.append(
+                    problem_at(
+                        options,
+                        "encoding",
+                        path,
+                        f"source {name!r}: unknown encoding {options['encoding']!r} "
+                        "(e.g. utf-8, gb18030, cp1252, utf-16)",
+                    )
+                )
+        if "bad_rows" in options and options["bad_rows"] not in BAD_ROWS:
+            problems.append(
+                problem_at(
+                    options,
+                    "bad_rows",
+                    path,
+                    f"source {name!r}: bad_rows must be one of {', '.join(BAD_ROWS)}",
+                )
             )
         return problems
 
     def fetch(self) -> FetchResult:
         path = resolve_path(self.name, self.options["path"], self.base_dir)
         try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            digest = _file_digest(path)
         except FileNotFoundError:
             raise SourceError(self.name, f"file not found: {path}") from None
         except OSError as exc:
@@ -73,5 +346,21 @@ class FileSource(Source):
                 unchanged=True,
                 description=str(path),
             )
-        frame = read_canonical(path, source=self.name)
-        return FetchResult(observations=frame, cursor={"sha256": digest}, description=str(path))
+        file = CanonicalFile(path, source=self.name, encoding=self.options.get("encoding"))
+        return FetchResult(
+            observations=pd.DataFrame(),
+            stream=file.stream(
+                bad_rows=str(self.options.get("bad_rows", "refuse")),
+                hint=" (nothing stored; with bad_rows: skip the other rows would be)",
+            ),
+            cursor={"sha256": digest},
+            description=str(path),
+        )
+
+
+def _file_digest(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+__all__ = ["CanonicalFile", "FileSource", "read_canonical"]

@@ -25,6 +25,9 @@ schema_version = sa.Table(
 
 _KEY = ("source", "reporter", "partner", "commodity", "flow", "measure", "period")
 
+# Schema 1-2 kept observations as text-keyed rows (``observations``, ``observation_vintages``);
+# migration 0003 converts them to the columnar data plane below and drops them. They stay
+# defined here because migration 0001 still creates them on the way up.
 observations = sa.Table(
     "observations",
     metadata,
@@ -46,6 +49,47 @@ observation_vintages = sa.Table(
     sa.Column("recorded_at", sa.Text, nullable=False),
     sa.Index("ix_vintages_key", *_KEY),
 )
+
+# -- the data plane (monitor/store/observations.py) --------------------------------------------
+
+series_blocks = sa.Table(
+    "series_blocks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("first_id", sa.Integer, nullable=False),  # ids first_id .. first_id + count - 1
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("release_id", sa.Integer, nullable=True),  # NULL: converted by a migration
+    sa.Column("data", sa.LargeBinary, nullable=False),  # Parquet: id + the five key columns
+    sa.Index("ix_series_blocks_source", "source", "first_id"),
+)
+
+segments = sa.Table(
+    "segments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("period", sa.Integer, nullable=False),  # month number (model.period_to_month)
+    sa.Column("release_id", sa.Integer, nullable=True),  # NULL: converted by a migration
+    sa.Column("kind", sa.Text, nullable=False),  # vintage | snapshot
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),  # Parquet: series, value, unit
+    sa.Index("ix_segments_source_period", "source", "period", "kind"),
+)
+
+month_state = sa.Table(
+    "month_state",
+    metadata,
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("period", sa.Integer, primary_key=True),
+    sa.Column("snapshot_id", sa.Integer, nullable=False),  # segment holding the current rows
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("payload_digest", sa.Text, nullable=True),  # of the last payload for the month
+    sa.Column("release_id", sa.Integer, nullable=True),  # the last release that changed it
+    sa.Column("updated_at", sa.Text, nullable=False),
+)
+
+# -- the control plane -------------------------------------------------------------------------
 
 releases = sa.Table(
     "releases",

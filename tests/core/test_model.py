@@ -55,7 +55,7 @@ def test_bad_period_is_rejected():
 
 def test_non_numeric_value_is_rejected_with_its_row():
     """A value that is not a number is named with its row."""
-    with pytest.raises(ValueError, match="row 1: 'n/a'"):
+    with pytest.raises(ValueError, match="row 1, column value: not a number: 'n/a'"):
         normalize(frame(value="n/a"))
 
 

@@ -1,0 +1,226 @@
+"""End-to-end benchmark: what the user runs, through the CLI, against DuckDB doing the same work.
+
+    python bench/e2e.py [--commodities 2000] [--months 24] [--backtest-commodities 2020]
+                        [--backtest-months 60] [--work DIR] [--keep] [--skip-backtest]
+
+Generates (fixed seed, bench/generate.py) a customs-size file source: commodities x 100 partners
+(99 countries + WORLD) x months, 5% of months missing. Then, each step a subprocess timed with
+its peak resident set (wait4's ru_maxrss), in one run:
+
+1. backfill: the file holds months 1..M-1; ``customs-monitor run --once`` with ``initial:
+   backfill`` and three rules (period_high 6/6, pct_change +300%, share_shift 20 points);
+   DuckDB loads the same CSV into a table in a database file;
+2. new month: month M is appended to the file; ``run --once`` ingests it, evaluates the three
+   rules and queues the alerts; DuckDB reads the whole new file, appends the rows it does not
+   have and runs the rules as window SQL over the look-back window. The alerts of both are
+   compared (rule, series, period) and must be identical;
+3. backtest: ``customs-monitor backtest --format summary`` of the bench pack (bench/pack.yaml,
+   every condition type) over a Parquet file of B commodities x 100 partners x 60 months against
+   DuckDB's window SQL over the same file; per-rule counts must be identical.
+
+Reported: wall seconds, peak RSS, state size, and each time as a ratio to DuckDB's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.generate import period_of, write_csv, write_parquet  # noqa: E402
+
+E2E_PACK = """\
+pack: e2e
+defaults:
+  select: {reporter: CN, flow: export, measure: net_weight_kg}
+rules:
+  - id: six-month-high
+    condition: {type: period_high, window: 6, min_periods: 6}
+  - id: jump
+    condition: {type: pct_change, periods: 1, above: 300}
+  - id: share-shift
+    select: {exclude: {partner: [WORLD]}}
+    condition: {type: share_shift, points: 20}
+"""
+
+
+def measured(cmd: list[str], *, cwd: Path) -> dict:
+    """Run ``cmd`` under a small Python wrapper that reports the child's own peak RSS."""
+    wrapper = (
+        "import os, resource, subprocess, sys, time, json\n"
+        "t = time.perf_counter()\n"
+        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "s = time.perf_counter() - t\n"
+        "r = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        "sys.stderr.write(p.stderr)\n"
+        "sys.stdout.write(p.stdout)\n"
+        "print(json.dumps({'seconds': s, 'rss_mb': r, 'rc': p.returncode}))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", wrapper, *cmd], cwd=cwd, capture_output=True, text=True
+    )
+    *lines, last = proc.stdout.rstrip("\n").split("\n")
+    result = json.loads(last)
+    if result["rc"] != 0:
+        raise SystemExit(f"{' '.join(cmd)} exited {result['rc']}:\n{proc.stderr[-3000:]}")
+    result["stdout"] = "\n".join(lines)
+    result["stderr"] = proc.stderr
+    return result
+
+
+def duckdb_step(step: str, *args: str, cwd: Path) -> dict:
+    return measured([sys.executable, str(ROOT / "bench" / "duckdb_e2e.py"), step, *args], cwd=cwd)
+
+
+def cli(*args: str, cwd: Path) -> dict:
+    exe = shutil.which("customs-monitor") or "customs-monitor"
+    return measured([exe, *args], cwd=cwd)
+
+
+def size_mb(path: Path) -> float:
+    total = sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
+    return total / 2**20
+
+
+def monitor_alerts(state: Path, period: str) -> set[tuple[str, ...]]:
+    with sqlite3.connect(state) as conn:
+        rows = conn.execute("SELECT key FROM alerts WHERE period = ?", (period,)).fetchall()
+    return {tuple(k.split("|")) for (k,) in rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--commodities", type=int, default=2000)
+    ap.add_argument("--months", type=int, default=24)
+    ap.add_argument("--backtest-commodities", type=int, default=2020)
+    ap.add_argument("--backtest-months", type=int, default=60)
+    ap.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
+    ap.add_argument("--keep", action="store_true", help="keep the working folder")
+    ap.add_argument("--skip-backtest", action="store_true")
+    ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    args = ap.parse_args(argv)
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="cm-e2e-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict] = {}
+    try:
+        history, data = work / "history.csv", work / "trade.csv"
+        print(f"generating {args.commodities:,} x 100 x {args.months} months in {work}", flush=True)
+        rows_history = write_csv(history, args.commodities, args.months, keep=(0, args.months - 2))
+        shutil.copy(history, data)
+        rows_new = write_csv(
+            data, args.commodities, args.months, keep=(args.months - 1,) * 2, append=True
+        )
+        new_month = period_of(args.months, args.months - 1)
+        (work / "pack.yaml").write_text(E2E_PACK)
+        state = work / "state.db"
+        (work / "monitor.yaml").write_text(
+            f"state: sqlite:///{state}\n"
+            "rules: [pack.yaml]\n"
+            "initial: backfill\n"
+            "sources:\n"
+            "  trade: {type: file, path: source.csv, schedule: '@every 1h'}\n"
+            "channels:\n"
+            f"  outbox: {{type: file, path: {work / 'outbox'}}}\n"
+            "routes:\n"
+            "  - channels: [outbox]\n"
+        )
+        shutil.copy(history, work / "source.csv")
+        print(
+            f"history: {rows_history:,} rows; new month {new_month}: {rows_new:,} rows", flush=True
+        )
+
+        r = cli("--config", "monitor.yaml", "run", "--once", cwd=work)
+        r["state_mb"] = size_mb(state)
+        d = duckdb_step("load", str(history), str(work / "duck.db"), cwd=work)
+        d["state_mb"] = size_mb(work / "duck.db")
+        results["backfill"] = {"monitor": r, "duckdb": d}
+        report("backfill", r, d)
+
+        shutil.copy(data, work / "source.csv")
+        r = cli("--config", "monitor.yaml", "run", "--once", cwd=work)
+        r["state_mb"] = size_mb(state)
+        d = duckdb_step(
+            "new-month",
+            str(data),
+            str(work / "duck.db"),
+            str(work / "pack.yaml"),
+            new_month,
+            str(work / "duck-alerts.json"),
+            cwd=work,
+        )
+        d["state_mb"] = size_mb(work / "duck.db")
+        mine = monitor_alerts(state, new_month)
+        theirs = {tuple(k) for k in json.loads((work / "duck-alerts.json").read_text())}
+        if mine != theirs:
+            raise SystemExit(
+                f"new month: alerts differ: {len(mine)} vs DuckDB {len(theirs)}; "
+                f"only ours {sorted(mine - theirs)[:3]}, only DuckDB {sorted(theirs - mine)[:3]}"
+            )
+        r["alerts"] = d["alerts"] = len(mine)
+        results["new month"] = {"monitor": r, "duckdb": d}
+        report("new month", r, d, f"{len(mine):,} alerts, identical")
+
+        if not args.skip_backtest:
+            parquet = work / "backtest.parquet"
+            n_obs = write_parquet(parquet, args.backtest_commodities, args.backtest_months)
+            pack = str(ROOT / "bench" / "pack.yaml")
+            r = cli(
+                "backtest", "--rules", pack, "--data", str(parquet), "--format", "summary", cwd=work
+            )
+            d = duckdb_step("backtest", str(parquet), pack, cwd=work)
+            counts = _counts(r["stdout"])
+            if counts != _counts(d["stdout"]):
+                raise SystemExit(f"backtest counts differ:\n{r['stdout']}\n--\n{d['stdout']}")
+            results["backtest"] = {"monitor": r, "duckdb": d, "observations": n_obs}
+            report(
+                "backtest",
+                r,
+                d,
+                f"{n_obs:,} observations, {counts['total']:,} alerts, identical counts per rule",
+            )
+    finally:
+        if args.json:
+            for step in results.values():
+                for side in ("monitor", "duckdb"):
+                    step[side].pop("stdout", None)
+                    step[side].pop("stderr", None)
+            args.json.write_text(json.dumps(results, indent=2))
+        if not args.keep and not args.work:
+            shutil.rmtree(work)  # the temporary folder this run made
+    return 0
+
+
+def _counts(text: str) -> dict[str, int]:
+    out = {}
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2 and parts[1].strip().isdigit():
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+def report(step: str, r: dict, d: dict, note: str = "") -> None:
+    ratio = r["seconds"] / d["seconds"] if d["seconds"] else float("nan")
+    state = ""
+    if "state_mb" in r:
+        state = f", state {r['state_mb']:,.0f} MB vs {d['state_mb']:,.0f} MB"
+    print(
+        f"| {step} | {r['seconds']:.1f} s, {r['rss_mb']:,.0f} MB | "
+        f"{d['seconds']:.1f} s, {d['rss_mb']:,.0f} MB | {ratio:.2f} |{state} {note}",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    raise SystemExit(main())
