@@ -54,8 +54,9 @@ def new_month(csv: str, db: str, pack: str, period: str, out: str) -> None:
         f"""CREATE TEMP TABLE changed AS SELECT i.* FROM incoming i
         LEFT JOIN obs o USING ({key}) WHERE o.value IS NULL OR o.value <> i.value"""
     )
-    con.execute(f"DELETE FROM obs WHERE ({key}) IN (SELECT ({key}) FROM changed)")
-    con.execute("INSERT INTO obs SELECT * FROM changed")
+    match = " AND ".join(f"obs.{c} = changed.{c}" for c in [*SERIES.split(", "), "m"])
+    con.execute(f"UPDATE obs SET value = changed.value FROM changed WHERE {match}")
+    con.execute(f"INSERT INTO obs SELECT * FROM changed ANTI JOIN obs USING ({key})")
     target = period_to_month(period)
     con.execute(
         f"CREATE TEMP TABLE o AS SELECT {SERIES}, m, value FROM obs "
@@ -71,7 +72,8 @@ def new_month(csv: str, db: str, pack: str, period: str, out: str) -> None:
     print(f"alerts\t{len(keys)}")
 
 
-def backtest(parquet: str, pack: str) -> None:
+def backtest(parquet: str, pack: str, start: str | None = None) -> None:
+    """Every month (or from ``start`` on), as ``customs-monitor backtest --from``."""
     con = connect()
     rules = load_rules([pack])
     con.execute(
@@ -79,6 +81,8 @@ def backtest(parquet: str, pack: str) -> None:
         f"FROM read_parquet('{parquet}')"
     )
     first, last = con.execute("SELECT min(m), max(m) FROM o").fetchone()
+    if start is not None:
+        first = period_to_month(start)
     alerts = alerts_of(con, rules, first, last)
     counts = alerts.groupby("rule").size().to_dict()
     for rule in rules:

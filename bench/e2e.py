@@ -36,7 +36,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.generate import period_of, write_csv, write_parquet  # noqa: E402
+from bench.generate import (  # noqa: E402
+    period_of,
+    write_csv,
+    write_parquet,
+    write_wide_parquet,
+)
 
 E2E_PACK = """\
 pack: e2e
@@ -106,6 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the working folder")
     ap.add_argument("--skip-backtest", action="store_true")
+    ap.add_argument(
+        "--wide",
+        type=int,
+        default=0,
+        metavar="PARTNERS",
+        help="also evaluate the newest month of one commodity with this many partners",
+    )
     ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = ap.parse_args(argv)
 
@@ -184,6 +196,23 @@ def main(argv: list[str] | None = None) -> int:
             results["backtest"] = {"monitor": r, "duckdb": d, "observations": n_obs}
             report(
                 "backtest",
+                r,
+                d,
+                f"{n_obs:,} observations, {counts['total']:,} alerts, identical counts per rule",
+            )
+        if args.wide:
+            wide = work / "wide.parquet"
+            n_obs = write_wide_parquet(wide, args.wide, 7)
+            newest = period_of(7, 6)
+            args_ = ["--rules", "pack.yaml", "--data", str(wide), "--from", newest]
+            r = cli("backtest", *args_, "--format", "summary", cwd=work)
+            d = duckdb_step("backtest", str(wide), "pack.yaml", newest, cwd=work)
+            counts = _counts(r["stdout"])
+            if counts != _counts(d["stdout"]):
+                raise SystemExit(f"wide counts differ:\n{r['stdout']}\n--\n{d['stdout']}")
+            results["wide"] = {"monitor": r, "duckdb": d, "observations": n_obs}
+            report(
+                f"{args.wide:,} partners, newest month",
                 r,
                 d,
                 f"{n_obs:,} observations, {counts['total']:,} alerts, identical counts per rule",

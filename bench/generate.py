@@ -112,3 +112,40 @@ def write_parquet(path: Path, commodities: int, months: int) -> int:
 
 def period_of(months: int, index: int) -> str:
     return month_to_period(period_to_month(LAST) - months + 1 + index)
+
+
+def write_wide_parquet(path: Path, partners: int, months: int, seed: int = SEED) -> int:
+    """One commodity exported to ``partners`` partners (synthetic codes P0000001...) plus WORLD
+    over ``months`` months: the widest share group a release can hold. Returns the rows."""
+    rng = np.random.default_rng([seed, partners, months])
+    first = period_to_month(LAST) - months + 1
+    level = rng.lognormal(6, 2, size=partners)
+    codes = np.array([f"P{i:07d}" for i in range(partners)] + ["WORLD"], dtype=object)
+    writer = None
+    rows = 0
+    try:
+        for m in range(months):
+            values = np.round(level * rng.lognormal(0, 0.3, size=partners), 1)
+            values = np.append(values, values.sum())
+            table = pa.table(
+                {
+                    "period": pa.array(
+                        [month_to_period(first + m)] * len(codes)
+                    ).dictionary_encode(),
+                    "reporter": pa.array(["CN"] * len(codes)).dictionary_encode(),
+                    "partner": pa.array(codes, pa.string()),
+                    "commodity": pa.array(["85051110"] * len(codes)).dictionary_encode(),
+                    "flow": pa.array(["export"] * len(codes)).dictionary_encode(),
+                    "measure": pa.array(["net_weight_kg"] * len(codes)).dictionary_encode(),
+                    "value": pa.array(values, pa.float64()),
+                    "unit": pa.array(["kg"] * len(codes)).dictionary_encode(),
+                }
+            )
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+            writer.write_table(table)
+            rows += len(codes)
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows

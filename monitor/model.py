@@ -191,13 +191,19 @@ def _values(raw: pd.Series, reject: _Rejections) -> np.ndarray:
 
 
 def normalize_chunk(
-    frame: pd.DataFrame, *, source: str | None = None, first_row: int = 1
+    frame: pd.DataFrame,
+    *,
+    source: str | None = None,
+    first_row: int = 1,
+    duplicates: bool = True,
 ) -> Normalized:
     """Validate and convert one chunk of a payload to the canonical layout.
 
     A missing column is a ValueError (the payload is unusable); a bad cell rejects its row only
     (see ``Normalized``), so the caller applies its policy: refuse the payload or skip the rows.
     Units are converted (t and 100 kg to kg); every check runs on distinct values.
+    ``duplicates=False`` leaves repeated keys to a consumer that checks across chunks anyway
+    (the store per month, the engine per panel cell).
     """
     missing = [
         c
@@ -272,7 +278,8 @@ def normalize_chunk(
     codes["unit"], cats["unit"] = _refactor(np.where(wanted >= 0, wanted, given), unit_cats)
     codes["measure"] = measure_codes
 
-    _reject_duplicates(codes, cats, reject)
+    if duplicates:
+        _reject_duplicates(codes, cats, reject)
     keep = ~reject.bad & ~np.isnan(values)
     rows = None if keep.all() else np.flatnonzero(keep)
 

@@ -12,7 +12,12 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from monitor.errors import ConfigError, MonitorError, Problem
-from monitor.model import COLUMNS, OBSERVATION_KEY, empty_observations, normalize_period
+from monitor.model import (
+    COLUMNS,
+    OBSERVATION_KEY,
+    empty_observations,
+    normalize_period,
+)
 
 FORMATS = ("jsonl", "table", "summary")
 
@@ -63,11 +68,6 @@ def read_frame(path: str) -> pd.DataFrame:
             for c in COLUMNS
         }
     )
-    key = frame.duplicated([*OBSERVATION_KEY, "source"], keep=False)
-    if len(chunks) > 1 and key.any():
-        first = frame[key].iloc[0]
-        where = ", ".join(f"{k}={first[k]}" for k in OBSERVATION_KEY)
-        raise ConfigError(Problem(path, 0, 0, f"duplicate observation for {where}"))
     return frame
 
 
@@ -81,6 +81,11 @@ def read_observations(path: str) -> pd.DataFrame:
     """A canonical file as text columns sorted by key (small files: ``render --data``)."""
     frame = read_frame(path)
     frame = frame.astype({c: "str" for c in COLUMNS if c != "value"})
+    twice = frame.duplicated([*OBSERVATION_KEY, "source"], keep=False)
+    if twice.any():
+        first = frame[twice].iloc[0]
+        where = ", ".join(f"{k}={first[k]}" for k in OBSERVATION_KEY)
+        raise ConfigError(Problem(path, 0, 0, f"duplicate observation for {where}"))
     return frame.sort_values(OBSERVATION_KEY, kind="stable").reset_index(drop=True)
 
 
@@ -119,6 +124,7 @@ def _table(alerts: list, *, header: bool = True) -> str:
 def _run(args: argparse.Namespace) -> int:
     from monitor.engine import load_rules
     from monitor.engine.evaluate import evaluate_table
+    from monitor.engine.panel import DuplicateObservation
     from monitor.resources import bundled_path
 
     start, end = _period_arg(args.start, "--from"), _period_arg(args.end, "--to")
@@ -128,7 +134,10 @@ def _run(args: argparse.Namespace) -> int:
     observations = read_frame(args.data)
     present = sorted(str(p) for p in pd.unique(observations["period"]))
     periods = [p for p in present if (not start or p >= start) and (not end or p <= end)]
-    table = evaluate_table(observations, rules, periods) if periods else None
+    try:
+        table = evaluate_table(observations, rules, periods) if periods else None
+    except DuplicateObservation as exc:
+        raise ConfigError(Problem(args.data, 0, 0, str(exc))) from None
     out = sys.stdout
     if args.format == "summary" or table is None:
         counts = table.counts() if table is not None else {}

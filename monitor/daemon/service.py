@@ -181,8 +181,8 @@ class Service:
         from monitor.notify.dispatch import plan
 
         now = self.clock.now()
-        observations = self.store.observations()
-        late = check_missing(observations, self.daemon.rules, now)
+        # Each series' newest month: read newest months first, never the whole history.
+        late = check_missing(self.store.latest(), self.daemon.rules, now)
         if not late:
             return 0
         known = self.store.alerts([a.key for a in late])

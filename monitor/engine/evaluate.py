@@ -419,7 +419,12 @@ def expected_period(now: datetime, params: dict[str, Any]) -> tuple[int, date]:
 
 
 def check_missing(observations: pd.DataFrame, rules: RuleSet, now: datetime) -> list[Alert]:
-    """One alert per watched series whose expected month has not arrived by its deadline."""
+    """One alert per watched series whose expected month has not arrived by its deadline.
+
+    ``observations``: canonical observations, or one row per series with its newest month
+    (``Store.latest()``: SERIES_KEY, unit, period, source), which is all this needs. A missing
+    release has no figure: the alert's value is NaN and its context names the last month seen.
+    """
     watching = [r for r in rules if r.condition.type == "missing_release"]
     if not watching or observations.empty:
         return []
@@ -428,7 +433,6 @@ def check_missing(observations: pd.DataFrame, rules: RuleSet, now: datetime) -> 
         .agg(period=("period", "max"), unit=("unit", "first"), source=("source", "first"))
         .reset_index()
     )
-    last_value = observations.set_index([*SERIES_KEY, "period"])["value"]
     alerts = []
     for rule in watching:
         rows = select_rows(latest, rule)
@@ -436,13 +440,12 @@ def check_missing(observations: pd.DataFrame, rules: RuleSet, now: datetime) -> 
         late = latest.iloc[rows]
         late = late[late["period"].astype(str) < month_to_period(expected)]
         for rec in late.to_dict("records"):
-            value = last_value.get(tuple(str(rec[k]) for k in [*SERIES_KEY, "period"]))
             alerts.append(
                 Alert(
                     rule_id=rule.id,
                     period=month_to_period(expected),
                     **{k: str(rec[k]) for k in SERIES_KEY},
-                    value=float(value) if value is not None else 0.0,
+                    value=math.nan,
                     unit=str(rec["unit"]),
                     severity=rule.severity,
                     summary=rule.summary,

@@ -228,6 +228,13 @@ def build_panel(
     cell *= n_series if order == "F" else n_cols
     cell += series_code if order == "F" else column
     del series_code, column
+    # Two observations for one cell would silently keep one: count the cells filled (a bool per
+    # cell, no sort) and name the first duplicate only when there is one.
+    filled = np.zeros(values.size, dtype=bool)
+    filled[cell] = True
+    if int(np.count_nonzero(filled)) != len(cell):
+        raise DuplicateObservation(_first_duplicate(obs, rows, cell))
+    del filled
     value = obs["value"].to_numpy(dtype=np.float64)
     values.ravel(order="K")[cell] = value if rows is None else value[rows]
     source_codes, source_names = _sources(obs, rows, cell, values.shape, order)
@@ -257,6 +264,19 @@ def build_panel(
         source_names=source_names,
         series_rank=series_rank,
     )
+
+
+class DuplicateObservation(ValueError):
+    """The observations give one series two values for one month."""
+
+
+def _first_duplicate(obs: pd.DataFrame, rows: np.ndarray | None, cell: np.ndarray) -> str:
+    order = np.argsort(cell, kind="stable")
+    twice = np.flatnonzero(cell[order][1:] == cell[order][:-1])
+    at = int(order[twice[0] + 1])
+    row = obs.iloc[at if rows is None else int(rows[at])]
+    key = ", ".join(f"{k}={row[k]}" for k in [*SERIES_KEY, "period"])
+    return f"duplicate observation for {key}"
 
 
 def _sources(

@@ -108,7 +108,9 @@ class CanonicalFile:
         try:
             # Values parsed as numbers by the reader itself: the fast path for clean files.
             for frame in self._csv_frames(encoding, columns, pa.float64()):
-                yield normalize_chunk(frame, source=self.source, first_row=done + 1)
+                yield normalize_chunk(
+                    frame, source=self.source, first_row=done + 1, duplicates=False
+                )
                 done += len(frame)
             return
         except _NotNumbers:
@@ -122,7 +124,7 @@ class CanonicalFile:
                 continue
             frame = frame.iloc[done - seen :] if seen < done else frame
             seen = max(seen, done)
-            yield normalize_chunk(frame, source=self.source, first_row=seen + 1)
+            yield normalize_chunk(frame, source=self.source, first_row=seen + 1, duplicates=False)
             seen += len(frame)
             done = seen
 
@@ -234,7 +236,11 @@ class CanonicalFile:
     # -- Parquet -----------------------------------------------------------------------------
     def _parquet(self) -> Iterator[Normalized]:
         try:
-            file = pq.ParquetFile(self.path)
+            names = pq.read_schema(self.path).names
+            # Text columns arrive dictionary-encoded: pandas categoricals, no string per row.
+            file = pq.ParquetFile(
+                self.path, read_dictionary=[c for c in _TEXT_COLUMNS if c in names]
+            )
         except (pa.ArrowInvalid, OSError) as exc:
             if isinstance(exc, FileNotFoundError):
                 raise
@@ -249,7 +255,7 @@ class CanonicalFile:
         row = 1
         for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=columns):
             frame = batch.to_pandas()
-            yield normalize_chunk(frame, source=self.source, first_row=row)
+            yield normalize_chunk(frame, source=self.source, first_row=row, duplicates=False)
             row += len(frame)
 
     def _check_types(self, schema: pa.Schema) -> None:
