@@ -134,6 +134,7 @@ class GaccSource(Source):
         accepted: list[_Input] = []
         already: list[_Input] = []
         rejected: list[str] = []
+        reasons: dict[str, int] = {}
         for item in self._inputs(folder):
             digest = sha256(item.data)
             if digest in ingested:
@@ -143,12 +144,14 @@ class GaccSource(Source):
                 parsed = parse(item.name, item.data, flow=self._flow(item.name))
             except GaccFormatError as exc:
                 rejected.append(item.name)
+                reasons[f"file {item.name}: {exc}"] = 1
                 self._reject(folder, item, str(exc))
                 continue
             log.info(
-                "source %r: %s: %d regime rows -> %d observations",
+                "source %r: %s (%s): %d regime rows -> %d observations",
                 self.name,
                 item.name,
+                parsed.encoding,
                 parsed.regime_rows,
                 len(parsed.rows),
             )
@@ -167,6 +170,7 @@ class GaccSource(Source):
                 cursor,
                 unchanged=True,
                 description=self._describe(folder, accepted, already, rejected),
+                rejected=reasons,
             )
         # A later file (newer mtime) for the same month supersedes an earlier one in this poll.
         combined = pd.concat(frames, ignore_index=True).drop_duplicates(
@@ -182,6 +186,7 @@ class GaccSource(Source):
             unchanged=False,
             description=self._describe(folder, accepted, already, rejected),
             on_committed=on_committed,
+            rejected=reasons,
         )
 
     # -- moving files ---------------------------------------------------------------------
