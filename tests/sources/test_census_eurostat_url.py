@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -276,3 +277,56 @@ def test_census_key_echoed_by_server_is_scrubbed(api):
     with pytest.raises(SourceError, match="invalid key") as info:
         _census(api).fetch()
     assert "census-key-123" not in str(info.value)
+
+
+# -- Census: what comes back against what was asked, units ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"time": "2025-05"}, "row 3 was not asked for: time '2025-05' (asked: 2025-06..2025-07)"),
+        (
+            {"I_COMMODITY": "8505110050"},
+            "row 3 was not asked for: I_COMMODITY '8505110050' (asked: 8505110070)",
+        ),
+    ],
+)
+def test_census_rows_not_asked_for_are_refused(api, change, message):
+    """A row for a month or commodity that was not requested refuses the whole answer."""
+    rows = [ROWS[0], {**ROWS[1], **change}]
+    api.route(IMPORTS, Reply(body=census_body(rows, HEADER)))
+    with pytest.raises(SourceError, match=re.escape(message)):
+        _census(api).fetch()
+
+
+def test_census_country_not_asked_for_is_refused(api):
+    """With `countries: [5700]`, a row for Japan (5880) is refused with its row number."""
+    api.route(IMPORTS, Reply(body=census_body([ROWS[0], ROWS[3]], HEADER)))
+    with pytest.raises(SourceError, match=re.escape("row 3 was not asked for: CTY_CODE '5880'")):
+        _census(api, countries=["5700"]).fetch()
+
+
+def test_census_taiwan_is_tw():
+    """Schedule C 5830 (Taiwan) maps to TW, the same policy as GACC and Comtrade."""
+    assert country_table()["5830"] == "TW"
+
+
+def test_census_tonnes_become_kilograms_and_other_units_stay_quantities(api):
+    """UNIT_QY1 'T' is net weight x1000 in kg; 'NO' (number) is a quantity in 'NO'."""
+    rows = [
+        {**ROWS[0], "UNIT_QY1": "T", "GEN_QY1_MO": "12"},
+        {**ROWS[3], "UNIT_QY1": "NO", "GEN_QY1_MO": "5000"},
+    ]
+    api.route(IMPORTS, Reply(body=census_body(rows, HEADER)))
+    obs = _census(api).fetch().observations.set_index(["partner", "measure"])
+    assert obs.loc[("CN", "net_weight_kg"), "value"] == 12_000
+    assert obs.loc[("CN", "net_weight_kg"), "unit"] == "kg"
+    assert obs.loc[("JP", "quantity"), "unit"] == "NO"
+    assert ("JP", "net_weight_kg") not in obs.index
+
+
+def test_census_dropped_groupings_are_counted(api):
+    """The EU grouping row is not stored, and the result says so with its reason."""
+    api.route(IMPORTS, Reply(body=census_body(ROWS, HEADER)))
+    assert _census(api).fetch().rejected == {"rows for country groupings (EU, continents...)": 1}
