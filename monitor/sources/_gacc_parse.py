@@ -203,7 +203,7 @@ def parse(name: str, data: bytes, *, flow: str) -> ParsedFile:
         raise GaccFormatError("no data rows")
     if "period" in frame:
         periods = []
-        for line, p in frame["period"].items():
+        for line, p in zip(frame.index, frame["period"], strict=True):
             try:
                 periods.append(normalize_period(p))
             except ValueError:

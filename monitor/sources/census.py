@@ -16,9 +16,10 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from monitor.errors import Problem, SourceError
-from monitor.model import WORLD, empty_observations, normalize
+from monitor.model import WORLD, empty_observations
 from monitor.sources._common import (
     HttpClient,
+    canonical,
     check_choice,
     code_table,
     month_range,
@@ -238,7 +239,7 @@ class CensusSource(Source):
             )
         long = pd.concat(parts, ignore_index=True)
         try:
-            return normalize(long, source=self.name)
+            return canonical(long, source=self.name)
         except ValueError as exc:
             raise self.client.error(str(exc), url, retryable=False) from None
 

@@ -21,9 +21,10 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from monitor.errors import Problem, SourceError
-from monitor.model import empty_observations, normalize
+from monitor.model import empty_observations
 from monitor.sources._common import (
     HttpClient,
+    canonical,
     check_choice,
     chunks,
     iso3_to_iso2,
@@ -195,7 +196,9 @@ class ComtradeSource(Source):
             )
         return records
 
-    def _check_asked(self, records: list[dict[str, Any]], params: dict[str, str], url: str) -> None:
+    def _check_asked(
+        self, records: list[dict[str, Any]], params: dict[str, str | None], url: str
+    ) -> None:
         """Every record must be one that was asked for: period, reporter, commodity, flow, partner.
 
         An answer with records nobody asked for (another month, another reporter...) is not
@@ -269,7 +272,7 @@ class ComtradeSource(Source):
         if not rows:
             return empty_observations()
         try:
-            return normalize(pd.DataFrame(rows), source=self.name)
+            return canonical(pd.DataFrame(rows), source=self.name)
         except ValueError as exc:
             raise SourceError(self.name, str(exc), url=self.base_url, retryable=False) from None
 

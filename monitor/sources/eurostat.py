@@ -20,8 +20,8 @@ import pandas as pd
 import pycountry
 
 from monitor.errors import Problem
-from monitor.model import MEASURE_ALIASES, WORLD, empty_observations, normalize
-from monitor.sources._common import HttpClient, check_choice, recent_months, sha256
+from monitor.model import MEASURE_ALIASES, WORLD, empty_observations
+from monitor.sources._common import HttpClient, canonical, check_choice, recent_months, sha256
 from monitor.sources.base import FetchResult, Source
 
 log = logging.getLogger("monitor.sources.eurostat")
@@ -137,7 +137,7 @@ class EurostatSource(Source):
         if not rows:
             return empty_observations()
         try:
-            return normalize(pd.DataFrame(rows), source=self.name)
+            return canonical(pd.DataFrame(rows), source=self.name)
         except ValueError as exc:
             raise self.client.error(str(exc), url, retryable=False) from None
 

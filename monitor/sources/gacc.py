@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from monitor.errors import Problem, SourceError
-from monitor.model import empty_observations, normalize
-from monitor.sources._common import HttpClient, check_choice, resolve_path, sha256
+from monitor.model import empty_observations
+from monitor.sources._common import HttpClient, canonical, check_choice, resolve_path, sha256
 from monitor.sources._gacc_parse import GaccFormatError, parse
 from monitor.sources.base import FetchResult, Source
 
@@ -58,6 +58,7 @@ class GaccSource(Source):
     def __init__(self, name: str, options: dict[str, Any], **kw: Any) -> None:
         super().__init__(name, options, **kw)
         self._client: HttpClient | None = None
+        self._url_validators: dict[str, Any] = {}
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -128,7 +129,7 @@ class GaccSource(Source):
 
     def fetch(self) -> FetchResult:
         folder = self._folder()
-        self._url_validators: dict[str, Any] = {}
+        self._url_validators = {}
         ingested: dict[str, str] = dict(self.cursor.get("ingested", {}))
         frames: list[pd.DataFrame] = []
         accepted: list[_Input] = []
@@ -177,7 +178,7 @@ class GaccSource(Source):
             ["period", "reporter", "partner", "commodity", "flow", "measure"], keep="last"
         )
         try:
-            observations = normalize(combined, source=self.name)
+            observations = canonical(combined, source=self.name)
         except ValueError as exc:  # pragma: no cover - parse() already validated every field
             raise SourceError(self.name, f"{folder}: {exc}", retryable=False) from None
         return FetchResult(

@@ -450,3 +450,16 @@ def test_eurostat_aggregates_and_empty_values_are_counted(api):
         "observations without a value (confidential or not published)": 1,
     }
     assert len(result.observations) == 16
+
+
+def test_url_utf16_feed_reads(api):
+    """A canonical CSV saved as UTF-16 (Excel's 'Unicode text') reads like UTF-8."""
+    api.route("/feed.csv", Reply(body=CANONICAL.encode("utf-16")))
+    assert _url(api, "/feed.csv").fetch().observations["value"].tolist() == [619_600.0]
+
+
+def test_url_undecodable_byte_is_located(api):
+    """A byte no candidate encoding reads is reported with line and column."""
+    api.route("/feed.csv", Reply(body=CANONICAL.encode() + b"2025-08,CN,\xff\n"))
+    with pytest.raises(SourceError, match=r"not utf-8 \(line 3, column 12: byte 0xff\)"):
+        _url(api, "/feed.csv").fetch()
