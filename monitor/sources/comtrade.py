@@ -147,7 +147,8 @@ class ComtradeSource(Source):
             for rec in records:
                 period = str(_field(rec, "period"))
                 mark = _field(rec, "datasetChecksum") or _field(rec, "lastReleased")
-                if period and mark is not None:
+                # A mark for a period not asked about would sit in the cursor for nothing.
+                if period in part and mark is not None:
                     found[period] = str(mark)
         return found
 

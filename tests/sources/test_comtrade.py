@@ -386,3 +386,11 @@ def test_dropped_non_totals_are_reported(api):
     api.route(GET, Reply(body=comtrade_envelope(rows)))
     rejected = _source(api).fetch().rejected
     assert list(rejected.values()) == [1] and "not totals" in next(iter(rejected))
+
+
+def test_availability_of_periods_not_asked_about_is_ignored(api):
+    """A getDa mark for a month outside the watched window never enters the cursor."""
+    api.route(DA, Reply(body=comtrade_da({"202507": "b", "201901": "old"})))
+    api.route(GET, Reply(body=comtrade_envelope(_july())))
+    result = _source(api, months=1).fetch()
+    assert result.cursor["checksums"] == {"202507": "b"}
