@@ -54,9 +54,10 @@ MEASURE_ALIASES: dict[str, tuple[str, float, str]] = {
     "value_usd": ("value_usd", 1.0, "USD"),
     "value_usd_thousand": ("value_usd", 1000.0, "USD"),
     "value_eur": ("value_eur", 1.0, "EUR"),
+    "value_cny": ("value_cny", 1.0, "CNY"),
 }
 # The unit each canonical measure is stored in; measures not listed carry their own unit.
-MEASURE_UNITS = {"net_weight_kg": "kg", "value_usd": "USD", "value_eur": "EUR"}
+MEASURE_UNITS = {"net_weight_kg": "kg", "value_usd": "USD", "value_eur": "EUR", "value_cny": "CNY"}
 
 _PERIOD_RE = re.compile(r"^(\d{4})-?(0[1-9]|1[0-2])$")
 # No code or unit contains a control character: a NUL byte in a partner code is a broken file.

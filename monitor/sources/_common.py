@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import requests
 import urllib3
 
@@ -24,7 +25,7 @@ from monitor.clock import Clock
 from monitor.countries import alpha2_from_alpha3
 from monitor.errors import Problem, SourceError
 from monitor.http import DEFAULT_TIMEOUT, make_session, redact_url, retry_after_seconds
-from monitor.model import month_to_period, period_to_month
+from monitor.model import SERIES_KEY, month_to_period, normalize, period_to_month
 
 log = logging.getLogger("monitor.sources")
 
@@ -259,3 +260,52 @@ def _snippet(resp: requests.Response) -> str:
     if text.startswith("<"):
         return " (HTML page)"
     return f": {text}" if text else ""
+
+
+# The unit a connector must state with each measure alias it hands to ``model.normalize``:
+# normalize converts by the alias and stamps the canonical unit, so a figure stated in another
+# unit would otherwise be relabelled silently (tonnes read as kilograms).
+ALIAS_UNITS = {
+    "net_weight_kg": "kg",
+    "net_weight_t": "t",
+    "net_weight_100kg": "100 kg",
+    "value_usd": "USD",
+    "value_eur": "EUR",
+    "value_cny": "CNY",
+}
+
+
+def canonical(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
+    """``model.normalize`` with the unit checks every connector owes its users.
+
+    Before: a measure alias must come in its own unit (or none). After: every observation has a
+    unit, and no series (reporter, partner, commodity, flow, measure) mixes two units, so a rule
+    on ``net_weight_kg`` or ``quantity`` only ever compares like with like. Raises ValueError
+    naming the first offence; callers turn it into a located SourceError.
+    """
+    if not frame.empty and "unit" in frame.columns:
+        stated = frame["unit"].fillna("").astype("str").str.strip()
+        expected = frame["measure"].astype("str").map(ALIAS_UNITS)
+        wrong = expected.notna() & (stated != "") & (stated.str.lower() != expected.str.lower())
+        if wrong.any():
+            i = int(wrong.to_numpy().nonzero()[0][0])
+            raise ValueError(
+                f"measure {frame['measure'].iloc[i]} stated in unit {stated.iloc[i]!r}, "
+                f"not {expected.iloc[i]!r} (row {i + 1})"
+            )
+    out = normalize(frame, source=source)
+    no_unit = out["unit"].isna() | (out["unit"].str.strip() == "")
+    if no_unit.any():
+        row = out[no_unit].iloc[0]
+        raise ValueError(f"measure {row['measure']} has no unit ({_series(row)})")
+    units = out.groupby(SERIES_KEY, sort=False)["unit"].nunique()
+    mixed = units[units > 1]
+    if not mixed.empty:
+        key = dict(zip(SERIES_KEY, mixed.index[0], strict=True))
+        found = sorted(set(out.loc[(out[SERIES_KEY] == pd.Series(key)).all(axis=1), "unit"]))
+        raise ValueError(f"series {_series(key)} mixes units {', '.join(found)}")
+    return out
+
+
+def _series(row: Any) -> str:
+    return ", ".join(f"{k}={row[k]}" for k in SERIES_KEY)

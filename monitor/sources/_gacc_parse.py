@@ -1,21 +1,29 @@
-"""Parse GACC query-platform downloads (CSV with or without header, Chinese headers, .xlsx).
+"""Parse GACC query-platform downloads (English or Chinese platform, CSV or .xlsx).
 
-The platform's layout: one row per commodity x partner x customs regime with
+The English platform's layout: one row per commodity x partner x customs regime with
 ``"Date of data","Trading partner code","Trading partner","Commodity code","Commodity",
 "Customs Regime code","Customs Regime","Quantity","Unit","Supplimentary Quantity",
-"Supplimentary Unit","US dollar",`` (sic: "Supplimentary"; a trailing comma on every line;
-thousands separators; "—" for empty). Regime rows are summed to commodity-partner-month totals.
+"Supplimentary Unit","US dollar",`` (sic: "Supplimentary" on older downloads; a trailing comma on
+every line; thousands separators; "—" or "-" for empty). Newer downloads and the Chinese platform
+add the location of the importer/exporter (注册地) and may leave out the month (数据年月), which
+then comes from the file name. The Chinese platform can report values in 人民币 (CNY) instead of
+US dollars; they are kept as ``value_cny`` and never converted. A second unit written as ``?``
+with quantity 0 means "no supplementary quantity". Files are GB18030 (the platform's encoding),
+UTF-8 or UTF-16. Rows are summed to commodity-partner-month totals.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 
 import pandas as pd
 
+from monitor.model import normalize_period
 from monitor.sources._common import code_table
+from monitor.sources._text import UndecodableError, decode
 
 # Canonical field <- every header spelling seen (English platform, Chinese platform).
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -26,11 +34,14 @@ HEADERS: dict[str, tuple[str, ...]] = {
     "commodity_name": ("commodity", "商品名称"),
     "regime_code": ("customs regime code", "贸易方式编码", "贸易方式代码"),
     "regime": ("customs regime", "贸易方式名称", "贸易方式"),
+    "region_code": ("locations of importers and exporters code", "注册地编码"),
+    "region": ("locations of importers and exporters", "注册地名称"),
     "qty": ("quantity", "第一数量"),
     "unit": ("unit", "第一计量单位"),
     "sqty": ("supplimentary quantity", "supplementary quantity", "第二数量"),
     "sunit": ("supplimentary unit", "supplementary unit", "第二计量单位"),
     "usd": ("us dollar", "美元"),
+    "cny": ("人民币", "人民币元", "rmb", "rmb yuan", "renminbi"),
 }
 # The order of the headerless platform download (the real imports file has no header line).
 HEADERLESS = [
@@ -47,32 +58,52 @@ HEADERLESS = [
     "sunit",
     "usd",
 ]
-REQUIRED = ("period", "partner_code", "commodity", "qty", "unit", "usd")
-KILOGRAM = {"kilogram", "千克", "kg", "公斤"}
+REQUIRED = ("partner_code", "commodity", "qty", "unit")
+# Weight units and their factor to kilograms: a quantity in any of them is a net weight.
+WEIGHT_UNITS = {
+    "kilogram": 1.0,
+    "kg": 1.0,
+    "千克": 1.0,
+    "公斤": 1.0,
+    "gram": 0.001,
+    "克": 0.001,
+    "tonne": 1000.0,
+    "吨": 1000.0,
+}
 EMPTY = {"", "—", "-", "–", "--"}
+# "?" is how the platform writes "no second unit" (with quantity 0).
+NO_UNIT = EMPTY | {"?", "？"}
 _BY_HEADER = {alias: field for field, aliases in HEADERS.items() for alias in aliases}
+_MONTH_IN_NAME = (
+    re.compile(r"(?<!\d)((?:19|20)\d{2})[-_.]?(0[1-9]|1[0-2])(?!\d)"),
+    re.compile(r"((?:19|20)\d{2})年(0?[1-9]|1[0-2])月"),
+)
 
 
 class GaccFormatError(ValueError):
     """A malformed file: ``line`` is 1-based in the file (0 when not tied to a line)."""
 
-    def __init__(self, message: str, line: int = 0) -> None:
+    def __init__(self, message: str, line: int = 0, column: int = 0) -> None:
         self.line = line
-        super().__init__(f"line {line}: {message}" if line else message)
+        self.column = column
+        where = f"line {line}" + (f", column {column}" if column else "") + ": "
+        super().__init__(f"{where}{message}" if line else message)
 
 
 @dataclass
 class ParsedFile:
     rows: pd.DataFrame  # canonical columns, regimes already summed; no source column
     regime_rows: int
+    encoding: str = ""
 
 
 def partner_table() -> dict[str, str]:
     return code_table("gacc_countries.csv", "code", "iso2")
 
 
-def read_table(name: str, data: bytes) -> tuple[pd.DataFrame, int]:
-    """Raw cells as strings plus the file line of the first data row."""
+def read_table(name: str, data: bytes) -> tuple[pd.DataFrame, str]:
+    """Raw cells as strings, indexed by their file line, and the text encoding."""
+    encoding = "xlsx"
     if name.lower().endswith((".xlsx", ".xlsm")):
         try:
             raw = pd.read_excel(io.BytesIO(data), header=None, dtype=str, engine="openpyxl")
@@ -81,117 +112,163 @@ def read_table(name: str, data: bytes) -> tuple[pd.DataFrame, int]:
         raw = raw.fillna("")
         rows = [[str(c).strip() for c in r] for r in raw.itertuples(index=False)]
     else:
-        text = _decode(data)
+        try:
+            text, encoding = decode(data)
+        except UndecodableError as exc:
+            raise GaccFormatError(str(exc), exc.line, exc.column) from None
         rows = [[c.strip() for c in r] for r in csv.reader(io.StringIO(text))]
-    rows = [r for r in rows if any(r)]
-    if not rows:
+    numbered = [(i, r) for i, r in enumerate(rows, start=1) if any(r)]
+    if not numbered:
         raise GaccFormatError("the file is empty")
-    header = [c.strip().lower() for c in rows[0]]
+    header = [c.strip().lower() for c in numbered[0][1]]
     if any(h in _BY_HEADER for h in header if h):
         fields = [_BY_HEADER.get(h, f"_extra{i}") for i, h in enumerate(header)]
-        body, first_line = rows[1:], 2
+        body = numbered[1:]
     else:
-        fields, body, first_line = list(HEADERLESS), rows, 1
-    missing = [f for f in REQUIRED if f not in fields]
+        fields, body = list(HEADERLESS), numbered
+    missing = [HEADERS[f][0] for f in REQUIRED if f not in fields]
+    if "usd" not in fields and "cny" not in fields:
+        missing.append("us dollar (or 人民币)")
     if missing:
-        raise GaccFormatError("missing column(s): " + ", ".join(HEADERS[f][0] for f in missing), 1)
+        raise GaccFormatError("missing column(s): " + ", ".join(missing), numbered[0][0])
     width = len(fields)
-    for i, r in enumerate(body):
+    for line, r in body:
         # the platform ends every line with a comma: one empty extra cell is expected
         while len(r) > width and r[-1] == "":
             r.pop()
         if len(r) != width:
             raise GaccFormatError(
-                f"expected {width} cells, found {len(r)} (truncated or shifted line?)",
-                first_line + i,
+                f"expected {width} cells, found {len(r)} (truncated or shifted line?)", line
             )
-    frame = pd.DataFrame(body, columns=fields, dtype="str")
-    return frame[[f for f in fields if not f.startswith("_extra")]], first_line
+    frame = pd.DataFrame([r for _, r in body], columns=fields, dtype="str")
+    frame = frame[[f for f in fields if not f.startswith("_extra")]]
+    # Blank lines were dropped: keep each row's own file line for messages.
+    frame.index = pd.Index([line for line, _ in body], name="line")
+    return frame, encoding
 
 
-def _decode(data: bytes) -> str:
-    for enc in ("utf-8-sig", "gb18030"):  # the Chinese platform saves GBK-encoded CSV
-        try:
-            return data.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    raise GaccFormatError("neither UTF-8 nor GB18030 text")
+def month_from_name(name: str) -> str | None:
+    """The month a file name carries (export_202501.csv, 出口2025年1月.csv), if exactly one."""
+    found = {
+        f"{m.group(1)}-{int(m.group(2)):02d}" for rx in _MONTH_IN_NAME for m in rx.finditer(name)
+    }
+    return found.pop() if len(found) == 1 else None
 
 
-def _numbers(column: pd.Series, what: str, first_line: int) -> pd.Series:
+def _first(mask: pd.Series) -> int:
+    """The file line of the first True in ``mask`` (indexed by file line)."""
+    return int(mask[mask].index[0])
+
+
+def _numbers(column: pd.Series, what: str) -> pd.Series:
     text = column.str.replace(",", "", regex=False).str.strip()
     empty = text.isin(EMPTY)
     values = pd.to_numeric(text.where(~empty), errors="coerce")
     bad = values.isna() & ~empty
     if bad.any():
-        i = int(bad.to_numpy().nonzero()[0][0])
-        raise GaccFormatError(f"{what}: not a number: {column.iloc[i]!r}", first_line + i)
-    if (values < 0).any():
-        i = int((values < 0).to_numpy().nonzero()[0][0])
-        raise GaccFormatError(f"{what}: negative: {column.iloc[i]!r}", first_line + i)
+        line = _first(bad)
+        raise GaccFormatError(f"{what}: not a number: {column.loc[line]!r}", line)
+    negative = values < 0
+    if negative.any():
+        line = _first(negative)
+        raise GaccFormatError(f"{what}: negative: {column.loc[line]!r}", line)
     return values
 
 
+def _quantity(
+    frame: pd.DataFrame, qty_field: str, unit_field: str, what: str
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(values, units, weight factor or NaN) of one quantity column pair, rows without unit NaN.
+
+    A quantity with no unit ("?", "—") must be zero or empty: that is the platform saying
+    "no such quantity". A non-zero quantity without a unit cannot be stored honestly.
+    """
+    values = _numbers(frame[qty_field], what)
+    units = frame[unit_field].str.strip()
+    no_unit = units.isin(NO_UNIT)
+    orphan = no_unit & values.notna() & (values != 0)
+    if orphan.any():
+        line = _first(orphan)
+        raise GaccFormatError(
+            f"{what} {frame[qty_field].loc[line]!r} has no unit ({units.loc[line]!r})", line
+        )
+    values = values.where(~no_unit)
+    factor = units.str.lower().map(WEIGHT_UNITS)
+    return values, units, factor
+
+
 def parse(name: str, data: bytes, *, flow: str) -> ParsedFile:
-    frame, first_line = read_table(name, data)
+    frame, encoding = read_table(name, data)
     if frame.empty:
         raise GaccFormatError("no data rows")
-    from monitor.model import normalize_period
-
-    periods = []
-    for i, p in enumerate(frame["period"]):
-        try:
-            periods.append(normalize_period(p))
-        except ValueError:
-            raise GaccFormatError(f"Date of data: not a month: {p!r}", first_line + i) from None
+    if "period" in frame:
+        periods = []
+        for line, p in zip(frame.index, frame["period"], strict=True):
+            try:
+                periods.append(normalize_period(p))
+            except ValueError:
+                raise GaccFormatError(f"Date of data: not a month: {p!r}", int(line)) from None
+    else:
+        month = month_from_name(name)
+        if month is None:
+            raise GaccFormatError(
+                "the file has no month column (Date of data / 数据年月) and its name carries no "
+                "single month: name it like export_202501.csv or 出口2025年1月.csv"
+            )
+        periods = [month] * len(frame)
     table = partner_table()
     codes = frame["partner_code"].str.strip().str.lstrip("0")
     partners = codes.map(table)
     if partners.isna().any():
-        i = int(partners.isna().to_numpy().nonzero()[0][0])
+        line = _first(partners.isna())
         raise GaccFormatError(
-            f"unknown GACC trading partner code {frame['partner_code'].iloc[i]!r}", first_line + i
+            f"unknown GACC trading partner code {frame['partner_code'].loc[line]!r}", line
         )
     commodity = frame["commodity"].str.strip()
-    if (~commodity.str.fullmatch(r"\d{2,10}")).any():
-        i = int((~commodity.str.fullmatch(r"\d{2,10}")).to_numpy().nonzero()[0][0])
-        raise GaccFormatError(f"Commodity code: not a code: {commodity.iloc[i]!r}", first_line + i)
-    qty = _numbers(frame["qty"], "Quantity", first_line)
-    usd = _numbers(frame["usd"], "US dollar", first_line)
-    unit = frame["unit"].str.strip()
-    unit_is_kg = unit.str.lower().isin(KILOGRAM)
-    has_sq = "sqty" in frame and "sunit" in frame
-    sqty = _numbers(frame["sqty"], "Supplimentary Quantity", first_line) if has_sq else None
-    sunit = frame["sunit"].str.strip() if has_sq else pd.Series("", index=frame.index)
-    sunit_is_kg = sunit.str.lower().isin(KILOGRAM)
+    not_code = ~commodity.str.fullmatch(r"\d{2,10}")
+    if not_code.any():
+        line = _first(not_code)
+        raise GaccFormatError(f"Commodity code: not a code: {commodity.loc[line]!r}", line)
 
     base = pd.DataFrame(
         {
             "period": periods,
             "reporter": "CN",
-            "partner": partners,
-            "commodity": commodity,
+            "partner": partners.to_numpy(),
+            "commodity": commodity.to_numpy(),
             "flow": flow,
-        }
+        },
+        index=frame.index,
     )
-    parts = [
-        base.assign(measure="value_usd", unit="USD", value=usd),
-        # first unit kilogram -> net weight; any other first unit -> quantity in that unit
-        base.assign(measure="net_weight_kg", unit="kg", value=qty)[unit_is_kg.to_numpy()],
-        base.assign(measure="quantity", unit=unit, value=qty)[
-            (~unit_is_kg & ~unit.isin(EMPTY)).to_numpy()
-        ],
-    ]
-    if sqty is not None:
-        # a supplementary kilogram is the net weight when the first unit is not kilogram
+    parts = []
+    if "usd" in frame:
         parts.append(
-            base.assign(measure="net_weight_kg", unit="kg", value=sqty)[
-                (sunit_is_kg & ~unit_is_kg).to_numpy()
+            base.assign(measure="value_usd", unit="USD", value=_numbers(frame["usd"], "US dollar"))
+        )
+    if "cny" in frame:
+        # Never converted: the exchange rate is not in the file and is not ours to choose.
+        parts.append(
+            base.assign(measure="value_cny", unit="CNY", value=_numbers(frame["cny"], "人民币"))
+        )
+    qty, unit, weight = _quantity(frame, "qty", "unit", "Quantity")
+    first_is_weight = weight.notna()
+    parts.append(
+        base.assign(measure="net_weight_kg", unit="kg", value=qty * weight)[first_is_weight]
+    )
+    parts.append(
+        base.assign(measure="quantity", unit=unit, value=qty)[~first_is_weight & qty.notna()]
+    )
+    if "sqty" in frame and "sunit" in frame:
+        sqty, sunit, sweight = _quantity(frame, "sqty", "sunit", "Supplimentary Quantity")
+        # A supplementary weight is the net weight only when the first unit is not a weight.
+        parts.append(
+            base.assign(measure="net_weight_kg", unit="kg", value=sqty * sweight)[
+                sweight.notna() & ~first_is_weight
             ]
         )
         parts.append(
             base.assign(measure="supplementary_quantity", unit=sunit, value=sqty)[
-                (~sunit_is_kg & ~sunit.isin(EMPTY)).to_numpy()
+                sweight.isna() & sqty.notna()
             ]
         )
     long = pd.concat(parts, ignore_index=True)
@@ -202,9 +279,9 @@ def parse(name: str, data: bytes, *, flow: str) -> ParsedFile:
     clash = summed.duplicated(keys[:-1], keep=False)
     if clash.any():
         row = summed[clash].iloc[0]
+        units = sorted(set(summed[clash & (summed["commodity"] == row["commodity"])]["unit"]))
         raise GaccFormatError(
-            f"commodity {row['commodity']} to {row['partner']} "
-            f"({row['period']}) is published in more than one unit for "
-            f"{row['measure']}"
+            f"commodity {row['commodity']} to {row['partner']} ({row['period']}) is published "
+            f"in more than one unit for {row['measure']} ({', '.join(units)})"
         )
-    return ParsedFile(rows=summed.reset_index(drop=True), regime_rows=len(frame))
+    return ParsedFile(rows=summed.reset_index(drop=True), regime_rows=len(frame), encoding=encoding)

@@ -113,6 +113,9 @@ class FetchResult:
     cursor: dict[str, Any] = field(default_factory=dict)
     unchanged: bool = False  # e.g. HTTP 304 / same checksum: nothing to ingest
     description: str = ""  # what was read (URL without secrets, file names)
+    # What was read but not ingested, reason -> how many (rows, records or files, as the reason
+    # says): `sources check` shows it, so nothing is dropped without a word.
+    rejected: dict[str, int] = field(default_factory=dict)
     # Called by the pipeline after the observations were committed to the store (e.g. the GACC
     # connector moves ingested files to done/). Must be idempotent.
     on_committed: Any = None

@@ -9,15 +9,17 @@ no ETag, so "nothing changed" is a checksum of the body kept in the cursor.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from functools import cached_property
 from typing import Any, ClassVar
 
 import pandas as pd
 
 from monitor.errors import Problem, SourceError
-from monitor.model import WORLD, empty_observations, normalize
+from monitor.model import WORLD, empty_observations
 from monitor.sources._common import (
     HttpClient,
+    canonical,
     check_choice,
     code_table,
     month_range,
@@ -35,8 +37,9 @@ ENDPOINTS = {
     "imports": ("import", "I_COMMODITY", "GEN_VAL_MO", "GEN_QY1_MO", "UNIT_QY1"),
     "exports": ("export", "E_COMMODITY", "ALL_VAL_MO", "QTY_1_MO", "UNIT_QY1"),
 }
-# Census quantity units that are weights, as canonical measure aliases (model.normalize converts)
-WEIGHT_UNITS = {"KG": "net_weight_kg", "T": "net_weight_t"}
+# Census quantity units that are weights: (canonical measure alias, unit as the alias states it);
+# model.normalize converts tonnes to kg. Any other unit stays a `quantity` in that unit.
+WEIGHT_UNITS = {"KG": ("net_weight_kg", "kg"), "T": ("net_weight_t", "t")}
 NO_UNIT = {"", "X", "-"}
 
 
@@ -73,6 +76,7 @@ class CensusSource(Source):
 
     def __init__(self, name: str, options: dict[str, Any], **kw: Any) -> None:
         super().__init__(name, options, **kw)
+        self.rejected: Counter[str] = Counter()
         endpoint = str(options.get("endpoint", ""))
         if endpoint not in ENDPOINTS:
             raise SourceError(
@@ -124,9 +128,41 @@ class CensusSource(Source):
         if resp.status_code == 204 or not resp.content.strip():
             return empty_observations(), sha256(b"")
         body = self.client.json(resp)
-        return self._frame(body, resp.url), sha256(resp.content)
+        return self._frame(body, resp.url, months=month_range(start, end)), sha256(resp.content)
 
-    def _frame(self, body: Any, url: str) -> pd.DataFrame:
+    def _check_asked(self, frame: pd.DataFrame, months: list[str] | None, url: str) -> None:
+        """Every row must be one that was asked for: its month, commodity and country.
+
+        Rows are numbered as in the body (the header is row 1). An answer with rows nobody asked
+        for is refused whole, naming the first such row.
+        """
+        _, cfield, *_ = ENDPOINTS[self.endpoint]
+        commodity = str(self.options["commodity"])
+        checks: list[tuple[str, pd.Series, str]] = []
+        if months is not None:
+            checks.append(("time", ~frame["time"].isin(months), f"{months[0]}..{months[-1]}"))
+        codes = frame[cfield].fillna("").str.strip()
+        if commodity.endswith("*"):
+            wrong = ~codes.str.startswith(commodity.rstrip("*"))
+        else:
+            wrong = codes != commodity
+        checks.append((cfield, wrong, commodity))
+        countries = self.options.get("countries")
+        if countries:
+            listed = countries if isinstance(countries, list | tuple) else [countries]
+            asked = [str(c) for c in listed]
+            checks.append(("CTY_CODE", ~frame["CTY_CODE"].fillna("").isin(asked), ", ".join(asked)))
+        for column, bad, wanted in checks:
+            if bad.any():
+                i = int(bad.to_numpy().nonzero()[0][0])
+                raise self.client.error(
+                    f"row {i + 2} was not asked for: {column} {frame[column].iloc[i]!r} "
+                    f"(asked: {wanted})",
+                    url,
+                    retryable=False,
+                )
+
+    def _frame(self, body: Any, url: str, *, months: list[str] | None = None) -> pd.DataFrame:
         flow, cfield, vfield, qfield, ufield = ENDPOINTS[self.endpoint]
         if (
             not isinstance(body, list)
@@ -153,13 +189,22 @@ class CensusSource(Source):
         frame = pd.DataFrame(rows, columns=header, dtype="str")
         # A variable both asked for and used as a predicate may come back twice: keep one.
         frame = frame.loc[:, ~frame.columns.duplicated()]
+        self._check_asked(frame, months, url)
         countries = country_table()
         codes = frame["CTY_CODE"].fillna("").str.strip()
         partner = codes.map(countries)
         partner[codes.isin(["-", "", "0000"])] = WORLD
         grouping = codes.str.startswith("0") | codes.str.contains("X")
         unknown = partner.isna() & ~grouping & ~codes.isin(["-", "", "0000"])
+        groupings = int((partner.isna() & grouping).sum())
+        if groupings:
+            self.rejected["rows for country groupings (EU, continents...)"] += groupings
         if unknown.any():
+            self.rejected[
+                "rows for CTY_CODEs not in Schedule C ("
+                + ", ".join(sorted(set(codes[unknown])))
+                + ")"
+            ] += int(unknown.sum())
             log.warning(
                 "source %r: dropped unknown CTY_CODE(s) %s",
                 self.name,
@@ -178,21 +223,28 @@ class CensusSource(Source):
         )
         parts = [base.assign(measure="value_usd", unit="USD", value=frame[vfield])]
         if qfield in frame and ufield in frame:
-            units = frame[ufield].fillna("").str.strip().str.upper()
-            measure = units.map(WEIGHT_UNITS).fillna("quantity")
+            published = frame[ufield].fillna("").str.strip()
+            units = published.str.upper()
+            measure = units.map(lambda u: WEIGHT_UNITS.get(u, ("quantity", ""))[0])
+            unit = units.map(lambda u: WEIGHT_UNITS.get(u, ("", ""))[1]).where(
+                units.isin(list(WEIGHT_UNITS)), published
+            )
             has_qty = ~units.isin(NO_UNIT)
+            qty_text = frame[qfield].fillna("").str.strip()
+            orphans = int((~has_qty & ~qty_text.isin(["", "0"])).sum())
+            if orphans:
+                self.rejected[f"{qfield} without a unit ({ufield} X or empty)"] += orphans
             parts.append(
-                base.assign(measure=measure, unit=frame[ufield].fillna(""), value=frame[qfield])[
-                    has_qty.to_numpy()
-                ]
+                base.assign(measure=measure, unit=unit, value=frame[qfield])[has_qty.to_numpy()]
             )
         long = pd.concat(parts, ignore_index=True)
         try:
-            return normalize(long, source=self.name)
+            return canonical(long, source=self.name)
         except ValueError as exc:
             raise self.client.error(str(exc), url, retryable=False) from None
 
     def fetch(self) -> FetchResult:
+        self.rejected.clear()
         months = recent_months(self.clock.now(), int(self.options.get("months", 13)))
         observations, digest = self._download(months[0], months[-1])
         cursor = {**self.cursor, "checksum": digest}
@@ -205,13 +257,16 @@ class CensusSource(Source):
             observations,
             cursor,
             description=f"{where}: {months[0]}..{months[-1]}, {len(observations)} observations",
+            rejected=dict(self.rejected),
         )
 
     def fetch_range(self, start: str, end: str) -> FetchResult:
         month_range(start, end)  # validates both ends
+        self.rejected.clear()
         observations, _ = self._download(start, end)
         return FetchResult(
             observations,
             dict(self.cursor),
             description=f"{self.base_url}/{self.endpoint}/hs: {start}..{end}",
+            rejected=dict(self.rejected),
         )

@@ -14,15 +14,17 @@ the year's December with the measure suffixed ``_annual`` (``value_usd_annual``,
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from functools import cached_property
 from typing import Any, ClassVar
 
 import pandas as pd
 
 from monitor.errors import Problem, SourceError
-from monitor.model import empty_observations, normalize
+from monitor.model import empty_observations
 from monitor.sources._common import (
     HttpClient,
+    canonical,
     check_choice,
     chunks,
     iso3_to_iso2,
@@ -40,6 +42,16 @@ PREVIEW_LIMIT = 500  # the keyless preview never returns more
 GET_LIMIT = 250_000  # the keyed get's maximum maxRecords
 PERIODS_PER_CALL = 12  # Comtrade accepts at most 12 periods per call
 KG = 8  # qtyUnitCode of kilograms
+NO_UNIT = -1  # qtyUnitCode when there is no quantity
+# Comtrade publishes Taiwan as "Other Asia, nes" (partner/reporter code 490, ISO3 "S19"). Every
+# source stores Taiwan as TW (GACC 143, Census 5830, Eurostat TW): so does this one.
+TAIWAN_AREAS = {"S19": "TW"}
+# Commodity requests that stand for many codes: any cmdCode may come back.
+MANY_CODES = ("ALL", "AG")
+MISSING_WEIGHT = (
+    "netWgt 0 with no weight unit (qtyUnitCode -1) or flagged isNetWgtEstimated: "
+    "net weight left missing"
+)
 
 
 class ComtradeSource(Source):
@@ -81,6 +93,7 @@ class ComtradeSource(Source):
         self.session = self.client.session
         # Backfill chunks: 12 periods per call, i.e. 12 months, or 12 years of annual data.
         self.BACKFILL_CHUNK_MONTHS = PERIODS_PER_CALL * (12 if self.freq == "A" else 1)
+        self.rejected: Counter[str] = Counter()
 
     @cached_property
     def key(self) -> str | None:
@@ -134,7 +147,8 @@ class ComtradeSource(Source):
             for rec in records:
                 period = str(_field(rec, "period"))
                 mark = _field(rec, "datasetChecksum") or _field(rec, "lastReleased")
-                if period and mark is not None:
+                # A mark for a period not asked about would sit in the cursor for nothing.
+                if period in part and mark is not None:
                     found[period] = str(mark)
         return found
 
@@ -159,6 +173,7 @@ class ComtradeSource(Source):
         )
         body = self.client.json(resp)
         records = _records(self.client, body, resp.url)
+        self._check_asked(records, params, resp.url)
         count = body.get("count", len(records))
         if not isinstance(count, int):
             raise self.client.error(f"'count' is not a number: {count!r}", resp.url)
@@ -182,6 +197,41 @@ class ComtradeSource(Source):
             )
         return records
 
+    def _check_asked(
+        self, records: list[dict[str, Any]], params: dict[str, str | None], url: str
+    ) -> None:
+        """Every record must be one that was asked for: period, reporter, commodity, flow, partner.
+
+        An answer with records nobody asked for (another month, another reporter...) is not
+        stored in part: it is refused whole, naming the first such record.
+        """
+        asked = {
+            "period": _codes(params.get("period")),
+            "reporterCode": _codes(params.get("reporterCode")),
+            "flowCode": _codes(params.get("flowCode")),
+            "partnerCode": _codes(params.get("partnerCode")),
+            "cmdCode": _codes(params.get("cmdCode")),
+            "freqCode": {self.freq},
+        }
+        if any(c.upper().startswith(MANY_CODES) for c in asked["cmdCode"]):
+            asked["cmdCode"] = set()
+        if "ALL" in {c.upper() for c in asked["reporterCode"]}:
+            asked["reporterCode"] = set()
+        if "ALL" in {c.upper() for c in asked["partnerCode"]}:
+            asked["partnerCode"] = set()
+        for i, rec in enumerate(records, start=1):
+            for name, allowed in asked.items():
+                if not allowed or name not in rec:
+                    continue
+                got = str(rec[name])
+                if got not in allowed:
+                    raise self.client.error(
+                        f"record {i} of {len(records)} was not asked for: {name} {got!r} is not "
+                        f"among the requested {', '.join(sorted(allowed))} ({_brief(rec)})",
+                        url,
+                        retryable=False,
+                    )
+
     def fetch_periods(self, periods: list[str]) -> pd.DataFrame:
         records: list[dict[str, Any]] = []
         for part in chunks(periods, PERIODS_PER_CALL):
@@ -198,6 +248,9 @@ class ComtradeSource(Source):
                 or str(rec.get("motCode", 0)) != "0"
                 or str(rec.get("partner2Code", 0)) != "0"
             ):
+                self.rejected[
+                    "records by customs procedure, transport mode or second partner (not totals)"
+                ] += 1
                 continue
             try:
                 rows.extend(self._rows(rec, dropped))
@@ -209,6 +262,9 @@ class ComtradeSource(Source):
                     retryable=False,
                 ) from None
         if dropped:
+            self.rejected[
+                "records for areas without an ISO code (" + ", ".join(sorted(dropped)) + ")"
+            ] += 1
             log.warning(
                 "source %r: dropped rows for partners without an ISO code: %s",
                 self.name,
@@ -217,7 +273,7 @@ class ComtradeSource(Source):
         if not rows:
             return empty_observations()
         try:
-            return normalize(pd.DataFrame(rows), source=self.name)
+            return canonical(pd.DataFrame(rows), source=self.name)
         except ValueError as exc:
             raise SourceError(self.name, str(exc), url=self.base_url, retryable=False) from None
 
@@ -247,11 +303,16 @@ class ComtradeSource(Source):
         weight = _number(rec.get("netWgt"))
         unit_code = rec.get("qtyUnitCode")
         qty = _number(rec.get("qty"))
-        if weight is None and unit_code == KG:
+        # Comtrade writes 0 where it has no weight at all (no quantity unit, or the "estimate"
+        # flag on a 0): stored as 0 kg it would read as trade collapsing. Missing is missing.
+        if weight == 0 and (unit_code in (NO_UNIT, None) or rec.get("isNetWgtEstimated") is True):
+            weight = None
+            self.rejected[MISSING_WEIGHT] += 1
+        if weight is None and unit_code == KG and not (qty == 0 and rec.get("isQtyEstimated")):
             weight = qty
         if weight is not None:
             out.append({**key, "measure": "net_weight_kg" + suffix, "unit": "kg", "value": weight})
-        if qty is not None and unit_code not in (KG, -1, None):
+        if qty is not None and unit_code not in (KG, NO_UNIT, None):
             out.append(
                 {
                     **key,
@@ -265,6 +326,7 @@ class ComtradeSource(Source):
     # -- the Source interface ---------------------------------------------------------------
 
     def fetch(self) -> FetchResult:
+        self.rejected.clear()
         periods = self._periods()
         marks = self.availability(periods)
         known: dict[str, str] = dict(self.cursor.get("checksums", {}))
@@ -283,6 +345,7 @@ class ComtradeSource(Source):
             observations,
             cursor,
             description=f"{where}: periods {', '.join(changed)} ({self.client.calls} call(s))",
+            rejected=dict(self.rejected),
         )
 
     def fetch_range(self, start: str, end: str) -> FetchResult:
@@ -291,16 +354,26 @@ class ComtradeSource(Source):
             periods = [str(y) for y in range(int(start[:4]), int(end[:4]) + 1)]
         else:
             periods = [p.replace("-", "") for p in month_range(start, end)]
+        self.rejected.clear()
         observations = self.fetch_periods(periods)
         return FetchResult(
-            observations, dict(self.cursor), description=f"{self.base_url}: {start}..{end}"
+            observations,
+            dict(self.cursor),
+            description=f"{self.base_url}: {start}..{end}",
+            rejected=dict(self.rejected),
         )
 
 
 def _iso2(code: str) -> str | None:
     if code.upper() in ("W00", "WLD"):
         return "WORLD"
+    if code.upper() in TAIWAN_AREAS:
+        return TAIWAN_AREAS[code.upper()]
     return iso3_to_iso2(code)
+
+
+def _codes(value: str | None) -> set[str]:
+    return {v.strip() for v in value.split(",") if v.strip()} if value else set()
 
 
 def _number(value: Any) -> float | None:

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from monitor.errors import Problem, SourceError
-from monitor.model import empty_observations, normalize
-from monitor.sources._common import HttpClient, check_choice, resolve_path, sha256
+from monitor.model import empty_observations
+from monitor.sources._common import HttpClient, canonical, check_choice, resolve_path, sha256
 from monitor.sources._gacc_parse import GaccFormatError, parse
 from monitor.sources.base import FetchResult, Source
 
@@ -58,6 +58,7 @@ class GaccSource(Source):
     def __init__(self, name: str, options: dict[str, Any], **kw: Any) -> None:
         super().__init__(name, options, **kw)
         self._client: HttpClient | None = None
+        self._url_validators: dict[str, Any] = {}
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -128,12 +129,13 @@ class GaccSource(Source):
 
     def fetch(self) -> FetchResult:
         folder = self._folder()
-        self._url_validators: dict[str, Any] = {}
+        self._url_validators = {}
         ingested: dict[str, str] = dict(self.cursor.get("ingested", {}))
         frames: list[pd.DataFrame] = []
         accepted: list[_Input] = []
         already: list[_Input] = []
         rejected: list[str] = []
+        reasons: dict[str, int] = {}
         for item in self._inputs(folder):
             digest = sha256(item.data)
             if digest in ingested:
@@ -143,12 +145,14 @@ class GaccSource(Source):
                 parsed = parse(item.name, item.data, flow=self._flow(item.name))
             except GaccFormatError as exc:
                 rejected.append(item.name)
+                reasons[f"file {item.name}: {exc}"] = 1
                 self._reject(folder, item, str(exc))
                 continue
             log.info(
-                "source %r: %s: %d regime rows -> %d observations",
+                "source %r: %s (%s): %d regime rows -> %d observations",
                 self.name,
                 item.name,
+                parsed.encoding,
                 parsed.regime_rows,
                 len(parsed.rows),
             )
@@ -167,13 +171,14 @@ class GaccSource(Source):
                 cursor,
                 unchanged=True,
                 description=self._describe(folder, accepted, already, rejected),
+                rejected=reasons,
             )
         # A later file (newer mtime) for the same month supersedes an earlier one in this poll.
         combined = pd.concat(frames, ignore_index=True).drop_duplicates(
             ["period", "reporter", "partner", "commodity", "flow", "measure"], keep="last"
         )
         try:
-            observations = normalize(combined, source=self.name)
+            observations = canonical(combined, source=self.name)
         except ValueError as exc:  # pragma: no cover - parse() already validated every field
             raise SourceError(self.name, f"{folder}: {exc}", retryable=False) from None
         return FetchResult(
@@ -182,6 +187,7 @@ class GaccSource(Source):
             unchanged=False,
             description=self._describe(folder, accepted, already, rejected),
             on_committed=on_committed,
+            rejected=reasons,
         )
 
     # -- moving files ---------------------------------------------------------------------

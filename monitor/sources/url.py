@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from monitor.model import empty_observations, normalize
-from monitor.sources._common import HttpClient, sha256
+from monitor.model import empty_observations
+from monitor.sources._common import HttpClient, canonical, sha256
+from monitor.sources._text import UndecodableError, decode
 from monitor.sources.base import FetchResult, Source
 
 PARQUET_MAGIC = b"PAR1"
@@ -74,6 +75,12 @@ class UrlSource(Source):
         fmt = self._format(resp.headers.get("Content-Type", ""), resp.content)
         if fmt == "csv" and resp.content.lstrip()[:1] == b"<":
             raise self.client.error("expected CSV but got an HTML page", self.url)
+        text = ""
+        if fmt != "parquet":
+            try:
+                text, _ = decode(resp.content)
+            except UndecodableError as exc:
+                raise self.client.error(str(exc), self.url, retryable=False) from None
         try:
             if fmt == "parquet":
                 frame = pd.read_parquet(io.BytesIO(resp.content))
@@ -81,9 +88,9 @@ class UrlSource(Source):
                 frame = frame.astype({c: "str" for c in frame.columns if c != "value"})
             else:
                 frame = pd.read_csv(
-                    io.BytesIO(resp.content), dtype="str", keep_default_na=False, na_values=[""]
+                    io.StringIO(text), dtype="str", keep_default_na=False, na_values=[""]
                 )
-            observations = normalize(frame, source=self.name)
+            observations = canonical(frame, source=self.name)
         except Exception as exc:  # pyarrow and the CSV parser raise many types on bad input
             raise self.client.error(f"malformed {fmt}: {exc}", self.url, retryable=False) from None
         return FetchResult(

@@ -82,7 +82,7 @@ def test_gacc_anchors_map_to_their_countries() -> None:
 def test_gacc_agrees_with_codes_seen_in_platform_downloads() -> None:
     """Codes named in sherrisherry/CNprj's platform files (210 Ceuta, 204 Botswana, ...) agree."""
     table = partner_table()
-    # info.txt: Togo, Ghana, Benin, Ethiopia, Burkina Faso, Uganda, Kenya, Nigeria
+    # files/info.txt: Togo, Ghana, Benin, Ethiopia, Burkina Faso, Uganda, Kenya, Nigeria
     seen = {"248": "TG", "220": "GH", "203": "BJ", "217": "ET", "251": "BF", "250": "UG"}
     seen |= {"224": "KE", "236": "NG", "210": "EA", "204": "BW"}
     assert {code: table[code] for code in seen} == seen
@@ -182,3 +182,17 @@ def test_is_iso_alpha2_accepts_only_current_upper_case_codes(code: str, expected
 def test_special_codes_are_not_iso(code: str) -> None:
     """Special and withdrawn codes are not reported as current ISO countries."""
     assert not is_iso_alpha2(code)
+
+
+def test_cnprj_downloads_name_the_partners_the_table_maps() -> None:
+    """The real CNprj downloads (copied as fixtures) carry 210 Ceuta and 204 Botswana."""
+    from tests.sources.fakeapi import FIXTURES
+
+    table = partner_table()
+    for name, code, country, iso in (
+        ("e210201810.csv", "210", "Ceuta", "EA"),
+        ("i20420186.csv", "204", "Botswana", "BW"),
+    ):
+        lines = (FIXTURES / "gacc" / name).read_text(encoding="utf-8").splitlines()[1:]
+        assert all(f'"{code}","{country}"' in line for line in lines)
+        assert table[code] == iso

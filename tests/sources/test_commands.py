@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -255,3 +256,44 @@ def test_pipeline_poll_ingests_gacc_then_archives_the_file(tmp_path):
     second = pipeline.poll("gacc")
     assert second.ok and second.unchanged
     store.close()
+
+
+def test_sources_check_ends_with_a_summary(tmp_path, capsys):
+    """The table ends with rows, periods, commodities, partners and measures with units."""
+    config = _config(tmp_path)
+    shutil.copy(EXPORTS, tmp_path / "inbox" / EXPORTS.name)
+    assert main(["--config", str(config), "sources", "check", "gacc", "--limit", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "... 12,131 more row(s): --format jsonl prints them all" in out
+    assert "  rows         12,134\n" in out
+    assert "  periods      2019-01 .. 2019-01 (1)\n" in out
+    assert "  commodities  5,176 (" in out and "  partners     1 (US)\n" in out
+    assert re.search(r"net_weight_kg +4,707 rows  unit kg\n", out)
+    assert re.search(r"value_usd +5,176 rows  unit USD\n", out)
+    assert out.rstrip().endswith("not ingested none")
+
+
+def test_sources_check_filters_by_commodity_prefix_and_partner(tmp_path, capsys):
+    """--commodity 850511 --partner us: only the magnets lines; the summary says of how many."""
+    config = _config(tmp_path)
+    shutil.copy(EXPORTS, tmp_path / "inbox" / EXPORTS.name)
+    argv = ["sources", "check", "gacc", "--format", "jsonl", "--commodity", "850511"]
+    assert main(["--config", str(config), *argv, "--partner", "us"]) == 0
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert {r["commodity"] for r in rows} == {"85051110", "85051190"} and len(rows) == 4
+    assert "rows         4 of 12,134 fetched (filters: commodity 850511*; partner us)" in (
+        captured.err
+    )
+
+
+def test_sources_check_lists_what_was_not_ingested_with_the_reason(tmp_path, capsys):
+    """A malformed file in the drop folder is listed under 'not ingested' with its problem."""
+    config = _config(tmp_path)
+    shutil.copy(EXPORTS, tmp_path / "inbox" / EXPORTS.name)
+    (tmp_path / "inbox" / "bad_export.csv").write_text("garbage\n", encoding="utf-8")
+    assert main(["--config", str(config), "sources", "check", "gacc", "--limit", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "  not ingested\n" in out
+    assert "1  file bad_export.csv: line 1: expected 12 cells, found 1" in out
+    assert (tmp_path / "inbox" / "bad_export.csv").exists()

@@ -9,8 +9,9 @@ import pytest
 from monitor.clock import ManualClock
 from monitor.errors import SourceError
 from monitor.http import make_session
-from monitor.sources.comtrade import ComtradeSource
+from monitor.sources.comtrade import MISSING_WEIGHT, ComtradeSource
 from tests.sources.fakeapi import (
+    FIXTURES,
     FakeApi,
     Reply,
     comtrade_da,
@@ -239,7 +240,15 @@ def test_annual_rows_land_on_december_with_annual_measures(api):
 
     api.route("/data/v1/getDa/C/A/HS", Reply(body=comtrade_da({"2010": "x"})))
     api.route("/data/v1/get/C/A/HS", Reply(body=json.loads(COMTRADE_SAMPLE.read_text())))
-    result = _source(api, frequency="A", years=1).fetch_range("2010-01", "2010-12")
+    # What the recorded request asked (see the fixture's provenance).
+    result = _source(
+        api,
+        frequency="A",
+        years=1,
+        commodity="TOTAL",
+        partner="32,280,276",
+        flow="M,X,RM,RX",
+    ).fetch_range("2010-01", "2010-12")
     obs = result.observations
     assert set(obs.period) == {"2010-12"} and set(obs.measure) == {"value_usd_annual"}
     de = obs[(obs.partner == "DE") & (obs.flow == "import")]
@@ -291,3 +300,97 @@ def test_missing_key_file_fails_the_fetch_not_the_construction(api, tmp_path):
         source.fetch()
     assert not info.value.retryable
     source.close()
+
+
+# -- recorded real responses and what comes back against what was asked ---------------------
+
+PREVIEW_2023 = FIXTURES / "comtrade" / "comtrade_preview_C_A_HS_reporter842_partner392_2023.json"
+
+
+def _preview_2023(api: FakeApi) -> ComtradeSource:
+    """The request the recorded preview answered: USA-Japan, TOTAL, M and X, 2023."""
+    api.route("/public/v1/preview/C/A/HS", Reply(body=PREVIEW_2023.read_bytes()))
+    return _source(
+        api,
+        key=None,
+        frequency="A",
+        reporter=842,
+        partner=392,
+        commodity="TOTAL",
+        flow="M,X",
+    )
+
+
+def test_real_zero_weight_without_unit_is_missing_not_zero_kg(api):
+    """Recorded preview: netWgt 0, qtyUnitCode -1, isNetWgtEstimated: no weight row at all."""
+    result = _preview_2023(api).fetch_range("2023-01", "2023-12")
+    obs = result.observations
+    assert not obs.measure.str.startswith("net_weight").any()
+    assert result.rejected == {MISSING_WEIGHT: 2}
+
+
+def test_real_preview_values_are_kept(api):
+    """The same records' primaryValue is stored: imports 151,580,564,290 USD, exports 76,154,..."""
+    obs = _preview_2023(api).fetch_range("2023-01", "2023-12").observations
+    values = obs.set_index("flow")["value"].to_dict()
+    assert values == {"import": 151_580_564_290.0, "export": 76_154_045_176.0}
+    assert set(obs.measure) == {"value_usd_annual"} and set(obs.unit) == {"USD"}
+    assert set(obs.reporter) == {"US"} and set(obs.partner) == {"JP"}
+
+
+def test_reported_zero_kilograms_stay_zero(api):
+    """netWgt 0 in kg (qtyUnitCode 8), not estimated, is a published 0 kg and is kept."""
+    api.route(DA, Reply(body=comtrade_da({"202507": "b"})))
+    rec = comtrade_record("202507", "USA", 842, value=10.0, net_kg=0.0, isNetWgtEstimated=False)
+    api.route(GET, Reply(body=comtrade_envelope([rec])))
+    obs = _source(api, months=1).fetch().observations
+    assert obs.query("measure == 'net_weight_kg'")["value"].tolist() == [0.0]
+
+
+def test_other_asia_nes_is_taiwan(api):
+    """Comtrade's 'Other Asia, nes' (490, S19) is Taiwan: stored as TW like every source."""
+    api.route(DA, Reply(body=comtrade_da({"202507": "b"})))
+    rec = comtrade_record(
+        "202507", "S19", 490, value=5.0e6, net_kg=1.0e5, partnerDesc="Other Asia, nes"
+    )
+    api.route(GET, Reply(body=comtrade_envelope([rec])))
+    result = _source(api, months=1, partner="490").fetch()
+    assert set(result.observations.partner) == {"TW"} and not result.rejected
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "value"),
+    [
+        ({"period": "202506"}, "period", "202506"),
+        ({"reporterCode": 842, "reporterISO": "USA"}, "reporterCode", "842"),
+        ({"cmdCode": "850520"}, "cmdCode", "850520"),
+        ({"partnerCode": 276, "partnerISO": "DEU"}, "partnerCode", "276"),
+        ({"flowCode": "RX"}, "flowCode", "RX"),
+    ],
+)
+def test_records_not_asked_for_are_refused(api, override, field, value):
+    """A record for another period, reporter, commodity, partner or flow refuses the answer."""
+    api.route(DA, Reply(body=comtrade_da({"202507": "b"})))
+    fields = dict(override)
+    period = fields.pop("period", "202507")
+    rec = comtrade_record(period, "USA", 842, value=1.0, net_kg=1.0, **fields)
+    api.route(GET, Reply(body=comtrade_envelope([*_july(), rec])))
+    with pytest.raises(SourceError, match=f"record 3 of 3 was not asked for: {field} '{value}'"):
+        _source(api, months=1).fetch()
+
+
+def test_dropped_non_totals_are_reported(api):
+    """Records that are not totals are counted under their reason, not dropped silently."""
+    rows = [*_july(), comtrade_record("202507", "USA", 842, value=1.0, net_kg=1.0, motCode=2100)]
+    api.route(DA, Reply(body=comtrade_da({"202507": "abc"})))
+    api.route(GET, Reply(body=comtrade_envelope(rows)))
+    rejected = _source(api).fetch().rejected
+    assert list(rejected.values()) == [1] and "not totals" in next(iter(rejected))
+
+
+def test_availability_of_periods_not_asked_about_is_ignored(api):
+    """A getDa mark for a month outside the watched window never enters the cursor."""
+    api.route(DA, Reply(body=comtrade_da({"202507": "b", "201901": "old"})))
+    api.route(GET, Reply(body=comtrade_envelope(_july())))
+    result = _source(api, months=1).fetch()
+    assert result.cursor["checksums"] == {"202507": "b"}

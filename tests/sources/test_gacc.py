@@ -233,3 +233,139 @@ def test_url_download_with_etag(tmp_path):
         second = GaccSource("gacc", options, cursor=first.cursor).fetch()
     assert second.unchanged
     assert api.seen[-1].headers.get("If-None-Match") == '"v1"'
+
+
+# -- encodings, 人民币, "?" second units: real downloads of both platforms --------------------
+
+ENGLISH_GB18030 = FIXTURES / "gacc" / "chinautils_english_full_trimmed.csv"
+CHINESE_CNY = FIXTURES / "gacc" / "chinautils_chinese_full_trimmed.csv"
+CEUTA = FIXTURES / "gacc" / "e210201810.csv"
+BOTSWANA = FIXTURES / "gacc" / "i20420186.csv"
+
+
+def _at(frame: pd.DataFrame, period: str, commodity: str, partner: str, measure: str) -> float:
+    row = frame.query(
+        "period == @period and commodity == @commodity and partner == @partner "
+        "and measure == @measure"
+    )
+    assert len(row) == 1
+    return float(row["value"].iloc[0])
+
+
+def test_gb18030_english_download_is_detected_and_read():
+    """The newer English download is GB18030 (full-width comma in 'Hong Kong，China')."""
+    parsed = parse(ENGLISH_GB18030.name, ENGLISH_GB18030.read_bytes(), flow="export")
+    assert parsed.encoding == "gb18030"
+    assert _at(parsed.rows, "2026-01", "29012920", "HK", "value_usd") == 315_286
+
+
+def test_locations_of_importers_are_summed_like_regimes():
+    """29012990 to the US, Jan 2026: seven rows (one per province) sum to one total."""
+    rows = parse(ENGLISH_GB18030.name, ENGLISH_GB18030.read_bytes(), flow="export").rows
+    assert _at(rows, "2026-01", "29012990", "US", "net_weight_kg") == 4 + 150_000 + 225_917 + (
+        999_403 + 1_758_391 + 471_205 + 455_838
+    )
+    assert _at(rows, "2026-01", "29012990", "US", "value_usd") == 31 + 181_000 + 312_869 + (
+        1_099_343 + 2_122_403 + 568_584 + 527_113
+    )
+
+
+def test_question_mark_second_unit_with_zero_is_no_quantity():
+    """'0' in unit '?' is no supplementary quantity: no row, and no unit '?' anywhere."""
+    rows = parse(ENGLISH_GB18030.name, ENGLISH_GB18030.read_bytes(), flow="export").rows
+    assert "supplementary_quantity" not in set(rows.measure)
+    assert "?" not in set(rows.unit)
+    assert set(rows.measure) == {"net_weight_kg", "value_usd"}
+
+
+def test_nonzero_quantity_without_unit_is_a_located_error():
+    """A supplementary quantity of 12 in unit '?' cannot be stored: the line is named."""
+    lines = ENGLISH_GB18030.read_bytes().decode("gb18030").splitlines()
+    lines[3] = lines[3].replace('"0","?"', '"12","?"', 1)
+    data = "\n".join(lines).encode("gb18030")
+    with pytest.raises(GaccFormatError, match=r"Supplimentary Quantity '12' has no unit") as info:
+        parse("x.csv", data, flow="export")
+    assert info.value.line == 4
+
+
+def test_taiwan_is_tw():
+    """GACC 143 (中国台湾 / 'Taiwan，China') is TW, the policy of every source."""
+    rows = parse(ENGLISH_GB18030.name, ENGLISH_GB18030.read_bytes(), flow="export").rows
+    assert _at(rows, "2026-02", "29012920", "TW", "net_weight_kg") == 576 + 1537
+
+
+def test_rmb_download_is_a_cny_value_never_converted():
+    """The Chinese platform's 人民币 column becomes value_cny in CNY, summed, no value_usd."""
+    parsed = parse("出口2023年1月.csv", CHINESE_CNY.read_bytes(), flow="export")
+    rows = parsed.rows
+    assert parsed.encoding == "gb18030"
+    assert "value_usd" not in set(rows.measure)
+    assert set(rows[rows.measure == "value_cny"].unit) == {"CNY"}
+    assert _at(rows, "2023-01", "29012920", "TW", "value_cny") == 387_003 + 132_000 + (
+        5_432_631 + 1_026_226
+    )
+    assert _at(rows, "2023-01", "29012920", "TW", "net_weight_kg") == 576 + 4800 + 4034 + 800
+
+
+def test_file_without_month_and_no_month_in_its_name_is_refused():
+    """No 数据年月 column and no month in the file name: refused, saying how to name it."""
+    with pytest.raises(GaccFormatError, match=r"no month column.*export_202501\.csv"):
+        parse(CHINESE_CNY.name, CHINESE_CNY.read_bytes(), flow="export")
+
+
+def test_month_is_read_from_common_file_names():
+    """export_202501.csv, 出口2025年1月.csv and gacc-2025-01.xlsx carry January 2025."""
+    from monitor.sources._gacc_parse import month_from_name
+
+    names = ["export_202501.csv", "出口2025年1月.csv", "gacc-2025-01.xlsx", "202501_02.csv"]
+    assert [month_from_name(n) for n in names] == ["2025-01", "2025-01", "2025-01", "2025-01"]
+    assert month_from_name("export_202501_vs_202412.csv") is None
+
+
+def test_undecodable_byte_is_reported_with_line_and_column():
+    """A byte neither UTF-8 nor GB18030 reads is reported with its line and column."""
+    data = bytearray(CEUTA.read_bytes())
+    at = data.index(b"Combs")  # line 3
+    data[at + 2] = 0xFF
+    with pytest.raises(GaccFormatError, match=r"line 3, column \d+: .*not gb18030") as info:
+        parse("e.csv", bytes(data), flow="export")
+    assert info.value.line == 3
+    assert info.value.column == len(data[: at + 2].decode().split("\n")[-1]) + 1
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-8-sig", "gb18030"])
+def test_utf16_and_bom_variants_read_the_same(encoding):
+    """The real Ceuta download re-encoded as UTF-16 (with/without BOM) or UTF-8 BOM reads alike."""
+    text = CEUTA.read_text(encoding="utf-8")
+    expected = parse(CEUTA.name, text.encode("utf-8"), flow="export").rows
+    rows = parse(CEUTA.name, text.encode(encoding), flow="export").rows
+    pd.testing.assert_frame_equal(rows, expected)
+
+
+def test_dash_second_unit_and_supplementary_kilograms():
+    """Ceuta Oct 2018: 8000 items with 790 kg supplementary; '0','-' gives no quantity."""
+    rows = parse(CEUTA.name, CEUTA.read_bytes(), flow="export").rows
+    assert _at(rows, "2018-10", "62121090", "EA", "net_weight_kg") == 790
+    assert _at(rows, "2018-10", "62121090", "EA", "quantity") == 8000
+    assert _at(rows, "2018-10", "96151100", "EA", "net_weight_kg") == 363
+    assert set(rows.measure) == {"net_weight_kg", "quantity", "value_usd"}
+
+
+def test_carats_stay_a_quantity_in_carats():
+    """Botswana diamonds in carats are a quantity in 'Carat', never a weight."""
+    rows = parse(BOTSWANA.name, BOTSWANA.read_bytes(), flow="import").rows
+    diamonds = rows[rows.commodity == "71023100"].set_index("measure")
+    assert diamonds.loc["quantity", "unit"] == "Carat" and diamonds.loc["quantity", "value"] == 891
+    assert "net_weight_kg" not in diamonds.index
+
+
+def test_grams_become_kilograms_of_net_weight(exports):
+    """A first unit of 'Gram' is a weight: stored as net_weight_kg, divided by 1000."""
+    raw = pd.read_csv(EXPORTS, dtype=str, keep_default_na=False)
+    grams = raw[raw["Unit"] == "Gram"]
+    code = grams["Commodity code"].iloc[0]
+    expected = sum(
+        float(v.replace(",", "")) for v in grams[grams["Commodity code"] == code]["Quantity"]
+    )
+    assert _at(exports, "2019-01", code, "US", "net_weight_kg") == pytest.approx(expected / 1000)
+    assert not ((exports.commodity == code) & (exports.measure == "quantity")).any()
