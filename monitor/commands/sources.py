@@ -78,9 +78,12 @@ def run_check(args: argparse.Namespace) -> int:
         source.dry_run = True  # read the drop folder, move nothing
     try:
         result = source.fetch()
+        fetched = result.frame()  # a streamed file is read here, whole
     finally:
         source.close()
-    fetched = result.observations
+    if result.stream is not None and result.stream.rejected_rows:
+        reason = "bad rows skipped (bad_rows: skip): " + "; ".join(result.stream.rejected[:3])
+        result.rejected[reason] = result.stream.rejected_rows
     shown = select(fetched, _values(args.commodity), _values(args.partner))
     summary_out = sys.stderr if args.format == "jsonl" else sys.stdout
     write_observations(shown, args.format, sys.stdout, limit=args.limit)
