@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ import pandas as pd
 
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config
-from monitor.errors import SourceError
+from monitor.errors import MonitorError, SourceError, StoreError
 from monitor.model import SERIES_KEY, Alert, Release, month_to_period, period_to_month
 from monitor.notify.base import CHANGE_NEW, CHANGE_RESOLVED, CHANGE_REVISED, Channel, Notice
 from monitor.runtime import build_source
@@ -31,6 +32,14 @@ from monitor.store import ALERT_FIRING, ALERT_RESOLVED, ALERT_SILENCED, AlertUpd
 log = logging.getLogger(__name__)
 
 HISTORY_MONTHS = 24
+#: backoff of a release whose evaluation failed: 1 minute, doubling, at most an hour
+RETRY_FIRST = timedelta(minutes=1)
+RETRY_MAX = timedelta(hours=1)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Wait after the n-th failed attempt (1-based)."""
+    return min(RETRY_FIRST * 2 ** max(attempts - 1, 0), RETRY_MAX)
 
 
 @dataclass
@@ -54,6 +63,9 @@ class EvaluationOutcome:
     queued: int = 0
     seconds: float = 0.0
     notices: list[Notice] = field(default_factory=list)
+    #: set when the evaluation failed (the release stays pending and is retried)
+    error: str | None = None
+    attempts: int = 0
 
 
 class Pipeline:
@@ -131,7 +143,45 @@ class Pipeline:
 
     # -- evaluate --------------------------------------------------------------------------
     def evaluate_pending(self) -> list[EvaluationOutcome]:
-        return [self.evaluate_release(r) for r in self.store.pending_releases()]
+        """Evaluate every release due, oldest first. A release whose evaluation fails is
+        recorded as failed with its error and retried with backoff; it never blocks the
+        releases and sources after it. The store being unusable (StoreError) stops the round:
+        nothing can be recorded then."""
+        outcomes = []
+        for release in self.store.pending_releases(now=self.clock.now()):
+            try:
+                outcomes.append(self.evaluate_release(release))
+            except StoreError:
+                raise
+            except Exception as exc:
+                outcomes.append(self._failed(release, exc))
+        return outcomes
+
+    def _failed(self, release: Release, exc: Exception) -> EvaluationOutcome:
+        error = str(exc) if isinstance(exc, MonitorError) else f"{type(exc).__name__}: {exc}"
+        attempts = self.store.mark_release_failed(
+            release.id, error=error, now=self.clock.now(), backoff=retry_delay
+        )
+        delay = retry_delay(attempts)
+        if attempts == 1:  # the first failure with its traceback, retries in one line
+            log.error(
+                "release %d (%s): evaluation failed, retrying in %s: %s",
+                release.id,
+                release.source,
+                delay,
+                error,
+                exc_info=not isinstance(exc, MonitorError),
+            )
+        else:
+            log.warning(
+                "release %d (%s): evaluation failed again (attempt %d), retrying in %s: %s",
+                release.id,
+                release.source,
+                attempts,
+                delay,
+                error,
+            )
+        return EvaluationOutcome(release=release, error=error, attempts=attempts)
 
     def periods_to_evaluate(self, release: Release) -> list[str]:
         periods = sorted(set(release.new_periods) | set(release.revised_periods))

@@ -1,6 +1,7 @@
 """The state store's one small interface. ``SqlStore`` implements it for SQLite and PostgreSQL.
 
-What it keeps: every vintage of every observation (a revision appends, never overwrites), the
+What it keeps: every vintage of every observation (a revision appends, never overwrites; the
+data plane, columnar, monitor/store/observations.py), the
 releases seen (and whether each has been evaluated), the alerts fired (identity: rule + series +
 period, with a fingerprint of their figures), the durable delivery outbox, and per-source state
 (cursor, last poll, consecutive failures).
@@ -8,10 +9,12 @@ period, with a fingerprint of their figures), the durable delivery outbox, and p
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from monitor.model import Alert, Release
@@ -83,28 +86,53 @@ class Store(Protocol):
     def ingest(
         self,
         source: str,
-        observations: pd.DataFrame,
+        observations: pd.DataFrame | Iterable[pd.DataFrame],
         *,
         now: datetime,
         cursor: dict[str, Any] | None = None,
         evaluate: bool = True,
     ) -> Release:
-        """Diff against current values, append new vintages, record a release and the source
-        cursor, all in one transaction. The release is pending evaluation unless ``evaluate`` is
-        False (silent backfill). An empty Release (id 0) when nothing changed."""
+        """Find what changed (month by month, skipping months whose payload digest is
+        unchanged), append new vintages, record a release and the source cursor, all in one
+        transaction. ``observations``: one canonical frame or its chunks. The release is pending
+        evaluation unless ``evaluate`` is False (silent backfill). An empty Release (id 0) when
+        nothing changed."""
+
+    def window(
+        self, source: str, *, first: str | None = None, last: str | None = None
+    ) -> pd.DataFrame:
+        """Current observations of one source for months [first, last], text columns
+        categorical: what the engine reads."""
+
+    def history(self, source: str, keys: pd.DataFrame, first: str, last: str) -> np.ndarray:
+        """Values of the given series for months [first, last] (series x months, NaN = none)."""
+
+    def latest(self, source: str | None = None) -> pd.DataFrame:
+        """Per series: its newest month (SERIES_KEY, unit, period, source)."""
 
     def observations(
         self, *, source: str | None = None, since_period: str | None = None
     ) -> pd.DataFrame:
-        """Current (latest vintage) observations in the canonical layout."""
+        """Current (latest vintage) observations in the canonical layout, text columns."""
 
     def vintages(self, *, source: str | None = None) -> pd.DataFrame:
         """Every vintage: the canonical columns plus release_id and recorded_at."""
 
     def releases(self, *, source: str | None = None, limit: int | None = None) -> list[Release]: ...
 
-    def pending_releases(self) -> list[Release]:
-        """Releases ingested but not yet evaluated (crash between ingest and evaluate)."""
+    def pending_releases(self, *, now: datetime | None = None) -> list[Release]:
+        """Releases ingested but not yet evaluated (crash between ingest and evaluate); with
+        ``now``, those whose failed evaluation is not yet due again are left out."""
+
+    def mark_release_failed(
+        self, release_id: int, *, error: str, now: datetime, backoff: Callable[[int], timedelta]
+    ) -> int:
+        """Record a failed evaluation, retried ``backoff(attempts)`` after ``now``; returns
+        the attempts so far."""
+
+    def failed_releases(self) -> list[tuple[Release, int, str, datetime | None]]:
+        """Releases whose evaluation failed, still to be retried: (release, attempts, error,
+        next attempt)."""
 
     def alerts(
         self,

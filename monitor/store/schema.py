@@ -102,6 +102,10 @@ releases = sa.Table(
     sa.Column("observations", sa.Integer, nullable=False),
     sa.Column("initial", sa.Boolean, nullable=False),
     sa.Column("evaluated_at", sa.Text, nullable=True),  # NULL = evaluation pending
+    # Added by migration 0004: a failed evaluation is retried at next_attempt_at.
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("next_attempt_at", sa.Text, nullable=True),
 )
 
 alerts = sa.Table(

@@ -7,8 +7,8 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -346,14 +346,57 @@ class SqlStore:
         with self._guard("reading releases"), self._engine.connect() as conn:
             return [self._release(r) for r in conn.execute(query)]
 
-    def pending_releases(self) -> list[Release]:
-        query = (
-            sa.select(s.releases)
-            .where(s.releases.c.evaluated_at.is_(None))
-            .order_by(s.releases.c.id)
-        )
+    def pending_releases(self, *, now: datetime | None = None) -> list[Release]:
+        """Releases ingested but not yet evaluated, oldest first; with ``now``, a release whose
+        evaluation failed is left out until its retry is due."""
+        t = s.releases
+        query = sa.select(t).where(t.c.evaluated_at.is_(None)).order_by(t.c.id)
+        if now is not None:
+            query = query.where(
+                sa.or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= ts(now))
+            )
         with self._guard("reading pending releases"), self._engine.connect() as conn:
             return [self._release(r) for r in conn.execute(query)]
+
+    def mark_release_failed(
+        self,
+        release_id: int,
+        *,
+        error: str,
+        now: datetime,
+        backoff: Callable[[int], timedelta],
+    ) -> int:
+        """Record a failed evaluation, due again ``backoff(attempts)`` from ``now``; returns
+        how many attempts have failed so far."""
+        t = s.releases
+        with self.transaction("recording a failed evaluation") as conn:
+            done = conn.execute(sa.select(t.c.attempts).where(t.c.id == release_id)).scalar()
+            attempts = int(done or 0) + 1
+            conn.execute(
+                t.update()
+                .where(t.c.id == release_id)
+                .values(
+                    attempts=attempts,
+                    last_error=error[:2000],
+                    next_attempt_at=ts(now + backoff(attempts)),
+                )
+            )
+        return attempts
+
+    def failed_releases(self) -> list[tuple[Release, int, str, datetime | None]]:
+        """Releases whose evaluation failed and is still to be retried: (release, attempts,
+        last error, next attempt)."""
+        t = s.releases
+        query = (
+            sa.select(t)
+            .where(t.c.evaluated_at.is_(None), t.c.last_error.is_not(None))
+            .order_by(t.c.id)
+        )
+        with self._guard("reading failed releases"), self._engine.connect() as conn:
+            return [
+                (self._release(r), r.attempts, r.last_error, parse_ts(r.next_attempt_at))
+                for r in conn.execute(query)
+            ]
 
     # -- alerts and outbox -----------------------------------------------------------------
     def alerts(
