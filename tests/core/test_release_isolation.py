@@ -72,7 +72,7 @@ def setup(tmp_path: Path):
 
 def test_a_failing_release_does_not_block_the_next_source(setup) -> None:
     """The bad source's release fails; the good source's release after it is evaluated."""
-    pipeline, store, _, channel = setup
+    pipeline, _, _, channel = setup
     for name in ("bad", "good"):
         pipeline.poll(name)
     outcomes = pipeline.evaluate_pending()
