@@ -293,7 +293,8 @@ def normalize_chunk(
             for col in COLUMNS
         }
     )
-    return Normalized(out, reject.details, int(reject.bad.sum()))
+    details = sorted(reject.details, key=lambda r: r.row)
+    return Normalized(out, details, int(reject.bad.sum()))
 
 
 def _reject_duplicates(

@@ -101,7 +101,9 @@ def _plain(value: Any, is_period: bool) -> Any:
 RANK_CELLS = 2_000_000
 
 
-def _ranks(panel: Panel, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _ranks(
+    panel: Panel, rows: np.ndarray, cols: np.ndarray, batch_cells: int = RANK_CELLS
+) -> tuple[np.ndarray, np.ndarray]:
     """Ranks of fired cells. Each (group, month) block holding a fired cell is ranked once,
     however many of its cells fired, and blocks are taken in batches of ~RANK_CELLS panel
     cells: the cost is O(n log n) in the partners of the blocks concerned."""
@@ -112,7 +114,7 @@ def _ranks(panel: Panel, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray
     bounds = np.r_[panel.group_starts, len(panel.group)]
     group = pairs // n_cols
     sizes = bounds[group + 1] - bounds[group]
-    batch = np.cumsum(sizes) // RANK_CELLS
+    batch = np.cumsum(sizes) // batch_cells
     if batch[-1] == 0:
         return _ranks_batch(panel, rows, cols)
     rank = np.empty(len(rows))

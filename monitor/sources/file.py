@@ -58,12 +58,16 @@ class CanonicalFile:
         what: str = "file",
         encoding: str | None = None,
         fallback_source: str | None = None,
+        block_bytes: int = BLOCK_BYTES,
+        batch_rows: int = BATCH_ROWS,
     ) -> None:
         """``source`` names every row's source; without it the file's ``source`` column does,
         or ``fallback_source`` when the file has none."""
         self.path = Path(path)
         self.source = source
         self.fallback_source = fallback_source
+        self.block_bytes = block_bytes
+        self.batch_rows = batch_rows
         self.name = source or str(self.path)
         self.what = what
         self.encoding = encoding
@@ -132,7 +136,7 @@ class CanonicalFile:
         self, encoding: str, columns: list[str], value_type: pa.DataType
     ) -> Iterator[pd.DataFrame]:
         options = {
-            "read_options": pacsv.ReadOptions(block_size=BLOCK_BYTES, encoding=encoding),
+            "read_options": pacsv.ReadOptions(block_size=self.block_bytes, encoding=encoding),
             "convert_options": pacsv.ConvertOptions(
                 column_types={c: (value_type if c == "value" else _TEXT) for c in columns},
                 include_columns=columns,
@@ -236,24 +240,23 @@ class CanonicalFile:
     # -- Parquet -----------------------------------------------------------------------------
     def _parquet(self) -> Iterator[Normalized]:
         try:
-            names = pq.read_schema(self.path).names
-            # Text columns arrive dictionary-encoded: pandas categoricals, no string per row.
-            file = pq.ParquetFile(
-                self.path, read_dictionary=[c for c in _TEXT_COLUMNS if c in names]
-            )
+            schema = pq.read_schema(self.path)
         except (pa.ArrowInvalid, OSError) as exc:
             if isinstance(exc, FileNotFoundError):
                 raise
             raise SourceError(
                 self.name, f"{self.path}: not a readable Parquet file: {exc}", retryable=False
             ) from None
-        schema = file.schema_arrow
+        self._check_types(schema)
         columns = [c for c in COLUMNS if c in schema.names]
         if self.source is None and "source" not in columns:
             self.source = self.fallback_source
-        self._check_types(schema)
+        # Text columns arrive dictionary-encoded: pandas categoricals, no string per row.
+        file = pq.ParquetFile(
+            self.path, read_dictionary=[c for c in _TEXT_COLUMNS if c in schema.names]
+        )
         row = 1
-        for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=columns):
+        for batch in file.iter_batches(batch_size=self.batch_rows, columns=columns):
             frame = batch.to_pandas()
             yield normalize_chunk(frame, source=self.source, first_row=row, duplicates=False)
             row += len(frame)
