@@ -132,19 +132,6 @@ class _Rejections:
             self.details.append(RejectedRow(self.first_row + i, column, reason(i)))
 
 
-def _text_codes(col: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """(codes, distinct stripped texts) of a column, -1 = missing. Text work is done once per
-    distinct value, never per row: a million rows of one partner cost one strip."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        codes = col.cat.codes.to_numpy()
-        uniques = pd.Index(col.cat.categories)
-    else:
-        codes, uniques = pd.factorize(col, use_na_sentinel=True)
-        uniques = pd.Index(uniques)
-    text = pd.Index(uniques.astype("str")).str.strip()
-    return _refactor(codes, text)
-
-
 def _refactor(codes: np.ndarray, values: pd.Index) -> tuple[np.ndarray, pd.Index]:
     """Merge categories that became equal (" US" and "US" after stripping)."""
     recode, distinct = pd.factorize(values, use_na_sentinel=True)
@@ -154,8 +141,13 @@ def _refactor(codes: np.ndarray, values: pd.Index) -> tuple[np.ndarray, pd.Index
     return lookup[codes], pd.Index(distinct, dtype="str")
 
 
-def _categorical(codes: np.ndarray, categories: pd.Index) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype="str"))
+def _categorical(
+    codes: np.ndarray, categories: pd.Index, dtype: pd.CategoricalDtype | None = None
+) -> pd.Categorical:
+    """Codes are -1..len-1 and categories distinct by construction: no second validation."""
+    if dtype is None:
+        dtype = pd.CategoricalDtype(pd.Index(categories, dtype="str"))
+    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
 
 
 def _constant(n: int, value: str) -> pd.Categorical:
@@ -191,20 +183,86 @@ def _values(raw: pd.Series, reject: _Rejections) -> np.ndarray:
     return values
 
 
+@dataclass
+class _TextPlan:
+    """What normalizing one text column does, decided once per distinct value: the canonical
+    code of each raw code (index ``raw + 1``: -1, a missing cell, comes first) and why a raw
+    value is refused (None when it is fine)."""
+
+    canonical: np.ndarray  # int32, -1 = missing
+    categories: pd.Index
+    problem: list[str | None]
+
+    @functools.cached_property
+    def dtype(self) -> pd.CategoricalDtype:
+        """One dtype for every chunk of a payload: their frames concatenate without a union."""
+        return pd.CategoricalDtype(self.categories)
+
+    def codes(self, raw: np.ndarray) -> np.ndarray:
+        return self.canonical[raw.astype(np.int64) + 1]
+
+    @functools.cached_property
+    def _bad(self) -> np.ndarray | None:
+        bad = np.array([p is not None for p in self.problem])
+        return bad if bad.any() else None
+
+    def refused(self, raw: np.ndarray) -> np.ndarray | None:
+        return None if self._bad is None else self._bad[raw.astype(np.int64) + 1]
+
+
+def _raw_codes(col: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return col.cat.codes.to_numpy(), col.cat.categories
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    return codes, pd.Index(uniques)
+
+
+def _text_plan(name: str, raw: pd.Index) -> _TextPlan:
+    """Strip, check and (periods, measures) convert the distinct values of a text column."""
+    text = pd.Index(raw.astype("str")).str.strip()
+    values: list[str] = text.tolist() if name in ("period", "flow", "measure") else []
+    problem: list[str | None] = [None] * (len(raw) + 1)
+    if name in OBSERVATION_KEY:
+        problem[0] = "empty"
+        for i in np.flatnonzero(np.asarray(text == "")).tolist():
+            problem[i + 1] = "empty"
+    for i in np.flatnonzero(np.asarray(text.str.contains(_CONTROL_RE), dtype=bool)).tolist():
+        problem[i + 1] = f"control character in {text[i]!r}"
+    if name == "period":
+        for i, p in enumerate(raw):
+            if problem[i + 1] is None:
+                try:
+                    values[i] = normalize_period(p)
+                except ValueError:
+                    problem[i + 1] = f"not a monthly period (YYYY-MM): {text[i]!r}"
+        text = pd.Index(values, dtype="str")
+    elif name == "flow":
+        for i, f in enumerate(values):
+            if problem[i + 1] is None and f not in FLOWS:
+                problem[i + 1] = f"unknown flow {f!r} (expected one of {', '.join(FLOWS)})"
+    elif name == "measure":
+        text = pd.Index([MEASURE_ALIASES.get(m, (m, 1.0, ""))[0] for m in values], dtype="str")
+    recode, distinct = pd.factorize(text, use_na_sentinel=True)
+    canonical = np.append(np.int32(-1), recode.astype(np.int32))
+    return _TextPlan(canonical, pd.Index(distinct, dtype="str"), problem)
+
+
 def normalize_chunk(
     frame: pd.DataFrame,
     *,
     source: str | None = None,
     first_row: int = 1,
     duplicates: bool = True,
+    memo: dict[Any, Any] | None = None,
 ) -> Normalized:
     """Validate and convert one chunk of a payload to the canonical layout.
 
     A missing column is a ValueError (the payload is unusable); a bad cell rejects its row only
     (see ``Normalized``), so the caller applies its policy: refuse the payload or skip the rows.
-    Units are converted (t and 100 kg to kg); every check runs on distinct values.
-    ``duplicates=False`` leaves repeated keys to a consumer that checks across chunks anyway
-    (the store per month, the engine per panel cell).
+    Units are converted (t and 100 kg to kg); every check runs on distinct values, and with
+    ``memo`` (one dict for the chunks of one payload) only once for chunks whose categorical
+    columns share their categories. ``duplicates=False`` leaves repeated keys to a consumer
+    that checks across chunks anyway (the store per month, the engine per panel cell).
     """
     missing = [
         c
@@ -213,60 +271,35 @@ def normalize_chunk(
     ]
     if missing:
         raise ValueError(f"missing column(s): {', '.join(missing)}")
+    memo = {} if memo is None else memo
     n = len(frame)
     reject = _Rejections(n, first_row)
     codes: dict[str, np.ndarray] = {}
     cats: dict[str, pd.Index] = {}
+    dtypes: dict[str, pd.CategoricalDtype] = {}
+    measure_raw = np.zeros(n, dtype=np.int64)
+    measure_factor = np.ones(1)
     for col in STRING_COLUMNS:
         if (col == "source" and source is not None) or (col == "unit" and col not in frame):
             codes[col] = np.zeros(n, dtype=np.int8)
             cats[col] = pd.Index([source if col == "source" else ""], dtype="str")
             continue
-        codes[col], cats[col] = _text_codes(frame[col])
-    for col in STRING_COLUMNS:  # a key cell may not be empty: it would name no series
-        c, values = codes[col], cats[col]
-        if col in OBSERVATION_KEY:
-            empty = np.append(np.asarray(values == ""), True)  # code -1 (missing) is empty
-            reject.add(empty[c], col, lambda i: "empty")
-        control = np.append(np.asarray(values.str.contains(_CONTROL_RE), dtype=bool), False)
-        reject.add(
-            control[codes[col]],
-            col,
-            lambda i, col=col: f"control character in {cats[col][codes[col][i]]!r}",
-        )
+        raw, uniques = _raw_codes(frame[col])
+        key = (col, id(uniques))
+        if key not in memo or memo[key][0] is not uniques:
+            memo[key] = (uniques, _text_plan(col, uniques))
+        plan: _TextPlan = memo[key][1]
+        refused = plan.refused(raw)
+        if refused is not None:
+            reject.add(refused, col, lambda i, raw=raw, plan=plan: plan.problem[raw[i] + 1] or "")
+        codes[col], cats[col], dtypes[col] = plan.codes(raw), plan.categories, plan.dtype
+        if col == "measure":
+            measure_raw = raw.astype(np.int64) + 1
+            measure_factor = np.array(
+                [1.0, *(MEASURE_ALIASES.get(str(m).strip(), ("", 1.0, ""))[1] for m in uniques)]
+            )
 
-    # Periods: parse each distinct text once; '202507' and '2025-07' become one category.
-    months = []
-    for p in cats["period"]:
-        try:
-            months.append(period_to_month(normalize_period(p)))
-        except ValueError:
-            months.append(-1)
-    month_of = np.array([*months, -1], dtype=np.int64)
-    reject.add(
-        month_of[codes["period"]] < 0,
-        "period",
-        lambda i: f"not a monthly period (YYYY-MM): {cats['period'][codes['period'][i]]!r}",
-    )
-    periods = pd.Index([month_to_period(m) if m >= 0 else "" for m in months], dtype="str")
-    codes["period"], cats["period"] = _refactor(codes["period"], periods)
-
-    flow_ok = np.append(cats["flow"].isin(FLOWS), True)
-    reject.add(
-        ~flow_ok[codes["flow"]],
-        "flow",
-        lambda i: (
-            f"unknown flow {cats['flow'][codes['flow'][i]]!r} (expected one of {', '.join(FLOWS)})"
-        ),
-    )
-
-    values = _values(frame["value"], reject)
-    spec = [MEASURE_ALIASES.get(m, (m, 1.0, "")) for m in cats["measure"]]
-    factor = np.array([s[1] for s in spec] + [1.0])
-    values = values * factor[codes["measure"]]
-    measure_codes, cats["measure"] = _refactor(
-        codes["measure"], pd.Index([s[0] for s in spec], dtype="str")
-    )
+    values = _values(frame["value"], reject) * measure_factor[measure_raw]
     # The canonical unit of a known measure wins over whatever unit text came with it.
     canonical = [MEASURE_UNITS.get(m) for m in cats["measure"]]
     unit_cats = pd.Index([*cats["unit"], *(u for u in canonical if u is not None)], dtype="str")
@@ -274,10 +307,12 @@ def normalize_chunk(
         [len(cats["unit"]) + i if u is not None else -1 for i, u in enumerate(canonical)] + [-1],
         dtype=np.int64,
     )
-    given = codes["unit"].astype(np.int64)
-    wanted = fixed[measure_codes]
-    codes["unit"], cats["unit"] = _refactor(np.where(wanted >= 0, wanted, given), unit_cats)
-    codes["measure"] = measure_codes
+    wanted = fixed[codes["measure"]]
+    if (wanted >= 0).any():
+        codes["unit"], cats["unit"] = _refactor(
+            np.where(wanted >= 0, wanted, codes["unit"].astype(np.int64)), unit_cats
+        )
+        dtypes.pop("unit", None)
 
     if duplicates:
         _reject_duplicates(codes, cats, reject)
@@ -289,7 +324,9 @@ def normalize_chunk(
 
     out = pd.DataFrame(
         {
-            col: kept(values) if col == "value" else _categorical(kept(codes[col]), cats[col])
+            col: kept(values)
+            if col == "value"
+            else _categorical(kept(codes[col]), cats[col], dtypes.get(col))
             for col in COLUMNS
         }
     )

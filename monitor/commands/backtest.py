@@ -7,15 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 
 from monitor.errors import ConfigError, MonitorError, Problem
 from monitor.model import (
     COLUMNS,
     OBSERVATION_KEY,
-    empty_observations,
     normalize_period,
 )
 
@@ -47,34 +44,25 @@ def read_frame(path: str) -> pd.DataFrame:
     """A canonical CSV or Parquet file, read in chunks into one frame with categorical text
     columns (a few bytes per row); a bad file or row becomes a located ConfigError."""
     from monitor.errors import SourceError
-    from monitor.sources.base import RejectedRowsError
     from monitor.sources.file import CanonicalFile
 
     file = Path(path)
     if not file.is_file():
         raise ConfigError(Problem(path, 0, 0, "no such data file"))
-    stream = CanonicalFile(file, what="data file", fallback_source=file.stem).stream()
+    reader = CanonicalFile(file, what="data file", fallback_source=file.stem)
     try:
-        chunks = list(stream)
-    except RejectedRowsError as exc:
-        raise ConfigError([Problem(path, line, 0, text) for line, text in exc.located]) from None
+        result = reader.whole()
     except SourceError as exc:
         raise ConfigError(Problem(path, 0, 0, exc.message)) from None
-    if not chunks:
-        return empty_observations()
-    frame = pd.DataFrame(
-        {
-            c: chunks[0][c] if len(chunks) == 1 else _concat([ch[c] for ch in chunks])
-            for c in COLUMNS
-        }
-    )
+    if result.rejected:
+        raise ConfigError(
+            [
+                Problem(path, reader.row_number(r.row), 0, f"column {r.column}: {r.reason}")
+                for r in result.rejected[:10]
+            ]
+        )
+    frame = result.frame
     return frame
-
-
-def _concat(parts: list[pd.Series]) -> pd.Series | np.ndarray:
-    if isinstance(parts[0].dtype, pd.CategoricalDtype):
-        return pd.Series(union_categoricals([p.array for p in parts]))
-    return np.concatenate([p.to_numpy() for p in parts])
 
 
 def read_observations(path: str) -> pd.DataFrame:

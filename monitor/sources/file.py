@@ -15,6 +15,7 @@ because a partial month can fake a move: a dropped partner row shifts every othe
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import hashlib
 import logging
@@ -23,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,7 +32,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from monitor.errors import Problem, SourceError
-from monitor.model import COLUMNS, Normalized, normalize_chunk
+from monitor.model import COLUMNS, MAX_REJECTED_DETAILS, Normalized, normalize_chunk
 from monitor.sources._common import resolve_path
 from monitor.sources.base import FetchResult, ObservationStream, Source
 
@@ -92,8 +94,109 @@ class CanonicalFile:
         )
 
     def chunks(self) -> Iterator[Normalized]:
+        """The file in chunks of rows, each normalized (bounded memory)."""
+        row = 1
+        with self._errors():
+            for batch in self._batches():
+                frame = frame_of(batch)
+                yield normalize_chunk(frame, source=self.source, first_row=row, duplicates=False)
+                row += len(frame)
+
+    def whole(self) -> Normalized:
+        """The whole file normalized: its chunks' dictionaries are unified first, so every
+        check runs once per distinct value of the file and the chunks concatenate without a
+        union of categories (a backtest reads everything anyway)."""
+        with self._errors():
+            columns = self._whole_columns()
+            if not columns:
+                empty = pa.table({c: pa.array([], pa.string()) for c in self._columns()})
+                return normalize_chunk(frame_of(empty), source=self.source)
+            text = {n: c for n, c in columns.items() if isinstance(c, tuple)}
+            plain = {n: c for n, c in columns.items() if not isinstance(c, tuple)}
+            del columns
+            dtypes = {name: pd.CategoricalDtype(cats) for name, (_, cats) in text.items()}
+            memo: dict[Any, Any] = {}
+            parts, n = [], len(next(iter(text.values()))[0]) if text else 0
+            for start in range(0, n, self.batch_rows):
+                stop = min(start + self.batch_rows, n)
+                frame = pd.DataFrame(
+                    {
+                        **{
+                            name: pd.Categorical.from_codes(
+                                codes[start:stop], dtype=dtypes[name], validate=False
+                            )
+                            for name, (codes, _) in text.items()
+                        },
+                        **{
+                            name: array.slice(start, stop - start).to_pandas()
+                            for name, array in plain.items()
+                        },
+                    }
+                )
+                parts.append(
+                    normalize_chunk(
+                        frame,
+                        source=self.source,
+                        first_row=start + 1,
+                        duplicates=False,
+                        memo=memo,
+                    )
+                )
+        rejected = [r for part in parts for r in part.rejected][:MAX_REJECTED_DETAILS]
+        return Normalized(
+            pd.concat([part.frame for part in parts], ignore_index=True),
+            rejected,
+            sum(part.rejected_rows for part in parts),
+        )
+
+    def _whole_columns(self) -> dict[str, tuple[np.ndarray, pd.Index] | pa.Array]:
+        """Every column of the file: text as (codes, distinct values), others as one array.
+        Parquet is read a column at a time (peak memory one column, not the file)."""
+        if self.parquet:
+            schema = self._parquet_schema()
+            self._check_types(schema)
+            names = [c for c in COLUMNS if c in schema.names]
+            if self.source is None and "source" not in names:
+                self.source = self.fallback_source
+            if not pq.ParquetFile(self.path).metadata.num_rows:
+                return {}
+            out: dict[str, tuple[np.ndarray, pd.Index] | pa.Array] = {}
+            for name in names:
+                if name == "value":
+                    out[name] = pq.read_table(self.path, columns=[name]).column(0).combine_chunks()
+                    continue
+                out[name] = self._parquet_text(name)
+            return out
         try:
-            yield from self._parquet() if self.parquet else self._csv()
+            batches = list(self._batches(fallback=False))
+        except _NotNumbers:  # values as text throughout, so each bad row is named
+            batches = list(self._batches(value_type=pa.string()))
+        if not batches:
+            return {}
+        table = pa.Table.from_batches(batches)
+        del batches
+        return {
+            name: _text_column(column)
+            if pa.types.is_dictionary(column.type)
+            else column.combine_chunks()
+            for name, column in zip(table.schema.names, table.columns, strict=True)
+        }
+
+    def _parquet_text(self, name: str) -> tuple[np.ndarray, pd.Index]:
+        """A text column as (codes, distinct values): through the file's dictionaries, unless
+        its first row group shows a column of mostly distinct values (a million partners),
+        which is read as plain text and encoded once."""
+        file = pq.ParquetFile(self.path, read_dictionary=[name])
+        probe = file.read_row_group(0, columns=[name]).column(0)
+        if sum(len(c.dictionary) for c in probe.chunks) > max(len(probe) // 4, 1 << 16):
+            return _encoded(pq.read_table(self.path, columns=[name]).column(0))
+        column = pq.read_table(self.path, columns=[name], read_dictionary=[name]).column(0)
+        return _unified(column)
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
         except FileNotFoundError:
             raise SourceError(self.name, f"{self.what} not found: {self.path}") from None
         except OSError as exc:
@@ -103,38 +206,55 @@ class CanonicalFile:
         except ValueError as exc:  # a missing column: the file is not in the canonical layout
             raise SourceError(self.name, f"{self.path}: {exc}", retryable=False) from None
 
+    def _columns(self) -> list[str]:
+        if self.parquet:
+            return [c for c in COLUMNS if c in self._parquet_schema().names]
+        return [c for c in COLUMNS if c in self._header(self._encoding())]
+
+    def _batches(
+        self, *, fallback: bool = True, value_type: pa.DataType | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        if self.parquet:
+            yield from self._parquet()
+        elif value_type is not None:
+            encoding = self._encoding()
+            columns = [c for c in COLUMNS if c in self._header(encoding)]
+            yield from self._csv_batches(encoding, columns, value_type)
+        else:
+            yield from self._csv(fallback=fallback)
+
     # -- CSV ---------------------------------------------------------------------------------
-    def _csv(self) -> Iterator[Normalized]:
+    def _csv(self, *, fallback: bool = True) -> Iterator[pa.RecordBatch]:
         encoding = self._encoding()
         header = self._header(encoding)
         columns = [c for c in COLUMNS if c in header]
         done = 0  # rows handed on so far
         try:
             # Values parsed as numbers by the reader itself: the fast path for clean files.
-            for frame in self._csv_frames(encoding, columns, pa.float64()):
-                yield normalize_chunk(
-                    frame, source=self.source, first_row=done + 1, duplicates=False
-                )
-                done += len(frame)
+            for batch in self._csv_batches(encoding, columns, pa.float64()):
+                yield batch
+                done += batch.num_rows
             return
         except _NotNumbers:
-            pass
+            if not fallback:
+                raise
         # A value that is not a number: read on from the same row with values as text, so
         # normalize_chunk names each bad row.
         seen = 0
-        for frame in self._csv_frames(encoding, columns, pa.string()):
-            if seen + len(frame) <= done:
-                seen += len(frame)
+        for batch in self._csv_batches(encoding, columns, pa.string()):
+            if seen + batch.num_rows <= done:
+                seen += batch.num_rows
                 continue
-            frame = frame.iloc[done - seen :] if seen < done else frame
-            seen = max(seen, done)
-            yield normalize_chunk(frame, source=self.source, first_row=seen + 1, duplicates=False)
-            seen += len(frame)
+            if seen < done:
+                batch = batch.slice(done - seen)
+                seen = done
+            yield batch
+            seen += batch.num_rows
             done = seen
 
-    def _csv_frames(
+    def _csv_batches(
         self, encoding: str, columns: list[str], value_type: pa.DataType
-    ) -> Iterator[pd.DataFrame]:
+    ) -> Iterator[pa.RecordBatch]:
         options = {
             "read_options": pacsv.ReadOptions(block_size=self.block_bytes, encoding=encoding),
             "convert_options": pacsv.ConvertOptions(
@@ -163,7 +283,7 @@ class CanonicalFile:
             # "nan" and "NaN" parse as NaN: text that is not a figure, to be reported.
             if numeric and pc.any(pc.is_nan(batch.column("value"))).as_py():
                 raise _NotNumbers
-            yield batch.to_pandas()
+            yield batch
 
     def _encoding(self) -> str:
         """The configured encoding; else a byte-order mark's; else UTF-8 when the start of the
@@ -238,28 +358,27 @@ class CanonicalFile:
         return f"{self.path}: not valid {encoding} text"
 
     # -- Parquet -----------------------------------------------------------------------------
-    def _parquet(self) -> Iterator[Normalized]:
+    def _parquet_schema(self) -> pa.Schema:
         try:
-            schema = pq.read_schema(self.path)
+            return pq.read_schema(self.path)
         except (pa.ArrowInvalid, OSError) as exc:
             if isinstance(exc, FileNotFoundError):
                 raise
             raise SourceError(
                 self.name, f"{self.path}: not a readable Parquet file: {exc}", retryable=False
             ) from None
+
+    def _parquet(self) -> Iterator[pa.RecordBatch]:
+        schema = self._parquet_schema()
         self._check_types(schema)
         columns = [c for c in COLUMNS if c in schema.names]
         if self.source is None and "source" not in columns:
             self.source = self.fallback_source
-        # Text columns arrive dictionary-encoded: pandas categoricals, no string per row.
+        # Text columns arrive dictionary-encoded: codes and distinct values, no string per row.
         file = pq.ParquetFile(
             self.path, read_dictionary=[c for c in _TEXT_COLUMNS if c in schema.names]
         )
-        row = 1
-        for batch in file.iter_batches(batch_size=self.batch_rows, columns=columns):
-            frame = batch.to_pandas()
-            yield normalize_chunk(frame, source=self.source, first_row=row, duplicates=False)
-            row += len(frame)
+        yield from file.iter_batches(batch_size=self.batch_rows, columns=columns)
 
     def _check_types(self, schema: pa.Schema) -> None:
         """Parquet keeps types: codes must be text (an integer commodity has lost 0301's
@@ -287,6 +406,68 @@ class CanonicalFile:
                     f"it must hold {wanted}",
                     retryable=False,
                 )
+
+
+def _text_column(column: pa.ChunkedArray) -> tuple[np.ndarray, pd.Index]:
+    """(codes, distinct values) of a dictionary column read in chunks. Where the chunks'
+    dictionaries are nearly as long as the chunks (a million partners), merging them costs more
+    than encoding the text once: then the column is decoded and encoded in one pass."""
+    if sum(len(c.dictionary) for c in column.chunks) <= max(len(column) // 4, 1 << 16):
+        return _unified(column)
+    return _encoded(pa.chunked_array([c.dictionary.take(c.indices) for c in column.chunks]))
+
+
+def _encoded(text: pa.ChunkedArray) -> tuple[np.ndarray, pd.Index]:
+    encoded = pc.dictionary_encode(text.combine_chunks())
+    size = len(encoded.dictionary)
+    dtype = np.int8 if size < 127 else np.int16 if size < 32_767 else np.int32
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(dtype)
+    return codes, pd.Index(encoded.dictionary, dtype="str")
+
+
+def _unified(column: pa.ChunkedArray) -> tuple[np.ndarray, pd.Index]:
+    """One set of codes and distinct values for a dictionary column read in chunks, each with
+    its own dictionary: the dictionaries are encoded together once (their sizes, not the
+    rows), and each chunk's codes mapped through the result. Codes use the narrowest integer."""
+    chunks = [c for c in column.chunks if len(c)]
+    if not chunks:
+        return np.empty(0, np.int8), pd.Index([], dtype="str")
+    together = pc.dictionary_encode(pa.concat_arrays([c.dictionary for c in chunks]))
+    mapping = together.indices.to_numpy(zero_copy_only=False)
+    size = len(together.dictionary)
+    dtype = np.int8 if size < 127 else np.int16 if size < 32_767 else np.int32
+    out = np.empty(sum(len(c) for c in chunks), dtype=dtype)
+    at = offset = 0
+    for chunk in chunks:
+        local = np.append(mapping[offset : offset + len(chunk.dictionary)], -1).astype(dtype)
+        indices = pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False)
+        out[at : at + len(chunk)] = local[indices]
+        at += len(chunk)
+        offset += len(chunk.dictionary)
+    return out, pd.Index(together.dictionary, dtype="str")
+
+
+def frame_of(
+    data: pa.RecordBatch | pa.Table, dtypes: dict[str, pd.CategoricalDtype] | None = None
+) -> pd.DataFrame:
+    """A batch as a pandas frame; dictionary columns become categoricals straight from their
+    codes and distinct values (pyarrow's own conversion validates and copies them again, which
+    costs seconds when a column has a million distinct partners). ``dtypes``: the categorical
+    dtype of a column whose dictionary is known to be that dtype's categories (unified)."""
+    out: dict[str, Any] = {}
+    for name in data.schema.names:
+        column = data.column(name)
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        if pa.types.is_dictionary(column.type):
+            codes = pc.fill_null(column.indices, -1).to_numpy(zero_copy_only=False)
+            dtype = (dtypes or {}).get(name) or pd.CategoricalDtype(
+                pd.Index(column.dictionary, dtype="str")
+            )
+            out[name] = pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+        else:
+            out[name] = column.to_pandas()
+    return pd.DataFrame(out)
 
 
 def read_canonical(
