@@ -22,6 +22,7 @@ from monitor.clock import ManualClock
 from monitor.config import load_config
 from monitor.daemon.runner import Daemon
 from monitor.errors import ConfigError, Problem
+from monitor.render.text import alert_text
 from monitor.runtime import build_channels, template_env
 from monitor.sources.replay import ReplaySource
 
@@ -191,9 +192,9 @@ def run_demo(
             for notice in ev.notices:
                 summary.alerts[notice.change] += 1
                 a = notice.alert
+                text = alert_text(a)
                 summary.fired.append(
-                    f"{a.period}  {a.partner:<6}{a.value / 1000:>7,.0f} t  "
-                    f"{_why(a.context)}  [{a.rule_id}]"
+                    f"{a.period}  {a.partner:<6}{text.value or '':>9}  {text.why}  [{a.rule_id}]"
                     + ("" if notice.change == "new" else f" ({notice.change})")
                 )
         # Chain the next tick once this one is done: a slow tick (rendering charts) delays the
@@ -223,25 +224,6 @@ def run_demo(
         raise failures[0]
     print_summary(summary, stream)
     return summary
-
-
-def _why(context: dict[str, Any]) -> str:
-    """The figure that made a rule fire, in a few words."""
-    kind = context.get("condition")
-    if kind in ("period_high", "period_low") and "months_known" in context:
-        word = "high" if kind == "period_high" else "low"
-        return (
-            f"{context['window']}-month {word} ({context['months_known']} of "
-            f"{context['window']} months known)"
-        )
-    if kind == "pct_change" and context.get("pct") is not None:
-        return f"{context['pct']:+.1f}% vs {context['base_period']}"
-    if kind == "share_shift" and context.get("shift_points") is not None:
-        return (
-            f"share {context['share_before']:.1f}% -> {context['share']:.1f}% "
-            f"({context['shift_points']:+.1f} pp)"
-        )
-    return str(kind or "")
 
 
 def print_summary(summary: DemoSummary, stream: TextIO) -> None:

@@ -32,18 +32,18 @@ def test_demo_replays_every_month_and_ends(demo):
 
 @pytest.mark.slow
 def test_demo_world_six_month_high_in_july_2025(demo):
-    """2025-07: China's total (5,577 t) at a six-month high with 3 of 6 months known."""
+    """2025-07: China's total (5,577 t) at a six-month high over June's 3,188 t, 3 of 6 known."""
     assert (
-        "2025-07  WORLD   5,577 t  6-month high (3 of 6 months known)  "
+        "2025-07  WORLD   5,577 t  previous high 3,188 t in June 2025; 3 of 6 months known  "
         "[magnets-six-month-high]" in fired(demo[0])
     )
 
 
 @pytest.mark.slow
 def test_demo_us_six_month_high_in_july_2025(demo):
-    """2025-07: exports to the US (619 t) at a six-month high: the seed story's headline."""
+    """2025-07: exports to the US (619 t) above June's 353 t: the seed story's six-month high."""
     assert (
-        "2025-07  US        619 t  6-month high (3 of 6 months known)  "
+        "2025-07  US        619 t  previous high 353 t in June 2025; 3 of 6 months known  "
         "[magnets-six-month-high]" in fired(demo[0])
     )
 
@@ -51,14 +51,16 @@ def test_demo_us_six_month_high_in_july_2025(demo):
 @pytest.mark.slow
 def test_demo_us_jump_in_june_2025(demo):
     """2025-06: exports to the US up 667% month on month (46 t -> 353 t)."""
-    assert "2025-06  US        353 t  +667.4% vs 2025-05  [magnets-monthly-jump]" in fired(demo[0])
+    assert "2025-06  US        353 t  +667.4% vs May 2025 (46 t)  [magnets-monthly-jump]" in fired(
+        demo[0]
+    )
 
 
 @pytest.mark.slow
 def test_demo_us_six_month_high_in_october_2025(demo):
-    """2025-10: exports to the US at a six-month high (656 t; May-Sep all known)."""
+    """2025-10: exports to the US at a six-month high (656 t over July's 619 t; all known)."""
     assert (
-        "2025-10  US        656 t  6-month high (6 of 6 months known)  "
+        "2025-10  US        656 t  previous high 619 t in July 2025; 6 of 6 months known  "
         "[magnets-six-month-high]" in fired(demo[0])
     )
 
@@ -67,8 +69,8 @@ def test_demo_us_six_month_high_in_october_2025(demo):
 def test_demo_us_share_up_in_october_2025(demo):
     """2025-10: the US share of the total up 4.7 points (7.3% -> 12.0%)."""
     assert (
-        "2025-10  US        656 t  share 7.3% -> 12.0% (+4.7 pp)  [magnets-share-shift]"
-        in fired(demo[0])
+        "2025-10  US        656 t  share 7.3% -> 12.0% (+4.7 pp vs September 2025)  "
+        "[magnets-share-shift]" in fired(demo[0])
     )
 
 
