@@ -64,11 +64,14 @@ def build_mime(
         mime.add_alternative(html, subtype="html")
         html_part = mime.get_payload()[-1]
         for image in message.payload.get("images", []):
+            # inline + Content-ID: shown where the HTML references it, not again as a download
+            # (with only a filename the email library would mark it an attachment).
             html_part.add_related(
                 base64.b64decode(image["png_b64"]),
                 maintype="image",
                 subtype="png",
                 cid=f"<{image['cid']}>",
+                disposition="inline",
                 filename=image.get("filename"),
             )
     return mime
