@@ -10,6 +10,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.notify.blockkit import check_payload
+from monitor.notify.preview import MARKER
 from monitor.resources import default_dataset
 from tests.notify.servers import Reply
 
@@ -84,7 +85,49 @@ def test_render_only_one_channel(config, tmp_path) -> None:
             "mail-outbox",
         ]
     )
-    assert [p.suffix for p in out.iterdir()] == [".eml"]
+    assert [p.suffix for p in out.iterdir() if p.name != MARKER] == [".eml"]
+
+
+def _render(config: str, out) -> int:
+    return main(
+        [
+            "--config",
+            config,
+            "render",
+            "--rule",
+            "magnets-six-month-high",
+            "--period",
+            "2025-07",
+            "--data",
+            str(default_dataset()),
+            "--out",
+            str(out),
+            "--channel",
+            "mail-outbox",
+        ]
+    )
+
+
+def test_render_again_replaces_its_own_preview(config, tmp_path) -> None:
+    """A second preview into the folder the first one made replaces its files."""
+    out = tmp_path / "preview"
+    assert _render(config, out) == 0
+    eml = out / "magnets-six-month-high-2025-07-mail-outbox.eml"
+    eml.write_bytes(b"stale")
+    assert _render(config, out) == 0
+    assert b"619 t" in eml.read_bytes()
+
+
+def test_render_never_replaces_a_file_it_did_not_write(config, tmp_path, capsys) -> None:
+    """In a folder that is not a preview folder, an existing file of the same name is kept and
+    the command exits 2 naming it."""
+    out = tmp_path / "docs"
+    out.mkdir()
+    mine = out / "magnets-six-month-high-2025-07-mail-outbox.eml"
+    mine.write_text("my saved email")
+    assert _render(config, out) == 2
+    assert mine.read_text() == "my saved email"
+    assert "not written by a preview" in capsys.readouterr().err
 
 
 def test_render_unknown_rule_suggests(config, capsys) -> None:
