@@ -242,3 +242,39 @@ def test_silence_bad_until(config, capsys) -> None:
         == 2
     )
     assert "12h, 7d, 2w" in capsys.readouterr().err
+
+
+def _silence(config: str, *extra: str) -> int:
+    return main(["silence", "add", "--config", config, "--until", "7d", "--comment", "why", *extra])
+
+
+def test_silence_with_a_misspelt_field_is_refused(config, capsys) -> None:
+    """--match partnr=US could never match: exit 2, 'did you mean partner', nothing stored."""
+    assert _silence(config, "--rule", "magnets-*", "--match", "partnr=US") == 2
+    assert "did you mean 'partner'" in capsys.readouterr().err
+    main(["--config", config, "silence", "list", "--all"])
+    assert capsys.readouterr().out.strip() == "no silences"
+
+
+def test_silence_of_an_unknown_rule_is_refused(config, capsys) -> None:
+    """An unknown rule id is refused with the closest rule id."""
+    assert _silence(config, "--rule", "magnets-six-month-hgh") == 2
+    assert "did you mean 'magnets-six-month-high'" in capsys.readouterr().err
+
+
+def test_silence_pattern_matching_no_rule_is_refused(config, capsys) -> None:
+    """A rule pattern must match at least one rule."""
+    assert _silence(config, "--rule", "magnet-*") == 2
+    assert "matches no rule" in capsys.readouterr().err
+
+
+def test_silence_on_a_rule_label_and_an_ops_rule_is_accepted(config, capsys) -> None:
+    """Labels the rules declare (desk) and the ops notices' rules can be silenced."""
+    assert _silence(config, "--match", "desk=magnets") == 0
+    assert _silence(config, "--rule", "ops-source-failing", "--match", "subject=gacc") == 0
+
+
+def test_silence_with_an_unknown_severity_is_refused(config, capsys) -> None:
+    """severity=critcal is refused, suggesting critical."""
+    assert _silence(config, "--rule", "magnets-*", "--match", "severity=critcal") == 2
+    assert "did you mean 'critical'" in capsys.readouterr().err
