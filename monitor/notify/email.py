@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import logging
 import smtplib
+import socket
 import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from email.utils import format_datetime, parseaddr
 from typing import Any, ClassVar
 
 from monitor.errors import ConfigError, DeliveryError
+from monitor.http import connection_problem
 from monitor.notify.base import Channel, Digest, RenderedMessage
 from monitor.notify.options import as_bool, as_list, secret, secret_keys
 from monitor.notify.rendering import render_email
@@ -174,6 +176,9 @@ class EmailChannel(Channel):
             ) from None
         except ssl.SSLError as exc:
             raise DeliveryError(self.name, f"{where}: TLS failed: {exc.reason or exc}") from None
+        except (socket.gaierror, ConnectionRefusedError, TimeoutError) as exc:
+            problem = connection_problem(exc, host=self.host)
+            raise DeliveryError(self.name, f"{where}: {problem}") from None
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryError(
                 self.name, f"{where}: {type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
