@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import ssl
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -130,7 +131,8 @@ def _causes(exc: BaseException) -> list[BaseException]:
         if e is None or any(e is s for s in seen):
             continue
         seen.append(e)
-        todo += [getattr(e, "reason", None), e.__cause__, e.__context__]
+        reason = getattr(e, "reason", None)  # ssl errors keep a string here
+        todo += [reason if isinstance(reason, BaseException) else None, e.__cause__, e.__context__]
         todo += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
     return seen
 
@@ -157,6 +159,8 @@ def connection_problem(exc: BaseException, url: str | None = None, host: str | N
             return f"cannot resolve host {getattr(e, '_host', None) or where}"
     target = f"{where}:{port}" if port else where
     for e in causes:
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return f"TLS certificate of {target} not trusted ({e.verify_message})"
         if isinstance(e, ConnectionRefusedError):
             return f"connection refused by {target}"
     for e in causes:
@@ -188,8 +192,12 @@ class _HideRequestUrls(logging.Filter):
             return True
         if isinstance(record.msg, str) and record.msg.startswith("Retrying ("):
             err = next((a for a in record.args if isinstance(a, BaseException)), None)
+            try:
+                problem = connection_problem(err) if err else "unknown"
+            except Exception:  # a log filter must never raise; say less rather than fail
+                problem = type(err).__name__
             record.msg = "retrying after a connection failure: %s"
-            record.args = (connection_problem(err) if err else "unknown",)
+            record.args = (problem,)
             return True
         record.args = tuple(
             "<request path hidden>" if isinstance(a, str) and _URLISH.search(a) else a

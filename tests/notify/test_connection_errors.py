@@ -107,3 +107,19 @@ def test_refused_get_is_not_reported_as_a_timeout() -> None:
     with pytest.raises(Exception) as err:
         session.get(f"http://127.0.0.1:{port}/x", timeout=1)
     assert connection_problem(err.value) == f"connection refused by 127.0.0.1:{port}"
+
+
+def test_untrusted_certificate_with_retries_is_named_and_logged_cleanly(tmp_path, caplog) -> None:
+    """A self-signed HTTPS server behind retries: 'TLS certificate ... not trusted', and the
+    retry warnings (which carry an SSLError) are rewritten without failing or the path."""
+    from tests.notify.servers import http_peer, self_signed_cert
+
+    with http_peer(tls=self_signed_cert(tmp_path)) as peer:
+        url = f"{peer.url}/feed.csv?key={SECRET}"
+        session = make_session(retries=1, backoff=0.0)
+        with caplog.at_level(logging.WARNING, logger="urllib3"), pytest.raises(Exception) as err:
+            session.get(url, timeout=5)
+    assert "TLS certificate of 127.0.0.1" in connection_problem(err.value, url)
+    assert "not trusted" in connection_problem(err.value, url)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines and all(SECRET not in line and "/feed.csv" not in line for line in lines)
