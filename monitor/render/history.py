@@ -59,7 +59,7 @@ def share_history_for(
     world = group[group["partner"] == WORLD].groupby("period")["value"].sum(min_count=1)
     partners = group[group["partner"] != WORLD].groupby("period")["value"].sum(min_count=1)
     own = group[group["partner"] == alert.partner].set_index("period")["value"]
-    out = []
+    out: list[tuple[str, float | None]] = []
     for p in wanted:
         total = world.get(p)
         if total is None or pd.isna(total):

@@ -24,7 +24,7 @@ import contextvars
 import functools
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Callable, Collection, Iterable, Iterator, Sized
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,7 +168,7 @@ def _format_widths(fmt: str, budget: Budget, *, percent: bool) -> None:
 
 
 def _joined(items: Any, sep: Any, budget: Budget) -> None:
-    if isinstance(items, Sized) and not isinstance(items, str):
+    if isinstance(items, Collection) and not isinstance(items, str):
         n = len(items)
         total = sum(_length(x) for x in items) if n <= budget.limits.size else n
         budget.allow(total + _length(sep) * max(n - 1, 0), "a joined string")
@@ -231,7 +231,7 @@ def _precheck_filter(
         _format_widths(value, budget, percent=True)
     elif name == "sum":
         start = kwargs.get("start", args[2] if len(args) > 2 else 0)
-        if isinstance(start, str | list | tuple) and isinstance(value, Sized):
+        if isinstance(start, str | list | tuple) and isinstance(value, Collection):
             budget.allow(sum(_length(x) for x in value) + _length(start), "a summed value")
 
 
@@ -277,7 +277,8 @@ class _Guards(NodeTransformer):
     def __init__(self, environment: Any) -> None:
         self.environment = environment
 
-    def _wrap(self, node: nodes.Expr, guard: str) -> nodes.Expr:
+    def _wrap(self, node: nodes.Node, guard: str) -> nodes.Filter:
+        assert isinstance(node, nodes.Expr)  # a loop's iterable and a ``~`` are expressions
         wrapped = nodes.Filter(node, guard, [], [], None, None, lineno=node.lineno)
         wrapped.set_environment(self.environment)
         return wrapped
