@@ -33,7 +33,12 @@ def severity_rank(severity: str) -> int:
 def sort_notices(notices: tuple[Notice, ...] | list[Notice]) -> list[Notice]:
     """Most severe first, then the biggest value, then a stable identity order."""
     return sorted(
-        notices, key=lambda n: (severity_rank(n.alert.severity), -abs(n.alert.value), n.alert.key)
+        notices,
+        key=lambda n: (
+            severity_rank(n.alert.severity),
+            -abs(_num(n.alert.value) or 0.0),
+            n.alert.key,
+        ),
     )
 
 
