@@ -24,25 +24,46 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _global_options(parser: argparse.ArgumentParser, *, default: object = None) -> None:
+    parser.add_argument(
+        "--config",
+        "-c",
+        metavar="PATH",
+        default=default,
+        help="monitor.yaml (default: $CUSTOMS_MONITOR_CONFIG, else the embedded default)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        default="INFO" if default is None else default,
+    )
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = []
+    for action in parser._actions:  # argparse keeps subcommands here (no public accessor)
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # aliases map to one parser
+                found += [child, *_subparsers(child)]
+    return found
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="customs-monitor", description="Alerting monitor for official trade statistics."
     )
     parser.add_argument("--version", action="version", version=f"customs-monitor {__version__}")
-    parser.add_argument(
-        "--config",
-        "-c",
-        metavar="PATH",
-        help="monitor.yaml (default: $CUSTOMS_MONITOR_CONFIG, else the embedded default)",
-    )
-    parser.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-    )
+    _global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"monitor.commands.{info.name}")
         if hasattr(module, "register"):
             module.register(sub)
+    # `customs-monitor run --config monitor.yaml` as well as `customs-monitor --config ... run`:
+    # every subcommand accepts the global options too; SUPPRESS keeps a value given before the
+    # subcommand when none is given after it.
+    for child in _subparsers(parser):
+        _global_options(child, default=argparse.SUPPRESS)
     return parser
 
 

@@ -7,7 +7,7 @@ message is printed as it would reach Slack and email and written to an outbox fo
 
 from __future__ import annotations
 
-import shutil
+import os
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,6 +21,8 @@ from apscheduler.triggers.date import DateTrigger
 from monitor.clock import ManualClock
 from monitor.config import load_config
 from monitor.daemon.runner import Daemon
+from monitor.errors import ConfigError, Problem
+from monitor.render.text import alert_text
 from monitor.runtime import build_channels, template_env
 from monitor.sources.replay import ReplaySource
 
@@ -66,6 +68,88 @@ def demo_config(out_dir: Path) -> dict[str, Any]:
     }
 
 
+MARKER = ".customs-monitor-demo"
+MARKER_TEXT = (
+    "This folder was created by `customs-monitor demo`. The next demo run with this folder as\n"
+    "--out deletes what the demo wrote here (state.db, outbox/) and nothing else.\n"
+)
+#: What one demo run writes (besides the marker): the store and the file channels' messages.
+_STATE_FILES = {"state.db", "state.db-journal", "state.db-wal", "state.db-shm", "state.db.lock"}
+_OUTBOX_FOLDERS = ("slack", "email")
+_OUTBOX_SUFFIXES = (".json", ".eml")
+
+
+def prepare_out_dir(out: Path) -> None:
+    """Make ``out`` an empty demo folder without deleting anything the demo did not write.
+
+    A missing or empty folder is (re)used and marked; a folder carrying the marker has the
+    previous run's files removed; anything else, or anything unexpected inside a marked folder,
+    is refused with a ConfigError (exit 2) and nothing is touched.
+    """
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise ConfigError(Problem(str(out), 0, 0, "--out must be a folder (not a file or link)"))
+    if not out.exists():
+        out.mkdir(parents=True)
+    entries = sorted(os.listdir(out))
+    if entries:
+        marker = out / MARKER
+        if MARKER not in entries or marker.is_symlink() or not marker.is_file():
+            raise ConfigError(
+                Problem(
+                    str(out),
+                    0,
+                    0,
+                    "--out names a folder that is not empty and was not created by the demo "
+                    f"(no {MARKER} file in it); the demo only ever clears its own folders: "
+                    "choose a new or empty folder",
+                )
+            )
+        ours, foreign = _demo_files(out)
+        if foreign:
+            shown = ", ".join(str(p.relative_to(out)) for p in foreign[:5])
+            more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+            raise ConfigError(
+                Problem(
+                    str(out),
+                    0,
+                    0,
+                    f"this demo folder also holds files the demo did not write ({shown}{more}); "
+                    "move them out or choose another --out",
+                )
+            )
+        for path in ours:  # files first, then the folders they emptied (deepest first)
+            path.rmdir() if path.is_dir() else path.unlink()
+    (out / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+
+
+def _demo_files(out: Path) -> tuple[list[Path], list[Path]]:
+    """(what a demo run wrote, in deletion order; everything else) inside a marked folder."""
+    ours: list[Path] = []
+    foreign: list[Path] = []
+    for entry in sorted(out.iterdir()):
+        if entry.name == MARKER:
+            continue
+        if entry.name in _STATE_FILES and entry.is_file() and not entry.is_symlink():
+            ours.append(entry)
+        elif entry.name == "outbox" and entry.is_dir() and not entry.is_symlink():
+            folders = []
+            for sub in sorted(entry.iterdir()):
+                if sub.name in _OUTBOX_FOLDERS and sub.is_dir() and not sub.is_symlink():
+                    for item in sorted(sub.iterdir()):
+                        written = item.suffix in _OUTBOX_SUFFIXES or item.name.startswith(".tmp-")
+                        if written and item.is_file() and not item.is_symlink():
+                            ours.append(item)
+                        else:
+                            foreign.append(item)
+                    folders.append(sub)
+                else:
+                    foreign.append(sub)
+            ours += [*folders, entry]
+        else:
+            foreign.append(entry)
+    return ours, foreign
+
+
 def run_demo(
     out_dir: str | Path = "customs-monitor-demo",
     *,
@@ -74,9 +158,7 @@ def run_demo(
 ) -> DemoSummary:
     out = Path(out_dir).resolve()
     stream = stream or sys.stdout
-    if out.exists():
-        shutil.rmtree(out)  # the demo starts from nothing every time
-    out.mkdir(parents=True)
+    prepare_out_dir(out)
     config = load_config(None, overrides=demo_config(out), env={})
     releases = ReplaySource("magnets", config.sources["magnets"]).schedule()
     clock = ManualClock(releases[0] - timedelta(days=1))
@@ -110,9 +192,9 @@ def run_demo(
             for notice in ev.notices:
                 summary.alerts[notice.change] += 1
                 a = notice.alert
+                text = alert_text(a)
                 summary.fired.append(
-                    f"{a.period}  {a.partner:<6}{a.value / 1000:>7,.0f} t  "
-                    f"{_why(a.context)}  [{a.rule_id}]"
+                    f"{a.period}  {a.partner:<6}{text.value or '':>9}  {text.why}  [{a.rule_id}]"
                     + ("" if notice.change == "new" else f" ({notice.change})")
                 )
         # Chain the next tick once this one is done: a slow tick (rendering charts) delays the
@@ -142,25 +224,6 @@ def run_demo(
         raise failures[0]
     print_summary(summary, stream)
     return summary
-
-
-def _why(context: dict[str, Any]) -> str:
-    """The figure that made a rule fire, in a few words."""
-    kind = context.get("condition")
-    if kind in ("period_high", "period_low") and "months_known" in context:
-        word = "high" if kind == "period_high" else "low"
-        return (
-            f"{context['window']}-month {word} ({context['months_known']} of "
-            f"{context['window']} months known)"
-        )
-    if kind == "pct_change" and context.get("pct") is not None:
-        return f"{context['pct']:+.1f}% vs {context['base_period']}"
-    if kind == "share_shift" and context.get("shift_points") is not None:
-        return (
-            f"share {context['share_before']:.1f}% -> {context['share']:.1f}% "
-            f"({context['shift_points']:+.1f} pp)"
-        )
-    return str(kind or "")
 
 
 def print_summary(summary: DemoSummary, stream: TextIO) -> None:

@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out",
         default="customs-monitor-demo",
-        help="folder for the state store and rendered messages (recreated)",
+        help="folder for the state store and rendered messages: a new or empty folder, or one an "
+        "earlier demo made (only what that demo wrote is deleted)",
     )
     p.add_argument("--tick", type=float, default=0.05, help="seconds of real time per month")
     p.set_defaults(func=_run)

@@ -39,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out",
         metavar="DIR",
         default="render-preview",
-        help="folder for the rendered files (default: ./render-preview)",
+        help="folder for the rendered files (default: ./render-preview); files of an earlier "
+        "preview there are replaced, nothing else is",
     )
     p.set_defaults(func=_run)
 
@@ -71,7 +72,8 @@ def _run(args: argparse.Namespace) -> int:
     from monitor.model import normalize_period
     from monitor.notify.base import Notice
     from monitor.notify.dispatch import plan
-    from monitor.notify.preview import history_for, slack_problems, terminal_view, write_files
+    from monitor.notify.preview import slack_problems, terminal_view, write_files
+    from monitor.render.history import attach_history
     from monitor.runtime import build_channels, load_rules, template_env
 
     try:
@@ -111,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0
-    notices = [Notice(a, history=history_for(a, observations)) for a in alerts]
+    notices = attach_history([Notice(a) for a in alerts], observations)
     now = datetime.now(UTC)
     result = plan(
         notices,

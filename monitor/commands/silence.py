@@ -15,7 +15,7 @@ _RELATIVE = re.compile(r"^\s*(\d+)\s*([hdw])\s*$")
 
 
 def parse_until(text: str, now: datetime) -> datetime:
-    """``2025-09-01`` (midnight UTC), an ISO date-time, or relative ``12h`` / ``7d`` / ``2w``."""
+    """``2027-01-15`` (midnight UTC), an ISO date-time, or relative ``12h`` / ``7d`` / ``2w``."""
     m = _RELATIVE.match(text)
     if m:
         n, unit = int(m.group(1)), m.group(2)
@@ -26,8 +26,8 @@ def parse_until(text: str, now: datetime) -> datetime:
         when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise ConfigError(
-            f"--until {text!r}: expected a date (2025-09-01), a date-time "
-            "(2025-09-01T12:00Z) or a duration (12h, 7d, 2w)"
+            f"--until {text!r}: expected a date (2027-01-15), a date-time "
+            "(2027-01-15T12:00Z) or a duration (12h, 7d, 2w)"
         ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--until",
         required=True,
         metavar="DATE",
-        help="end: 2025-09-01, 2025-09-01T12:00Z, or 12h / 7d / 2w from now",
+        help="end: 2027-01-15, 2027-01-15T12:00Z, or 12h / 7d / 2w from now",
     )
     add.add_argument("--comment", required=True, metavar="TEXT", help="why (shown in lists)")
     add.add_argument("--by", metavar="NAME", help="who (default: $USER)")
@@ -75,12 +75,24 @@ def _store(args: argparse.Namespace):
 def _add(args: argparse.Namespace) -> int:
     import os
 
+    from monitor.config import load_config
+    from monitor.daemon.ops import RULE_OUTBOX_STUCK, RULE_SOURCE_FAILING
     from monitor.notify import silences
+    from monitor.runtime import load_rules, open_state
 
     now = datetime.now(UTC)
     matchers = silences.parse_matchers(args.match)
     until = parse_until(args.until, now)
-    store = _store(args)
+    config = load_config(args.config)
+    rules = list(load_rules(config))
+    # Ops notices can be silenced too: their rules and labels (monitor.daemon.ops).
+    silences.check_silence(
+        args.rule,
+        matchers,
+        rule_ids=[r.id for r in rules] + [RULE_SOURCE_FAILING, RULE_OUTBOX_STUCK],
+        labels={k for r in rules for k in r.labels} | {"ops", "subject"},
+    )
+    store = open_state(config)
     try:
         s = silences.add(
             store.engine,

@@ -139,7 +139,7 @@ def format_status(report: StatusReport) -> str:
     lines += ["", "Recent alerts"]
     if report.alerts:
         for a in report.alerts:
-            summary = a.alert.get("summary") or ""
+            summary = _summary(a.alert)
             lines.append(
                 f"  {a.fired_at.isoformat(timespec='minutes')} {a.rule_id} "
                 f"{a.period} [{a.state}] {summary}".rstrip()
@@ -147,6 +147,16 @@ def format_status(report: StatusReport) -> str:
     else:
         lines.append("  none")
     return "\n".join(lines) + "\n"
+
+
+def _summary(alert: dict[str, Any]) -> str:
+    """The alert's summary as its messages said it (rendered, never the raw template)."""
+    from monitor.render.text import alert_text
+
+    try:
+        return alert_text(alert).summary
+    except (KeyError, TypeError, ValueError):  # a row from an older schema: show the rule only
+        return ""
 
 
 def as_json(report: StatusReport) -> str:
@@ -191,6 +201,7 @@ def as_json(report: StatusReport) -> str:
                 "period": a.period,
                 "state": a.state,
                 "fired_at": iso(a.fired_at),
+                "summary": _summary(a.alert),
             }
             for a in report.alerts
         ],

@@ -658,3 +658,8 @@ def _check_summary(
                 f"{', '.join(sorted(known))}",
             )
         )
+    if not undeclared - known:  # rendered for a sample alert: runtime errors and limits
+        from monitor.render.checks import summary_runtime_problems
+
+        for message in summary_runtime_problems(summary, condition.context_keys(), condition.type):
+            problems.append(_at(mark, f"{name}: summary fails when rendered: {message}"))

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from monitor.clock import utc_iso
-from monitor.notify.base import CHANGE_RESOLVED, CHANGE_REVISED, Channel, Digest, RenderedMessage
+from monitor.notify.base import CHANGE_RESOLVED, Channel, Digest, RenderedMessage
 from monitor.notify.options import (
     post,
     raise_for_status,
@@ -25,7 +25,7 @@ from monitor.notify.options import (
     verify_of,
 )
 from monitor.notify.rendering import templates_of
-from monitor.render import filters
+from monitor.render.view import notice_view
 
 DEFAULT_ACTIVE_FOR = timedelta(days=7)
 _LABEL_NAME = re.compile(r"[^A-Za-z0-9_]")
@@ -81,21 +81,17 @@ class AlertmanagerChannel(Channel):
             )
             if digest.test:
                 labels["test"] = "true"
-            summary = env.render_summary(a)
-            description = (
-                f"{filters.quantity(a.value, a.unit)} in "
-                f"{filters.month_name(a.period)} ({filters.country(a.partner)})"
-            )
-            if n.change == CHANGE_REVISED and n.previous:
-                description += (
-                    f" — revised from {filters.quantity(n.previous.get('value'), a.unit)}"
-                )
+            view = notice_view(n, env)  # the words every other channel uses
+            summary = view["summary_text"]
+            description = "; ".join(view["figures"])
+            if view["change_text"]:
+                description += f" ({view['change_text']})"
             item: dict[str, Any] = {
                 "labels": labels,
                 "annotations": {
                     "summary": summary,
                     "description": description,
-                    "value": repr(a.value),
+                    "value": repr(a.value) if view["kind"] == "alert" else "",
                     "unit": a.unit,
                 },
                 "startsAt": utc_iso(starts),

@@ -30,6 +30,12 @@ class Notice:
     history: tuple[tuple[str, float | None], ...] = ()
     #: for revised/resolved: the figures that were sent before (``Alert.to_dict()`` of the old one)
     previous: dict[str, Any] | None = None
+    #: for resolved: the series' value for alert.period after the revision (None: not known
+    #: here; the view then reads it from ``history``, which ends at alert.period)
+    current: float | None = None
+    #: for share alerts: the partner's share of the reporter's total in percent, same months
+    #: as ``history`` (monitor.render.history.share_history_for); charts show it
+    share_history: tuple[tuple[str, float | None], ...] = ()
 
 
 @dataclass(frozen=True)

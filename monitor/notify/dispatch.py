@@ -10,6 +10,9 @@
 - Dedup: ``dedup_key`` depends only on the release, route and kind (or, without a release, on
   the alert keys), so re-planning after a crash queues nothing twice: the store ignores an
   existing (channel, dedup_key).
+- Templates never stop a message: a failing template or summary is replaced by the bundled one
+  or a plain rendering (monitor.render.env), and ``DispatchPlan.template_failures`` lists each
+  failure once, for the caller to raise an ops notice.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from monitor.notify.base import (
     RenderedMessage,
     Route,
 )
+from monitor.render.env import TemplateFailure, collect_failures
 from monitor.render.view import sort_notices
 from monitor.store.base import OutboxEntry
 
@@ -62,6 +66,9 @@ class DispatchPlan:
     routed: dict[str, list[str]] = field(default_factory=dict)
     #: alert keys no route accepted (logged: a config without a default route drops them)
     unrouted: set[str] = field(default_factory=set)
+    #: templates and summaries that failed while rendering (fallbacks were sent instead);
+    #: each template and rule once
+    template_failures: list[TemplateFailure] = field(default_factory=list)
 
 
 def alert_fields(alert: Alert) -> dict[str, str]:
@@ -115,6 +122,32 @@ def plan(
     now: datetime,
 ) -> DispatchPlan:
     """Decide every message this release sends; render each with its channel."""
+    with collect_failures() as failures:
+        result = _plan(
+            notices,
+            release=release,
+            source=source,
+            source_url=source_url,
+            routes=routes,
+            channels=channels,
+            silences=silences,
+            now=now,
+        )
+    result.template_failures = list(failures)
+    return result
+
+
+def _plan(
+    notices: list[Notice],
+    *,
+    release: Release | None,
+    source: str,
+    source_url: str | None,
+    routes: list[Route],
+    channels: dict[str, Channel],
+    silences: list[Any] | None,
+    now: datetime,
+) -> DispatchPlan:
     result = DispatchPlan()
     by_route: dict[str, list[Notice]] = {}
     route_of = {r.name: r for r in routes}
@@ -176,9 +209,10 @@ def plan(
 
 
 def render_safely(channel: Channel, digest: Digest) -> RenderedMessage:
-    """Render; if a custom template (override folder, route/channel/rule variant) fails at
-    runtime, log it and fall back to the bundled defaults so the alert still goes out. A failure
-    of the defaults themselves is a bug and propagates."""
+    """Render; if a custom template setting still breaks the channel's rendering (a variant
+    folder or a template name the renderer cannot fall back from), log it and render with the
+    bundled defaults so the alert still goes out. A failure of the defaults themselves is a bug
+    and propagates. (Template runtime errors and limits are handled inside TemplateEnv.)"""
     try:
         return channel.render(digest)
     except ConfigError as exc:
@@ -195,10 +229,7 @@ def render_safely(channel: Channel, digest: Digest) -> RenderedMessage:
 
     plain = replace(
         digest,
-        notices=tuple(
-            Notice(replace(n.alert, template=None), n.change, n.history, n.previous)
-            for n in digest.notices
-        ),
+        notices=tuple(replace(n, alert=replace(n.alert, template=None)) for n in digest.notices),
     )
     if isinstance(plain, RoutedDigest):
         plain = replace(plain, template=None)

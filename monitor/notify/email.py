@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import logging
 import smtplib
+import socket
 import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from email.utils import format_datetime, parseaddr
 from typing import Any, ClassVar
 
 from monitor.errors import ConfigError, DeliveryError
+from monitor.http import connection_problem
 from monitor.notify.base import Channel, Digest, RenderedMessage
 from monitor.notify.options import as_bool, as_list, secret, secret_keys
 from monitor.notify.rendering import render_email
@@ -64,11 +66,14 @@ def build_mime(
         mime.add_alternative(html, subtype="html")
         html_part = mime.get_payload()[-1]
         for image in message.payload.get("images", []):
+            # inline + Content-ID: shown where the HTML references it, not again as a download
+            # (with only a filename the email library would mark it an attachment).
             html_part.add_related(
                 base64.b64decode(image["png_b64"]),
                 maintype="image",
                 subtype="png",
                 cid=f"<{image['cid']}>",
+                disposition="inline",
                 filename=image.get("filename"),
             )
     return mime
@@ -171,6 +176,9 @@ class EmailChannel(Channel):
             ) from None
         except ssl.SSLError as exc:
             raise DeliveryError(self.name, f"{where}: TLS failed: {exc.reason or exc}") from None
+        except (socket.gaierror, ConnectionRefusedError, TimeoutError) as exc:
+            problem = connection_problem(exc, host=self.host)
+            raise DeliveryError(self.name, f"{where}: {problem}") from None
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryError(
                 self.name, f"{where}: {type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"

@@ -2,15 +2,22 @@
 
 Slack renderings are written as ``<key>.json`` (the exact webhook payload), email renderings as
 ``<key>.eml`` (open it in any mail client, chart included). The key is the digest's identity, so a
-re-send after a crash rewrites the same file instead of adding a duplicate. Files are written to a
-temporary name and renamed, so a reader never sees half a message.
+re-send after a crash finds its message already written and adds nothing. An existing file is
+never replaced: a file of the same name holding anything else (a user's file, or a message from an
+earlier state store whose release numbers started again at 1) is kept and the message is written
+as ``<key>.1.json``, ``<key>.2.json`` ... Files are written to a temporary name and hard-linked into
+place, so a reader never sees half a message.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import tempfile
+from collections.abc import Callable
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,7 +27,12 @@ from monitor.notify.email import build_mime
 from monitor.notify.options import as_bool, as_list, option_problems
 from monitor.notify.rendering import render_email, render_slack
 
+log = logging.getLogger(__name__)
+
 FORMATS = ("slack", "email")
+#: identifies an .eml's content (its Date header and MIME boundaries differ between re-sends)
+CONTENT_HEADER = "X-Customs-Monitor-Content"
+MAX_VERSIONS = 1000
 
 
 class FileChannel(Channel):
@@ -79,7 +91,7 @@ class FileChannel(Channel):
             self.path.mkdir(parents=True, exist_ok=True)
             if "slack" in files:
                 blob = json.dumps(files["slack"], indent=2, ensure_ascii=False) + "\n"
-                self._write(self.path / f"{key}.json", blob.encode("utf-8"))
+                self._place(key, ".json", blob.encode("utf-8"), _same_bytes)
             if "email" in files:
                 mail = RenderedMessage.from_json(files["email"])
                 mime = build_mime(
@@ -87,21 +99,62 @@ class FileChannel(Channel):
                     sender=str(self.options.get("from") or "customs-monitor@localhost"),
                     recipients=as_list(self.options.get("to")) or ["analysts@localhost"],
                 )
-                self._write(self.path / f"{key}.eml", bytes(mime))
+                content = json.dumps(files["email"], sort_keys=True, ensure_ascii=False)
+                mime[CONTENT_HEADER] = hashlib.sha256(content.encode("utf-8")).hexdigest()[:32]
+                self._place(key, ".eml", bytes(mime), _same_email)
             if not files:
-                self._write(self.path / f"{key}.txt", message.text.encode("utf-8"))
+                self._place(key, ".txt", message.text.encode("utf-8"), _same_bytes)
         except OSError as exc:
             raise DeliveryError(
                 self.name, f"cannot write to {self.path}: {exc.strerror or exc}"
             ) from None
 
-    @staticmethod
-    def _write(target: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+    def _place(self, key: str, suffix: str, data: bytes, same: _Same) -> Path:
+        """Write ``data`` as ``<key><suffix>`` (or the first free ``<key>.N<suffix>``) unless
+        the same message is already there; never replace an existing file."""
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=suffix)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            os.replace(tmp, target)
-        except BaseException:
+            for n in range(MAX_VERSIONS):
+                target = self.path / (f"{key}{suffix}" if n == 0 else f"{key}.{n}{suffix}")
+                if target.exists() or target.is_symlink():
+                    if same(target, data):
+                        return target
+                    continue
+                try:
+                    os.link(tmp, target)  # fails if the name was taken meanwhile: no overwrite
+                except FileExistsError:
+                    continue
+                if n:
+                    log.warning(
+                        "channel %r: %s exists with other content; wrote %s instead",
+                        self.name,
+                        f"{key}{suffix}",
+                        target.name,
+                    )
+                return target
+            raise OSError(f"{MAX_VERSIONS} files named {key}.N{suffix} already exist")
+        finally:
             Path(tmp).unlink(missing_ok=True)
-            raise
+
+
+_Same = Callable[[Path, bytes], bool]
+
+
+def _same_bytes(target: Path, data: bytes) -> bool:
+    try:
+        return target.is_file() and target.read_bytes() == data
+    except OSError:
+        return False
+
+
+def _same_email(target: Path, data: bytes) -> bool:
+    """The same rendered email: equal content header (Date and MIME boundaries vary)."""
+    try:
+        with target.open("rb") as fh:
+            theirs = BytesHeaderParser().parse(fh).get(CONTENT_HEADER)
+    except OSError:
+        return False
+    ours = BytesHeaderParser().parsebytes(data).get(CONTENT_HEADER)
+    return theirs is not None and theirs == ours

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import requests
 
 from monitor.errors import ConfigError, DeliveryError, Problem
-from monitor.http import DEFAULT_TIMEOUT, make_session, retry_after_seconds
+from monitor.http import DEFAULT_TIMEOUT, connection_problem, make_session, retry_after_seconds
 
 
 def secret_keys(*names: str) -> set[str]:
@@ -159,16 +159,17 @@ def post(
     """POST, turning network failures into retryable DeliveryErrors with a redacted URL."""
     try:
         return session.post(url, timeout=timeout, **kwargs)
-    except requests.Timeout:
-        raise DeliveryError(channel, f"timed out posting to {shown_url(url)}") from None
     except requests.exceptions.SSLError:
         raise DeliveryError(
             channel,
             f"cannot connect to {shown_url(url)}: TLS certificate "
             "not trusted (for a private CA set ca_bundle)",
         ) from None
-    except requests.ConnectionError:
-        raise DeliveryError(channel, f"cannot connect to {shown_url(url)}") from None
+    except (requests.Timeout, requests.ConnectionError) as exc:
+        # "cannot resolve host ...", "connection refused by ...", "timed out ...": never the path
+        raise DeliveryError(
+            channel, f"{connection_problem(exc, url)} (posting to {shown_url(url)})"
+        ) from None
     except requests.RequestException as exc:
         raise DeliveryError(
             channel, f"request to {shown_url(url)} failed: {type(exc).__name__}"

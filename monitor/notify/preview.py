@@ -1,5 +1,9 @@
 """Previews for ``render`` and ``send-test``: what a channel would send, on the terminal and as
-files (``.json`` payloads, ``.eml`` emails), without sending anything."""
+files (``.json`` payloads, ``.eml`` emails), without sending anything.
+
+Preview files replace earlier previews of the same name only in a folder carrying the preview
+marker (written into folders the preview creates or finds empty); in any other folder an
+existing file is never replaced."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from monitor.errors import ConfigError, Problem
 from monitor.model import Alert, normalize
 from monitor.notify.base import Channel, Notice, RenderedMessage
 from monitor.notify.blockkit import check_payload
@@ -64,14 +69,46 @@ def terminal_view(message: RenderedMessage) -> str:
     return message.text
 
 
+MARKER = ".customs-monitor-preview"
+
+
+def _preview_folder(out_dir: Path) -> bool:
+    """Create or mark ``out_dir``; True when earlier previews in it may be replaced."""
+    if not out_dir.exists():
+        out_dir.mkdir(parents=True)
+    elif not out_dir.is_dir():
+        raise ConfigError(Problem(str(out_dir), 0, 0, "--out must be a folder"))
+    marker = out_dir / MARKER
+    if marker.is_file() and not marker.is_symlink():
+        return True
+    if not any(out_dir.iterdir()):
+        marker.write_text("Previews written by customs-monitor render.\n", encoding="utf-8")
+        return True
+    return False
+
+
 def write_files(channel: Channel, message: RenderedMessage, out_dir: Path, stem: str) -> list[Path]:
     """Write the message as its channel would put it on the wire; returns the files."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ours = _preview_folder(out_dir)
     payload = message.payload
     written: list[Path] = []
 
-    def dump(name: str, data: Any) -> None:
+    def free(name: str) -> Path:
         path = out_dir / name
+        if (path.exists() or path.is_symlink()) and not (ours and path.is_file()):
+            raise ConfigError(
+                Problem(
+                    str(path),
+                    0,
+                    0,
+                    "exists and was not written by a preview: refusing to replace it "
+                    "(choose another --out folder)",
+                )
+            )
+        return path
+
+    def dump(name: str, data: Any) -> None:
+        path = free(name)
         path.write_text(
             json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
         )
@@ -86,7 +123,7 @@ def write_files(channel: Channel, message: RenderedMessage, out_dir: Path, stem:
             mime = build_mime(
                 msg, sender="customs-monitor@localhost", recipients=["preview@localhost"]
             )
-        path = out_dir / name
+        path = free(name)
         path.write_bytes(bytes(mime))
         written.append(path)
 
@@ -106,7 +143,7 @@ def write_files(channel: Channel, message: RenderedMessage, out_dir: Path, stem:
     elif "body" in payload:
         dump(f"{stem}.json", payload["body"])  # generic webhook body
     else:
-        path = out_dir / f"{stem}.txt"
+        path = free(f"{stem}.txt")
         path.write_text(message.text + "\n", encoding="utf-8")
         written.append(path)
     return written

@@ -12,6 +12,7 @@ from typing import Any
 
 from monitor.notify.base import Channel, Digest, RenderedMessage
 from monitor.render import TemplateEnv
+from monitor.render.history import SHARE_CONDITIONS
 from monitor.render.view import DEFAULT_CAP, digest_view, message_key
 
 # Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks).
@@ -129,11 +130,49 @@ def render_slack(channel: Channel, digest: Digest) -> RenderedMessage:
     )
 
 
+def chart_spec(n: dict[str, Any]) -> dict[str, Any] | None:
+    """What an alert's chart shows: its series, or for a share alert the partner's share of the
+    total in percent (the figure the rule is about). None when there is nothing to draw."""
+    context = n["context"]
+    window = context.get("window")
+    if context.get("condition") in SHARE_CONDITIONS:
+        points = list(n.get("share_history") or [])
+        if not any(v is not None for _, v in points):
+            # No share history handed in: the two shares the engine computed.
+            known = {n["period"]: context.get("share")}
+            if context.get("share_before_period"):
+                known[str(context["share_before_period"])] = context.get("share_before")
+            months = [p for p, _ in n["history"]] or sorted(known)
+            points = [(p, known.get(p)) for p in months]
+        if not any(v is not None for _, v in points):
+            return None
+        return {
+            "history": tuple(points),
+            "unit": "%",
+            "title": f"Share of {n['partner_name']} in {n['reporter_name']}'s "
+            f"{n['commodity_name']} {n['flow']}s",
+            "window": None,
+            "alt": f"{len(points)} months of the share of {n['partner_name']}",
+        }
+    if not n["history"] or n["kind"] != "alert":
+        return None
+    return {
+        "history": tuple(n["history"]),
+        "unit": n["unit"],
+        "title": f"{n['commodity_name']}, {n['reporter']} → {n['partner']}",
+        "window": window if isinstance(window, int) else None,
+        "alt": f"{len(n['history'])} months of {n['commodity_name']} to {n['partner_name']}",
+    }
+
+
 def render_email(
     channel: Channel, digest: Digest, *, charts: bool = True, domain: str = "customs-monitor.local"
 ) -> RenderedMessage:
     """Subject, plain text and HTML parts, the top alerts' charts (PNG, base64) and a stable
-    Message-ID (derived from the digest, so a re-send after a crash is recognisably the same)."""
+    Message-ID (derived from the digest, so a re-send after a crash is recognisably the same).
+
+    Alerts about the same series and month (a six-month high that is also a jump) share one
+    chart, and no image is attached twice: each is referenced by every alert it shows."""
     from monitor.render.chart import chart_png  # matplotlib only when an email is rendered
 
     view = view_of(channel, digest)
@@ -142,26 +181,48 @@ def render_email(
     images: list[dict[str, str]] = []
     key = message_key(digest)
     if charts:
-        for i, n in enumerate(view["notices"][:MAX_EMAIL_CHARTS]):
-            if not n["history"]:
+        # One chart per series, month and measure shown (value or share): a six-month high
+        # that is also a jump is one chart, shaded for the widest window among its alerts.
+        specs: dict[tuple[Any, ...], dict[str, Any]] = {}
+        drawn_as: list[tuple[dict[str, Any], tuple[Any, ...]]] = []
+        for n in view["notices"]:
+            spec = chart_spec(n)
+            if spec is None:
                 continue
-            cid = f"chart{i}.{key}@{domain}"
-            window = n["context"].get("window")
-            png = chart_png(
-                n["history"],
-                fired_period=n["period"],
-                window=window if isinstance(window, int) else None,
-                unit=n["unit"],
-                title=f"{n['commodity_name']}, {n['reporter']} → {n['partner']}",
-            )
-            n["chart_cid"] = cid
-            images.append(
-                {
-                    "cid": cid,
-                    "filename": f"chart{i}.png",
-                    "png_b64": base64.b64encode(png).decode("ascii"),
-                }
-            )
+            series = tuple(n[k] for k in ("reporter", "partner", "commodity", "flow", "measure"))
+            drawn = (spec["unit"], *series, n["period"])
+            first = specs.setdefault(drawn, spec)
+            if spec["window"] and (first["window"] or 0) < spec["window"]:
+                first["window"] = spec["window"]
+            drawn_as.append((n, drawn))
+        by_spec: dict[tuple[Any, ...], str] = {}  # what is drawn -> Content-ID
+        by_content: dict[str, str] = {}  # PNG digest -> Content-ID
+        for n, drawn in drawn_as:
+            spec = specs[drawn]
+            if drawn not in by_spec:
+                if len(images) >= MAX_EMAIL_CHARTS:
+                    continue
+                png = chart_png(
+                    spec["history"],
+                    fired_period=n["period"],
+                    window=spec["window"],
+                    unit=spec["unit"],
+                    title=spec["title"],
+                )
+                content = hashlib.sha256(png).hexdigest()
+                if content not in by_content:
+                    i = len(images)
+                    by_content[content] = f"chart{i}.{key}@{domain}"
+                    images.append(
+                        {
+                            "cid": by_content[content],
+                            "filename": f"chart{i}.png",
+                            "png_b64": base64.b64encode(png).decode("ascii"),
+                        }
+                    )
+                by_spec[drawn] = by_content[content]
+            n["chart_cid"] = by_spec[drawn]
+            n["chart_alt"] = spec["alt"]
     subject = " ".join(env.render("email/subject.txt.j2", view, variants=[variant]).split())
     view["subject"] = subject
     text = env.render("email/body.txt.j2", view, variants=[variant])

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from monitor.errors import ConfigError, StoreError
+from monitor.errors import ConfigError, Problem, StoreError
 from monitor.model import Alert
 from monitor.notify.dispatch import matches
 
@@ -78,6 +78,56 @@ def parse_matchers(items: list[str] | None) -> dict[str, str]:
             raise ConfigError(f"--match {item!r}: expected label=value (e.g. partner=US)")
         out[key.strip()] = value.strip()
     return out
+
+
+#: what a silence matcher can name besides the rules' labels (monitor.notify.dispatch.alert_fields)
+ALERT_FIELDS = (
+    "rule",
+    "severity",
+    "source",
+    "period",
+    "reporter",
+    "partner",
+    "commodity",
+    "flow",
+    "measure",
+)
+SEVERITIES = ("info", "warning", "critical")
+
+
+def check_silence(
+    rule: str | None,
+    matchers: dict[str, str],
+    *,
+    rule_ids: list[str],
+    labels: set[str],
+) -> None:
+    """Refuse a silence that can never match: an unknown rule id (or a pattern matching no
+    rule), an unknown label or field, an unknown severity. Suggests the closest name."""
+    from monitor.config_checks import did_you_mean
+
+    problems = []
+    if rule and not any(fnmatch.fnmatchcase(r, rule) for r in rule_ids):
+        problems.append(
+            f"--rule {rule!r} matches no rule{did_you_mean(rule, rule_ids)} "
+            f"(rules: {', '.join(sorted(rule_ids)) or 'none'})"
+        )
+    known = sorted(set(ALERT_FIELDS) | labels)
+    for key, value in matchers.items():
+        if key not in known:
+            problems.append(
+                f"--match {key}={value}: no alert has a field or label {key!r}"
+                f"{did_you_mean(key, known)} (known: {', '.join(known)})"
+            )
+        elif key == "rule" and not any(fnmatch.fnmatchcase(r, value) for r in rule_ids):
+            problems.append(f"--match rule={value}: matches no rule{did_you_mean(value, rule_ids)}")
+        elif key == "severity" and not any(fnmatch.fnmatchcase(s, value) for s in SEVERITIES):
+            problems.append(
+                f"--match severity={value}: severities are {', '.join(SEVERITIES)}"
+                f"{did_you_mean(value, SEVERITIES)}"
+            )
+    if problems:
+        raise ConfigError([Problem("<command line>", 0, 0, p) for p in problems])
 
 
 def _row(r: Any) -> Silence:

@@ -1,8 +1,10 @@
 """Generic JSON webhook: one POST per digest with every alert's figures, for other tools.
 
 Body (``version`` 1): source, release, route, test flag, subject, text (a readable rendering) and
-``alerts``: each with ``change`` (new / revised / resolved), the alert (``Alert.to_dict()``), the
-``previous`` figures for revisions and the recent ``history``. With ``secret`` (or
+``alerts``: each with ``change`` (new / revised / resolved), the alert (``Alert.to_dict()``), its
+rendered ``summary_text``, ``figures`` and ``change_text`` (the words the other channels use), the
+``previous`` figures for revisions, the ``current`` value for a resolved one and the recent
+``history``. With ``secret`` (or
 ``secret_file`` / ``secret_env``) the body is signed: ``X-Customs-Monitor-Signature:
 sha256=<hex HMAC of the body>``, so the receiver can check it came from us.
 """
@@ -15,7 +17,7 @@ import json
 from typing import Any, ClassVar
 
 from monitor.errors import Problem
-from monitor.notify.base import Channel, Digest, RenderedMessage
+from monitor.notify.base import Channel, Digest, Notice, RenderedMessage
 from monitor.notify.options import (
     option_problems,
     post,
@@ -26,8 +28,8 @@ from monitor.notify.options import (
     timeout_of,
     verify_of,
 )
-from monitor.notify.rendering import render_text
-from monitor.render.view import sort_notices
+from monitor.notify.rendering import render_text, templates_of
+from monitor.render.view import notice_view, sort_notices
 
 SIGNATURE_HEADER = "X-Customs-Monitor-Signature"
 
@@ -60,18 +62,23 @@ class WebhookChannel(Channel):
             "source_url": digest.source_url,
             "subject": text.subject,
             "text": text.text,
-            "alerts": [
-                {
-                    "change": n.change,
-                    "key": n.alert.key,
-                    "alert": n.alert.to_dict(),
-                    "previous": n.previous,
-                    "history": [[p, v] for p, v in n.history],
-                }
-                for n in sort_notices(digest.notices)
-            ],
+            "alerts": [self._alert(n) for n in sort_notices(digest.notices)],
         }
         return RenderedMessage(subject=text.subject, text=text.text, payload={"body": body})
+
+    def _alert(self, n: Notice) -> dict[str, Any]:
+        view = notice_view(n, templates_of(self))  # the words every other channel uses
+        return {
+            "change": n.change,
+            "key": n.alert.key,
+            "alert": n.alert.to_dict(),
+            "summary_text": view["summary_text"],
+            "figures": view["figures"],
+            "change_text": view["change_text"],
+            "previous": n.previous,
+            "current": view["current_value"],
+            "history": [[p, v] for p, v in n.history],
+        }
 
     def send(self, message: RenderedMessage) -> None:
         url = secret(self.options, "url", self.name) or ""

@@ -1,12 +1,15 @@
 """Small PNG charts of a series: the history, the rule's window shaded, the fired point marked.
 
 matplotlib's object API (``Figure`` rendered by its built-in Agg canvas): no display, no global
-``pyplot`` state, so charts can be drawn from any thread and never open a window.
+``pyplot`` state, so charts can be drawn from any thread and never open a window. Drawn at twice
+the density they are shown at (``DPI`` for a 6.4-inch chart shown 560-640 px wide), so they stay
+sharp on high-density screens. A value that is not a finite number is drawn as a gap.
 """
 
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 
 from matplotlib.figure import Figure
@@ -15,6 +18,20 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from monitor.render import filters
 
 PERIOD_VALUE = tuple[str, float | None]
+DPI = 200  # 2x the 100 dpi a 6.4-inch chart is laid out at
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None:
+        return None
+    v = float(value)
+    return v if math.isfinite(v) else None
+
+
+def _label(value: float | None, unit: str) -> str:
+    if unit == "%":
+        return filters.MISSING if value is None else f"{value:.1f}%"
+    return filters.quantity(value, unit)
 
 
 def _scale(unit: str) -> tuple[float, str]:
@@ -23,6 +40,8 @@ def _scale(unit: str) -> tuple[float, str]:
         return 1000.0, "t"
     if unit in ("USD", "EUR"):
         return 1e6, f"{unit} million"
+    if unit == "%":
+        return 1.0, "share of total, %"
     return 1.0, unit
 
 
@@ -35,12 +54,13 @@ def chart_png(
     title: str = "",
     width: float = 6.4,
     height: float = 2.6,
-    dpi: int = 100,
+    dpi: int = DPI,
 ) -> bytes:
     """A bar chart of ``history`` (oldest first; ``None`` = a gap, drawn as a hollow tick)."""
     factor, unit_label = _scale(unit)
     periods = [p for p, _ in history]
-    values = [None if v is None else float(v) / factor for _, v in history]
+    raw = [_finite(v) for _, v in history]
+    values = [None if v is None else v / factor for v in raw]
     fig = Figure(figsize=(width, height), dpi=dpi)
     ax = fig.add_subplot()
     xs = list(range(len(periods)))
@@ -71,7 +91,7 @@ def chart_png(
         )
     if fired_idx is not None and values[fired_idx] is not None:
         ax.annotate(
-            filters.quantity(history[fired_idx][1], unit),
+            _label(raw[fired_idx], unit),
             (fired_idx, values[fired_idx]),
             textcoords="offset points",
             xytext=(0, 3),

@@ -1,7 +1,8 @@
 """Jinja filters for what analysts read: tonnes, dollars, percentages, months, countries.
 
-Every filter accepts ``None`` (a missing month is common in customs data) and prints "n/a"
-rather than raising, so one gap never stops a whole digest from rendering.
+Every filter accepts ``None`` (a missing month is common in customs data), NaN, infinities and
+values that are not numbers, and prints "n/a" rather than raising, so one gap or one bad value
+never stops a whole digest from rendering.
 """
 
 from __future__ import annotations
@@ -61,14 +62,34 @@ _CURRENCY = {"USD": "US$", "EUR": "€"}
 
 
 def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float; None for None, NaN, inf and anything not a number."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _decimals(decimals: Any) -> int:
+    # A template cannot ask for a billion decimals (a billion characters).
+    try:
+        return max(0, min(int(decimals), 12))
+    except (TypeError, ValueError, OverflowError):
+        return 0
 
 
 def number(value: Any, decimals: int = 0) -> str:
     """``1116.0`` -> ``1,116``; ``None`` -> ``n/a``."""
-    if _is_missing(value):
+    v = _finite(value)
+    if v is None:
         return MISSING
-    return f"{float(value):,.{decimals}f}"
+    return f"{v:,.{_decimals(decimals)}f}"
 
 
 def _smart(value: float) -> str:
@@ -82,17 +103,18 @@ def _smart(value: float) -> str:
 
 def tonnes(value_kg: Any) -> str:
     """Kilograms as news quotes them: ``1116000`` -> ``1,116 t``."""
-    if _is_missing(value_kg):
+    v = _finite(value_kg)
+    if v is None:
         return MISSING
-    return f"{_smart(float(value_kg) / 1000.0)} t"
+    return f"{_smart(v / 1000.0)} t"
 
 
 def money(value: Any, currency: str = "USD") -> str:
     """``17186505`` -> ``US$17.2 million``; smaller amounts in full (``US$342,673``)."""
-    if _is_missing(value):
+    v = _finite(value)
+    if v is None:
         return MISSING
     symbol = _CURRENCY.get(currency, f"{currency} ")
-    v = float(value)
     sign = "-" if v < 0 else ""
     v = abs(v)
     for size, word in ((1e9, "billion"), (1e6, "million")):
@@ -107,23 +129,26 @@ def quantity(value: Any, unit: str = "") -> str:
         return tonnes(value)
     if unit in _CURRENCY:
         return money(value, unit)
-    if _is_missing(value):
+    v = _finite(value)
+    if v is None:
         return MISSING
-    return f"{_smart(float(value))} {unit}".strip()
+    return f"{_smart(v)} {unit}".strip()
 
 
 def pct(value: Any, decimals: int = 1) -> str:
     """A change given in percent: ``75.53`` -> ``+75.5%``."""
-    if _is_missing(value):
+    v = _finite(value)
+    if v is None:
         return MISSING
-    return f"{float(value):+,.{decimals}f}%"
+    return f"{v:+,.{_decimals(decimals)}f}%"
 
 
 def pp(value: Any, decimals: int = 1) -> str:
     """A change of a share given in percentage points: ``4.71`` -> ``+4.7 pp``."""
-    if _is_missing(value):
+    v = _finite(value)
+    if v is None:
         return MISSING
-    return f"{float(value):+,.{decimals}f} pp"
+    return f"{v:+,.{_decimals(decimals)}f} pp"
 
 
 def month_name(period: Any) -> str:
@@ -162,22 +187,24 @@ def commodity(code: Any) -> str:
 
 
 def sparkline(values: Iterable[Any]) -> str:
-    """Unicode bars scaled between the series' min and max; missing months show as ``·``."""
+    """Unicode bars scaled between the series' min and max; missing months (and values that are
+    not finite numbers) show as ``·``."""
     items: Sequence[Any] = [v[1] if isinstance(v, tuple | list) else v for v in values]
-    known = [float(v) for v in items if not _is_missing(v)]
+    numbers = [_finite(v) for v in items]
+    known = [v for v in numbers if v is not None]
     if not known:
         return SPARK_GAP * len(items)
     low, high = min(known), max(known)
     span = high - low
     out = []
-    for v in items:
-        if _is_missing(v):
+    for v in numbers:
+        if v is None:
             out.append(SPARK_GAP)
-        elif span == 0:
+        elif span == 0 or not math.isfinite(span):
             out.append(SPARK_BARS[len(SPARK_BARS) // 2])
         else:
-            idx = round((float(v) - low) / span * (len(SPARK_BARS) - 1))
-            out.append(SPARK_BARS[idx])
+            idx = round((v - low) / span * (len(SPARK_BARS) - 1))
+            out.append(SPARK_BARS[min(max(idx, 0), len(SPARK_BARS) - 1)])
     return "".join(out)
 
 

@@ -2,26 +2,32 @@
 
 Charts are PNGs embedded as ``data:`` URIs and the styles are inline, so the file opens offline,
 as an email attachment or from a shared drive. Alerts are grouped by rule, newest first, so an
-analyst tuning a rule sees at a glance what it would have sent and why.
+analyst tuning a rule sees at a glance what it would have sent and why; share alerts chart the
+partner's share. The page ends with a marker comment: an existing file is only replaced when it
+carries it (an earlier report), never a file the program did not write; the page is written to
+a temporary file first and renamed, so a failed run leaves the earlier report whole.
 """
 
 from __future__ import annotations
 
 import base64
+import os
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
-from monitor.errors import MonitorError
+from monitor.errors import ConfigError, MonitorError, Problem
 from monitor.model import Alert
 from monitor.render.chart import chart_png
 from monitor.render.env import TemplateEnv
-from monitor.render.history import history_for
+from monitor.render.history import SHARE_CONDITIONS, history_for, share_history_for
 from monitor.render.view import facts, severity_rank
 
 MAX_CHARTS = 500  # beyond this the page would be tens of MB; the rest are listed
+MARKER = "<!-- written by customs-monitor backtest --report -->"
 
 
 def _data_uri(png: bytes) -> str:
@@ -37,6 +43,8 @@ def write_report(
     title: str = "Backtest report",
     months: int = 24,
 ) -> Path:
+    target = Path(path)
+    _check_replaceable(target)  # before the work, not after it
     env = templates or TemplateEnv()
     by_rule: dict[str, list[Alert]] = {}
     for a in alerts:
@@ -50,17 +58,19 @@ def write_report(
             key=lambda x: (x.period, severity_rank(x.severity), x.partner),
             reverse=True,
         ):
-            history = history_for(a, observations, months)
             chart = None
             if charts < MAX_CHARTS:
                 window = a.context.get("window")
+                share = a.context.get("condition") in SHARE_CONDITIONS
+                history = (share_history_for if share else history_for)(a, observations, months)
                 chart = _data_uri(
                     chart_png(
                         history,
                         fired_period=a.period,
-                        unit=a.unit,
-                        window=window if isinstance(window, int) else None,
-                        title=f"{a.reporter} → {a.partner}, {a.commodity} {a.flow}, {a.measure}",
+                        unit="%" if share else a.unit,
+                        window=window if isinstance(window, int) and not share else None,
+                        title=f"{a.reporter} → {a.partner}, {a.commodity} {a.flow}, "
+                        + ("share of the total" if share else a.measure),
                     )
                 )
                 charts += 1
@@ -84,10 +94,39 @@ def write_report(
             "periods": sorted({a.period for a in alerts}),
         },
     )
-    target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(html, encoding="utf-8")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".html")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(html.rstrip("\n") + "\n" + MARKER + "\n")
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
     except OSError as exc:
         raise MonitorError(f"cannot write report {target}: {exc.strerror or exc}") from None
     return target
+
+
+def _check_replaceable(target: Path) -> None:
+    """Refuse to replace anything but an earlier report (its last line is the marker)."""
+    if not (target.exists() or target.is_symlink()):
+        return
+    ours = False
+    if target.is_file() and not target.is_symlink():
+        try:
+            with target.open("rb") as fh:
+                fh.seek(max(0, target.stat().st_size - 256))
+                ours = MARKER.encode() in fh.read()
+        except OSError:
+            ours = False
+    if not ours:
+        raise ConfigError(
+            Problem(
+                str(target),
+                0,
+                0,
+                "exists and is not a report written by customs-monitor: refusing to replace "
+                "it (choose another --report file)",
+            )
+        )

@@ -111,3 +111,30 @@ def test_config_from_environment_variable(project):
     env = {**os.environ, "CUSTOMS_MONITOR_CONFIG": str(project / "monitor.yaml")}
     result = cli("validate", env=env)
     assert result.returncode == 0 and str(project / "monitor.yaml") in result.stdout
+
+
+def test_global_options_after_the_subcommand(project):
+    """`customs-monitor run --config monitor.yaml` works like `--config ... run`."""
+    result = cli("run", "--once", "--config", str(project / "monitor.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert sorted((project / "sent").iterdir())
+
+
+def test_global_options_after_a_nested_subcommand(project):
+    """Options after `silence list` reach it too (-c and --log-level)."""
+    result = cli("silence", "list", "-c", str(project / "monitor.yaml"), "--log-level", "ERROR")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "no active silences"
+    assert (project / "state" / "state.db").exists()
+
+
+def test_global_option_given_twice_the_later_one_wins(project, tmp_path):
+    """A config given after the subcommand overrides one given before it."""
+    result = cli(
+        "--config",
+        str(tmp_path / "nowhere.yaml"),
+        "validate",
+        "--config",
+        str(project / "monitor.yaml"),
+    )
+    assert result.returncode == 0, result.stderr

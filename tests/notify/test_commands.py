@@ -10,6 +10,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.notify.blockkit import check_payload
+from monitor.notify.preview import MARKER
 from monitor.resources import default_dataset
 from tests.notify.servers import Reply
 
@@ -84,7 +85,49 @@ def test_render_only_one_channel(config, tmp_path) -> None:
             "mail-outbox",
         ]
     )
-    assert [p.suffix for p in out.iterdir()] == [".eml"]
+    assert [p.suffix for p in out.iterdir() if p.name != MARKER] == [".eml"]
+
+
+def _render(config: str, out) -> int:
+    return main(
+        [
+            "--config",
+            config,
+            "render",
+            "--rule",
+            "magnets-six-month-high",
+            "--period",
+            "2025-07",
+            "--data",
+            str(default_dataset()),
+            "--out",
+            str(out),
+            "--channel",
+            "mail-outbox",
+        ]
+    )
+
+
+def test_render_again_replaces_its_own_preview(config, tmp_path) -> None:
+    """A second preview into the folder the first one made replaces its files."""
+    out = tmp_path / "preview"
+    assert _render(config, out) == 0
+    eml = out / "magnets-six-month-high-2025-07-mail-outbox.eml"
+    eml.write_bytes(b"stale")
+    assert _render(config, out) == 0
+    assert b"619 t" in eml.read_bytes()
+
+
+def test_render_never_replaces_a_file_it_did_not_write(config, tmp_path, capsys) -> None:
+    """In a folder that is not a preview folder, an existing file of the same name is kept and
+    the command exits 2 naming it."""
+    out = tmp_path / "docs"
+    out.mkdir()
+    mine = out / "magnets-six-month-high-2025-07-mail-outbox.eml"
+    mine.write_text("my saved email")
+    assert _render(config, out) == 2
+    assert mine.read_text() == "my saved email"
+    assert "not written by a preview" in capsys.readouterr().err
 
 
 def test_render_unknown_rule_suggests(config, capsys) -> None:
@@ -199,3 +242,39 @@ def test_silence_bad_until(config, capsys) -> None:
         == 2
     )
     assert "12h, 7d, 2w" in capsys.readouterr().err
+
+
+def _silence(config: str, *extra: str) -> int:
+    return main(["silence", "add", "--config", config, "--until", "7d", "--comment", "why", *extra])
+
+
+def test_silence_with_a_misspelt_field_is_refused(config, capsys) -> None:
+    """--match partnr=US could never match: exit 2, 'did you mean partner', nothing stored."""
+    assert _silence(config, "--rule", "magnets-*", "--match", "partnr=US") == 2
+    assert "did you mean 'partner'" in capsys.readouterr().err
+    main(["--config", config, "silence", "list", "--all"])
+    assert capsys.readouterr().out.strip() == "no silences"
+
+
+def test_silence_of_an_unknown_rule_is_refused(config, capsys) -> None:
+    """An unknown rule id is refused with the closest rule id."""
+    assert _silence(config, "--rule", "magnets-six-month-hgh") == 2
+    assert "did you mean 'magnets-six-month-high'" in capsys.readouterr().err
+
+
+def test_silence_pattern_matching_no_rule_is_refused(config, capsys) -> None:
+    """A rule pattern must match at least one rule."""
+    assert _silence(config, "--rule", "magnet-*") == 2
+    assert "matches no rule" in capsys.readouterr().err
+
+
+def test_silence_on_a_rule_label_and_an_ops_rule_is_accepted(config, capsys) -> None:
+    """Labels the rules declare (desk) and the ops notices' rules can be silenced."""
+    assert _silence(config, "--match", "desk=magnets") == 0
+    assert _silence(config, "--rule", "ops-source-failing", "--match", "subject=gacc") == 0
+
+
+def test_silence_with_an_unknown_severity_is_refused(config, capsys) -> None:
+    """severity=critcal is refused, suggesting critical."""
+    assert _silence(config, "--rule", "magnets-*", "--match", "severity=critcal") == 2
+    assert "did you mean 'critical'" in capsys.readouterr().err

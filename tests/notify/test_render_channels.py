@@ -178,7 +178,7 @@ def test_file_channel_writes_json_and_eml(frame, templates, tmp_path) -> None:
     ch = FileChannel("outbox", {"path": str(tmp_path / "out")}, templates=templates)
     msg = ch.render(digest(july_notices(frame)))
     ch.send(msg)
-    ch.send(msg)  # a re-send rewrites the same files
+    ch.send(msg)  # a re-send finds its files already written
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert files == ["magnets-r7-default-new.eml", "magnets-r7-default-new.json"]
     payload = json.loads((tmp_path / "out" / files[1]).read_text())

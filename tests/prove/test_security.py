@@ -95,7 +95,7 @@ def test_template_file_cannot_read_files_or_environment(tmp_path: Path, template
     (tmp_path / "text" / "notice.txt.j2").write_text(template + "\n")
     env = TemplateEnv(str(tmp_path))
     with pytest.raises(ConfigError) as exc:
-        env.render("text/notice.txt.j2", {"value": 1})
+        env.render_strict("text/notice.txt.j2", {"value": 1})
     assert "root:" not in str(exc.value)
 
 

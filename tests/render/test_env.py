@@ -61,7 +61,7 @@ def test_strict_undefined_in_files(env, tmp_path) -> None:
     (tmp_path / "text" / "digest.txt.j2").write_text("{{ nothing_here }}\n")
     custom = TemplateEnv(str(tmp_path))
     with pytest.raises(ConfigError, match=r"digest.txt.j2.*nothing_here"):
-        custom.render("text/digest.txt.j2", {})
+        custom.render_strict("text/digest.txt.j2", {})
 
 
 def test_html_is_autoescaped(env, tmp_path) -> None:
@@ -113,7 +113,7 @@ def test_syntax_error_is_located(tmp_path) -> None:
     (tmp_path / "bad.txt.j2").write_text("line one\n{% if %}\n")
     custom = TemplateEnv(str(tmp_path))
     with pytest.raises(ConfigError, match=r"bad.txt.j2:2:"):
-        custom.render("bad.txt.j2", {})
+        custom.render_strict("bad.txt.j2", {})
 
 
 def test_check_reports_unknown_fields_with_suggestion(env, frame) -> None:

@@ -104,3 +104,31 @@ def test_mrkdwn_escapes_control_characters() -> None:
     assert (
         filters.mrkdwn("<!channel> & <http://x|y>") == "&lt;!channel&gt; &amp; &lt;http://x|y&gt;"
     )
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, None, "not a number"])
+def test_every_filter_prints_na_for_values_that_are_not_finite_numbers(bad) -> None:
+    """NaN, infinities and non-numbers never raise and never print 'inf' or 'nan'."""
+    for name, f in filters.FILTERS.items():
+        if name == "mrkdwn":
+            continue
+        text = f([bad]) if name == "sparkline" else f(bad)
+        assert "inf" not in text.lower() and "nan" not in text.lower(), (name, text)
+    for f in (filters.number, filters.tonnes, filters.money, filters.quantity, filters.pct):
+        assert f(bad) == "n/a"
+
+
+def test_sparkline_with_an_infinite_month_draws_it_as_a_gap() -> None:
+    """An inf among real values (the poisoned row of issue 11) is a gap, not a crash."""
+    assert filters.sparkline([46_000.0, math.inf, 353_000.0, 619_000.0]) == "▁·▅█"
+
+
+@given(st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)), max_size=40))
+def test_sparkline_never_raises(values) -> None:
+    """Any floats at all, including NaN, inf and the extremes: one character per month."""
+    assert len(filters.sparkline(values)) == len(values)
+
+
+def test_decimals_are_bounded() -> None:
+    """A template asking for a billion decimals gets at most 12 (not a billion characters)."""
+    assert filters.number(1 / 3, 10**9) == "0.333333333333"

@@ -44,3 +44,49 @@ def test_report_escapes_summaries(tmp_path) -> None:
     a = alert(frame, "DE", "2025-07", summary="<script>alert(1)</script>")
     html = write_report(tmp_path / "r.html", [a], frame).read_text(encoding="utf-8")
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_report_refuses_to_replace_a_file_it_did_not_write(tmp_path) -> None:
+    """--report naming an existing file of the user's is refused (exit 2) and left as it was."""
+    from monitor.errors import ConfigError
+
+    mine = tmp_path / "rules.yaml"
+    mine.write_text("pack: mine\n")
+    with pytest.raises(ConfigError, match="not a report written by customs-monitor"):
+        write_report(mine, [], magnets())
+    assert mine.read_text() == "pack: mine\n"
+
+
+def test_report_replaces_an_earlier_report(tmp_path) -> None:
+    """Running the same backtest again replaces the report it wrote before."""
+    from tests.notify.realdata import alert
+
+    frame = magnets()
+    target = tmp_path / "r.html"
+    write_report(target, [], frame)
+    write_report(target, [alert(frame, "DE", "2025-07")], frame)
+    assert "No rule fired" not in target.read_text(encoding="utf-8")
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
+
+
+def test_report_of_a_share_alert_charts_the_share(tmp_path) -> None:
+    """A share-shift alert's chart is drawn from the share history (percent), not tonnes."""
+    from monitor.render.chart import chart_png
+    from monitor.render.history import share_history_for
+
+    frame = magnets()
+    rules = load_rules([str(bundled_path("rules"))])
+    [a] = [
+        x
+        for x in evaluate(frame, rules, ["2025-10"])
+        if x.rule_id == "magnets-share-shift" and x.partner == "US"
+    ]
+    html = write_report(tmp_path / "r.html", [a], frame).read_text(encoding="utf-8")
+    [image] = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    expected = chart_png(
+        share_history_for(a, frame, 24),
+        fired_period="2025-10",
+        unit="%",
+        title="CN → US, 85051110 export, share of the total",
+    )
+    assert base64.b64decode(image) == expected
