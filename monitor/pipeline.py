@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -26,12 +26,12 @@ from monitor.config import Config
 from monitor.errors import MonitorError, SourceError, StoreError
 from monitor.model import SERIES_KEY, Alert, Release, month_to_period, period_to_month
 from monitor.notify.base import CHANGE_NEW, CHANGE_RESOLVED, CHANGE_REVISED, Channel, Notice
+from monitor.render.history import HISTORY_MONTHS, SHARE_CONDITIONS
 from monitor.runtime import build_source
 from monitor.store import ALERT_FIRING, ALERT_RESOLVED, ALERT_SILENCED, AlertUpdate, SqlStore
 
 log = logging.getLogger(__name__)
 
-HISTORY_MONTHS = 24
 #: backoff of a release whose evaluation failed: 1 minute, doubling, at most an hour
 RETRY_FIRST = timedelta(minutes=1)
 RETRY_MAX = timedelta(hours=1)
@@ -285,28 +285,39 @@ class Pipeline:
         return month_to_period(first - self.rules.lookback_months())
 
     def _with_history(self, source: str, notices: list[Notice]) -> list[Notice]:
-        """Attach each alerted series' last HISTORY_MONTHS months (gaps as None) for charts:
-        one read of those months for all the alerted series at once."""
+        """Attach each alerted series' last HISTORY_MONTHS months (gaps as None) for charts,
+        the partner's share of its total those months for share alerts, and a resolved
+        notice's value now: one read of those months for all the alerted series at once."""
         if not notices:
             return notices
         alerts = [n.alert for n in notices]
         keys = pd.DataFrame({k: [getattr(a, k) for a in alerts] for k in SERIES_KEY})
-        periods = pd.Index([a.period for a in alerts])
-        codes, distinct = pd.factorize(periods)
+        codes, distinct = pd.factorize(pd.Index([a.period for a in alerts]))
         ends = np.array([period_to_month(p) for p in distinct], dtype=np.int64)[codes]
         first, last = int(ends.min()) - HISTORY_MONTHS + 1, int(ends.max())
-        values = self.store.history(source, keys, month_to_period(first), month_to_period(last))
-        cells = values.astype(object)
-        cells[np.isnan(values)] = None  # a month with no figure is a gap, never zero
+        shares = any(a.context.get("condition") in SHARE_CONDITIONS for a in alerts)
+        values, totals = self.store.history(
+            source, keys, month_to_period(first), month_to_period(last), totals=shares
+        )
         labels = [month_to_period(m) for m in range(first, last + 1)]
+        rows = _cells(values).tolist()
+        share_rows: list[Any] = [None] * len(alerts)
+        if totals is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                share = np.where(totals > 0, values / totals * 100.0, np.nan)
+            share_rows = _cells(share).tolist()
         out = []
-        for notice, lo, row in zip(
-            notices, (ends - first - HISTORY_MONTHS + 1).tolist(), cells.tolist(), strict=True
-        ):
-            history = tuple(
-                zip(labels[lo : lo + HISTORY_MONTHS], row[lo : lo + HISTORY_MONTHS], strict=True)
+        starts = (ends - first - HISTORY_MONTHS + 1).tolist()
+        for notice, lo, row, share_row in zip(notices, starts, rows, share_rows, strict=True):
+            shown = labels[lo : lo + HISTORY_MONTHS]
+            history = tuple(zip(shown, row[lo : lo + HISTORY_MONTHS], strict=True))
+            share_history: tuple[tuple[str, float | None], ...] = ()
+            if share_row is not None and notice.alert.context.get("condition") in SHARE_CONDITIONS:
+                share_history = tuple(zip(shown, share_row[lo : lo + HISTORY_MONTHS], strict=True))
+            current = history[-1][1] if notice.change == CHANGE_RESOLVED else notice.current
+            out.append(
+                replace(notice, history=history, share_history=share_history, current=current)
             )
-            out.append(Notice(notice.alert, notice.change, history, notice.previous))
         return out
 
     def _source_url(self, source: str) -> str | None:
@@ -341,9 +352,14 @@ class Pipeline:
             channel.close()
 
 
+def _cells(values: np.ndarray) -> np.ndarray:
+    """An object matrix of the values with None for NaN: a month with no figure is a gap."""
+    cells = values.astype(object)
+    cells[np.isnan(values)] = None
+    return cells
+
+
 def _with_source(alert: Alert, source: str) -> Alert:
     if alert.source == source:
         return alert
-    from dataclasses import replace
-
     return replace(alert, source=source)

@@ -13,8 +13,10 @@ from monitor.errors import ConfigError, MonitorError, Problem
 from monitor.model import (
     COLUMNS,
     OBSERVATION_KEY,
+    Alert,
     normalize_period,
 )
+from monitor.render.text import alert_text
 
 FORMATS = ("jsonl", "table", "summary")
 
@@ -86,27 +88,25 @@ def _period_arg(value: str | None, flag: str) -> str | None:
         raise ConfigError(f"{flag} {value!r}: expected a month as YYYY-MM") from None
 
 
-def _table(alerts: list, *, header: bool = True) -> str:
-    lines = [f"{'period':8} {'rule':32} {'series':40} {'value':>16}  why"] if header else []
+def _table(alerts: list[Alert], *, header: bool = True) -> str:
+    """One line per alert: its figures in the rule's units, as the messages word them."""
+    lines = [f"{'period':8} {'rule':32} {'series':40} {'value':>14}  why"] if header else []
     for a in alerts:
+        text = alert_text(a)
         series = f"{a.reporter}>{a.partner} {a.commodity} {a.flow} {a.measure}"
-        c = a.context
-        why = ", ".join(
-            f"{k}={c[k]:.4g}" if isinstance(c[k], float) else f"{k}={c[k]}"
-            for k in (
-                "pct",
-                "shift_points",
-                "prior_max",
-                "prior_min",
-                "months_known",
-                "z",
-                "share",
-                "streak_length",
-            )
-            if c.get(k) is not None
-        )
-        lines.append(f"{a.period:8} {a.rule_id:32} {series:40} {a.value:>16,.0f}  {why}")
+        lines.append(f"{a.period:8} {a.rule_id:32} {series:40} {text.value or '':>14}  {text.why}")
     return "\n".join(lines)
+
+
+def _jsonl(alert: Alert) -> str:
+    """An alert as a JSON line, its summary rendered (never the template) and its why."""
+    text = alert_text(alert)
+    record = {**alert.to_dict(), "summary": text.summary, "why": text.why}
+    return json.dumps(record, ensure_ascii=False, allow_nan=False, default=_plain) + "\n"
+
+
+def _plain(value: object) -> object:
+    return None if isinstance(value, float) else str(value)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -134,12 +134,7 @@ def _run(args: argparse.Namespace) -> int:
         out.write(f"total\t{sum(counts.values())}\t({len(periods)} periods)\n")
     elif args.format == "jsonl":
         for batch in table.batches():
-            out.write(
-                "".join(
-                    json.dumps(a.to_dict(), ensure_ascii=False, allow_nan=False) + "\n"
-                    for a in batch
-                )
-            )
+            out.write("".join(_jsonl(a) for a in batch))
     else:
         for i, batch in enumerate(table.batches()):
             out.write(_table(batch, header=i == 0) + "\n")

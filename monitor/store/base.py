@@ -104,8 +104,12 @@ class Store(Protocol):
         """Current observations of one source for months [first, last], text columns
         categorical: what the engine reads."""
 
-    def history(self, source: str, keys: pd.DataFrame, first: str, last: str) -> np.ndarray:
-        """Values of the given series for months [first, last] (series x months, NaN = none)."""
+    def history(
+        self, source: str, keys: pd.DataFrame, first: str, last: str, *, totals: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Values of the given series for months [first, last] (series x months, NaN = none)
+        and, with ``totals``, their share totals (WORLD where published, else the partners'
+        sum)."""
 
     def latest(self, source: str | None = None) -> pd.DataFrame:
         """Per series: its newest month (SERIES_KEY, unit, period, source)."""

@@ -30,7 +30,14 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from monitor.model import COLUMNS, SERIES_KEY, month_to_period, period_to_month
+from monitor.model import (
+    COLUMNS,
+    SERIES_KEY,
+    WORLD,
+    combine_codes,
+    month_to_period,
+    period_to_month,
+)
 from monitor.store import schema as s
 from monitor.store.buffer import DEFAULT_BUDGET, DuplicateRows, MonthBuffer
 from monitor.store.segments import (
@@ -373,22 +380,44 @@ class ObservationStore:
         return _frame(source, dictionary, months, parts)
 
     def history(
-        self, conn: Connection, source: str, keys: pd.DataFrame, first: int, last: int
-    ) -> np.ndarray:
+        self,
+        conn: Connection,
+        source: str,
+        keys: pd.DataFrame,
+        first: int,
+        last: int,
+        *,
+        totals: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Values of the series in ``keys`` (SERIES_KEY columns) for months [first, last], as a
-        (series x months) matrix, NaN where nothing was published."""
-        out = np.full((len(keys), last - first + 1), np.nan)
+        (series x months) matrix, NaN where nothing was published; with ``totals``, also each
+        series' share total those months (the group's WORLD value where published, else the
+        sum over its partners, as the engine's share conditions take it)."""
+        n_months = last - first + 1
+        out = np.full((len(keys), n_months), np.nan)
+        total = np.full((len(keys), n_months), np.nan) if totals else None
         if not len(keys):
-            return out
+            return out, total
         _, dictionary = self.dictionary(conn, source)
         ids = dictionary.ids_for(keys, add=False) if len(dictionary) else np.full(len(keys), -1)
         known = ids >= 0
+        if totals:
+            group, is_world, n_groups = _groups(dictionary)
+            key_group = np.where(known, group[np.maximum(ids, 0)], -1)
         for month, rows in self.current(conn, source, first, last):
+            col = month - first
             pos = np.searchsorted(rows.ids, ids)
             hit = known & (pos < len(rows))
             hit[hit] = rows.ids[pos[hit]] == ids[hit]
-            out[hit, month - first] = rows.values[pos[hit]]
-        return out
+            out[hit, col] = rows.values[pos[hit]]
+            if total is not None:
+                g, world = group[rows.ids], is_world[rows.ids]
+                sums = np.bincount(g[~world], weights=rows.values[~world], minlength=n_groups)
+                counts = np.bincount(g[~world], minlength=n_groups)
+                month_total = np.where(counts > 0, sums, np.nan)
+                month_total[g[world]] = rows.values[world]  # WORLD, where published, wins
+                total[key_group >= 0, col] = month_total[key_group[key_group >= 0]]
+        return out, total
 
     def latest(self, conn: Connection, source: str) -> pd.DataFrame:
         """Per series: its newest month with a value, that value's unit (SERIES_KEY, unit,
@@ -438,6 +467,17 @@ class ObservationStore:
         if not frames:
             return pd.DataFrame(columns=[*COLUMNS, "release_id", "recorded_at"])
         return pd.concat(frames, ignore_index=True)
+
+
+def _groups(dictionary: SeriesDictionary) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per series id: its share group (reporter, commodity, flow, measure) and whether it is
+    the WORLD row; and how many groups."""
+    parts = [dictionary.codes[k] for k in ("reporter", "commodity", "flow", "measure")]
+    sizes = [len(dictionary.values[k]) for k in ("reporter", "commodity", "flow", "measure")]
+    group, uniques = pd.factorize(combine_codes(parts, sizes))
+    world = np.flatnonzero(np.asarray(dictionary.values["partner"] == WORLD))
+    is_world = np.isin(dictionary.codes["partner"], world)
+    return group.astype(np.int64), is_world, len(uniques)
 
 
 def _frame(

@@ -278,13 +278,15 @@ class SqlStore:
         with self._guard(f"reading observations of {source!r}"), self._engine.connect() as conn:
             return self.data.window(conn, source, lo, hi)
 
-    def history(self, source: str, keys: pd.DataFrame, first: str, last: str) -> np.ndarray:
+    def history(
+        self, source: str, keys: pd.DataFrame, first: str, last: str, *, totals: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Values of the given series (SERIES_KEY columns) for months [first, last]: a
-        series x months matrix, NaN where no value was published."""
+        series x months matrix, NaN where no value was published; with ``totals``, each
+        series' share total too (see ObservationStore.history)."""
+        lo, hi = period_to_month(first), period_to_month(last)
         with self._guard(f"reading history of {source!r}"), self._engine.connect() as conn:
-            return self.data.history(
-                conn, source, keys, period_to_month(first), period_to_month(last)
-            )
+            return self.data.history(conn, source, keys, lo, hi, totals=totals)
 
     def latest(self, source: str | None = None) -> pd.DataFrame:
         """Per series: the newest month with a value (SERIES_KEY, unit, period, source)."""

@@ -179,3 +179,20 @@ def test_clock_drives_the_replay_source(tmp_path):
     assert source.fetch().observations["period"].max() == "2025-06"
     clock.advance(timedelta(days=1, hours=3))
     assert source.fetch().observations["period"].max() == "2025-07"
+
+
+def test_share_alerts_carry_their_share_history(daemon_for):
+    """A share-shift notice carries the partner's share of the total over its chart's months,
+    the same as render.history computes it from the observations."""
+    from monitor.render.history import HISTORY_MONTHS, share_history_for
+
+    daemon = daemon_for(raw_magnets(), initial="alert_all")
+    _, evaluations, _ = daemon.run_once()
+    shares = [n for e in evaluations for n in e.notices if n.alert.rule_id == "magnets-share-shift"]
+    assert shares
+    observations = daemon.store.observations()
+    for notice in shares:
+        want = share_history_for(notice.alert, observations, HISTORY_MONTHS)
+        assert [p for p, _ in notice.share_history] == [p for p, _ in want]
+        for (_, got), (_, expected) in zip(notice.share_history, want, strict=True):
+            assert got == pytest.approx(expected) if expected is not None else got is None

@@ -185,7 +185,8 @@ def test_history_gives_each_series_its_months(store) -> None:
         [keys, pd.DataFrame([["CN", "ZZ", "1", "export", "net_weight_kg"]], columns=SERIES_KEY)],
         ignore_index=True,
     )
-    matrix = store.history("trade", keys, "2024-12", "2025-06")
+    matrix, totals = store.history("trade", keys, "2024-12", "2025-06")
+    assert totals is None
     assert matrix.shape == (26, 7)
     indexed = data.set_index([*SERIES_KEY, "period"]).value
     for i, key in enumerate(keys.itertuples(index=False)):
@@ -228,3 +229,20 @@ def test_series_added_by_another_writer_meanwhile_get_consistent_ids(tmp_path: P
     pd.testing.assert_frame_equal(text(second.observations()), text(both))
     first.close()
     second.close()
+
+
+def test_history_totals_are_the_share_totals(store) -> None:
+    """With totals, each series' group total per month: WORLD where published, else the sum of
+    the partners (computed independently here from the rows)."""
+    data = generated()
+    data = data[~((data.commodity == "85000001") & (data.partner == "WORLD"))]
+    store.ingest("trade", data, now=NOW)
+    keys = data[SERIES_KEY].drop_duplicates().reset_index(drop=True)
+    _, totals = store.history("trade", keys, "2025-01", "2025-06", totals=True)
+    for i, key in enumerate(keys.itertuples(index=False)):
+        group = data[(data.commodity == key.commodity)]
+        for j, period in enumerate(MONTHS):
+            month = group[group.period == period]
+            world = month[month.partner == "WORLD"].value
+            want = world.iloc[0] if len(world) else month[month.partner != "WORLD"].value.sum()
+            assert totals[i, j] == pytest.approx(want)
