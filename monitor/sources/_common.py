@@ -19,12 +19,17 @@ from typing import Any
 
 import pandas as pd
 import requests
-import urllib3
 
 from monitor.clock import Clock
 from monitor.countries import alpha2_from_alpha3
 from monitor.errors import Problem, SourceError
-from monitor.http import DEFAULT_TIMEOUT, make_session, redact_url, retry_after_seconds
+from monitor.http import (
+    DEFAULT_TIMEOUT,
+    connection_problem,
+    make_session,
+    redact_url,
+    retry_after_seconds,
+)
 from monitor.model import SERIES_KEY, month_to_period, normalize, period_to_month
 
 log = logging.getLogger("monitor.sources")
@@ -199,13 +204,12 @@ class HttpClient:
             try:
                 resp = self.session.get(url, params=params, headers=headers, timeout=self.timeout)
             except requests.RequestException as exc:
-                if _timed_out(exc):
-                    raise self.error(
-                        f"timed out (timeouts {self.timeout[0]:g} s connect, "
-                        f"{self.timeout[1]:g} s read)",
-                        shown,
-                    ) from None
-                raise self.error(f"connection failed: {type(exc).__name__}", shown) from None
+                problem = connection_problem(exc, url)
+                if problem.startswith("timed out"):
+                    problem += (
+                        f" (timeouts {self.timeout[0]:g} s connect, {self.timeout[1]:g} s read)"
+                    )
+                raise self.error(problem, shown) from None
             if resp.status_code in ok:
                 return resp
             retry_after = retry_after_seconds(resp)
@@ -244,14 +248,6 @@ class HttpClient:
             raise self.error(f"malformed JSON (truncated body?): {exc}", resp.url) from None
         except RecursionError:
             raise self.error("malformed JSON: nested too deeply", resp.url) from None
-
-
-def _timed_out(exc: requests.RequestException) -> bool:
-    """Timeouts, also when urllib3's retries wrap them into a ConnectionError."""
-    if isinstance(exc, requests.Timeout):
-        return True
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, TimeoutError | urllib3.exceptions.TimeoutError)
 
 
 def _snippet(resp: requests.Response) -> str:

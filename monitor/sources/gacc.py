@@ -11,8 +11,8 @@ good files of the same poll still ingest.
 from __future__ import annotations
 
 import logging
-import shutil
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -210,9 +210,19 @@ class GaccSource(Source):
                 return
             done = folder / "done"
             for item in items:
-                if item.path is not None and item.path.exists():
-                    done.mkdir(exist_ok=True)
-                    shutil.move(str(item.path), str(_free_name(done, item.name)))
+                if item.path is None or not item.path.exists():
+                    continue
+                # A download saved under the same name since the poll read it is not the file
+                # that was ingested: leave it for the next poll.
+                if sha256(item.path.read_bytes()) != sha256(item.data):
+                    log.warning(
+                        "source %r: %s changed since it was read; left for the next poll",
+                        self.name,
+                        item.name,
+                    )
+                    continue
+                done.mkdir(exist_ok=True)
+                _move_no_replace(item.path, done, item.name)
 
         return archive
 
@@ -222,21 +232,51 @@ class GaccSource(Source):
             return
         rejected = folder / "rejected"
         rejected.mkdir(exist_ok=True)
-        target = _free_name(rejected, item.name)
         if item.path is not None:
-            shutil.move(str(item.path), str(target))
+            target = _move_no_replace(item.path, rejected, item.name)
         else:
-            target.write_bytes(item.data)
-        target.with_name(target.name + ".error.txt").write_text(
-            f"{item.name}: {message}\n", encoding="utf-8"
+            target = _create_no_replace(rejected, item.name, item.data)
+        _create_no_replace(
+            rejected, target.name + ".error.txt", f"{item.name}: {message}\n".encode()
         )
 
 
-def _free_name(folder: Path, name: str) -> Path:
-    """``name`` in ``folder``, suffixed .1, .2 ... rather than overwrite an earlier file."""
-    target = folder / name
+def _candidates(folder: Path, name: str) -> Iterator[Path]:
+    """``name`` in ``folder``, then suffixed .1, .2 ...: never an earlier file's place."""
+    yield folder / name
     n = 1
-    while target.exists():
-        target = folder / f"{Path(name).stem}.{n}{Path(name).suffix}"
+    while True:
+        yield folder / f"{Path(name).stem}.{n}{Path(name).suffix}"
         n += 1
-    return target
+
+
+def _move_no_replace(source: Path, folder: Path, name: str) -> Path:
+    """Move ``source`` into ``folder`` under the first free name, atomically: a hard link fails
+    rather than replace a file that appeared meanwhile (where links are not possible, an
+    exclusive create and copy)."""
+    for target in _candidates(folder, name):
+        try:
+            os.link(source, target)
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here (another file system, some mounts)
+            try:
+                with target.open("xb") as out:
+                    out.write(source.read_bytes())
+            except FileExistsError:
+                continue
+        source.unlink()
+        return target
+    raise AssertionError("unreachable")  # pragma: no cover - _candidates never ends
+
+
+def _create_no_replace(folder: Path, name: str, data: bytes) -> Path:
+    """Write ``data`` to a new file in ``folder`` under the first free name."""
+    for target in _candidates(folder, name):
+        try:
+            with target.open("xb") as out:
+                out.write(data)
+        except FileExistsError:
+            continue
+        return target
+    raise AssertionError("unreachable")  # pragma: no cover - _candidates never ends

@@ -150,6 +150,44 @@ def test_committed_files_move_to_done_and_are_skipped_by_hash(tmp_path):
     assert second.unchanged and second.observations.empty
 
 
+def test_a_file_replaced_after_it_was_read_stays_for_the_next_poll(tmp_path, caplog):
+    """A new download saved under the ingested file's name before the commit is not archived
+    unread: it stays in the drop folder."""
+    inbox = _inbox(tmp_path, EXPORTS)
+    first = GaccSource("gacc", {"path": str(inbox)}).fetch()
+    replacement = IMPORTS.read_bytes()
+    (inbox / EXPORTS.name).write_bytes(replacement)
+    first.on_committed()
+    assert (inbox / EXPORTS.name).read_bytes() == replacement
+    assert not (inbox / "done" / EXPORTS.name).exists()
+    assert "changed since it was read" in caplog.text
+
+
+def test_archiving_never_replaces_a_file_already_in_done(tmp_path):
+    """done/ already holding a file of that name keeps it; the new one gets a free name."""
+    inbox = _inbox(tmp_path, EXPORTS)
+    (inbox / "done").mkdir()
+    (inbox / "done" / EXPORTS.name).write_text("the user's own file")
+    GaccSource("gacc", {"path": str(inbox)}).fetch().on_committed()
+    assert (inbox / "done" / EXPORTS.name).read_text() == "the user's own file"
+    moved = inbox / "done" / f"{EXPORTS.stem}.1{EXPORTS.suffix}"
+    assert moved.read_bytes() == EXPORTS.read_bytes()
+
+
+def test_a_rejection_note_never_replaces_an_existing_file(tmp_path):
+    """rejected/ holding a note of that name keeps it; the new note gets a free name."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "broken_export.csv").write_text("not a GACC file\n")
+    (inbox / "rejected").mkdir()
+    (inbox / "rejected" / "broken_export.csv.error.txt").write_text("the user's notes")
+    GaccSource("gacc", {"path": str(inbox)}).fetch()
+    assert (inbox / "rejected" / "broken_export.csv.error.txt").read_text() == "the user's notes"
+    assert (inbox / "rejected" / "broken_export.csv").read_text() == "not a GACC file\n"
+    notes = sorted(p.name for p in (inbox / "rejected").glob("*.error*.txt"))
+    assert notes == ["broken_export.csv.error.1.txt", "broken_export.csv.error.txt"]
+
+
 def test_malformed_file_is_rejected_and_good_ones_still_ingest(tmp_path, caplog):
     """A broken file goes to rejected/ with an .error.txt naming the line; the good one ingests."""
     inbox = _inbox(tmp_path, EXPORTS)
