@@ -147,3 +147,28 @@ def test_parquet_codes_keep_their_leading_zeros(tmp_path: Path) -> None:
     """A text commodity 0301 stays 0301 through the Parquet reader."""
     frame = read(parquet(tmp_path / "x.parquet"))
     assert frame.commodity.astype(str).tolist() == ["0301"]
+
+
+def test_an_unchanged_file_is_not_read_again(tmp_path: Path) -> None:
+    """Same size and modification time as recorded: unchanged without reading the file (the
+    quick check of make and rsync); a touched file with the same bytes is unchanged too; new
+    bytes with a new time are read."""
+    import os
+
+    from monitor.sources.file import FileSource
+
+    path = csv(tmp_path / "x.csv", [row("A", "1")])
+    first = FileSource("s", {"path": str(path)}).fetch()
+    list(first.chunks())
+    size, mtime = first.cursor["stat"]
+    csv(path, [row("A", "7")])  # other bytes, same length...
+    os.utime(path, ns=(mtime, mtime))  # ...and the recorded time: only a read would notice
+    assert path.stat().st_size == size
+    assert FileSource("s", {"path": str(path)}, cursor=first.cursor).fetch().unchanged
+    csv(path, [row("A", "1")])
+    os.utime(path, ns=(1, 1))
+    touched = FileSource("s", {"path": str(path)}, cursor=first.cursor).fetch()
+    assert touched.unchanged and touched.cursor["stat"] != first.cursor["stat"]
+    csv(path, [row("A", "2")])
+    changed = FileSource("s", {"path": str(path)}, cursor=touched.cursor).fetch()
+    assert not changed.unchanged
