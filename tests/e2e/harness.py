@@ -11,8 +11,10 @@ because aiosmtpd's Controller cannot use port 0):
 - ``Daemon``: runs ``python -m monitor --config X run [--once]`` as a subprocess and can SIGKILL it.
 - ``self_signed``: a throwaway CA-less certificate for 127.0.0.1 made with ``cryptography``.
 
-The receivers count every message they got, so a scenario can assert "none missing, duplicates
-only within the at-least-once window".
+The receivers count a message only once its whole body arrived (and, when it says it is JSON,
+parsed): a connection cut mid-request by a killed daemon is counted in ``incomplete``, never as a
+message. So a scenario can assert "none missing, duplicates only within the at-least-once
+window" without a killed connection's empty body passing for a delivery.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class Answer:
 
 @dataclass
 class Post:
+    """One complete request: its whole body arrived (and parsed, when declared JSON)."""
+
     path: str
     headers: dict[str, str]
     body: bytes
@@ -59,6 +63,27 @@ class Post:
     @property
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+def read_body(handler: BaseHTTPRequestHandler) -> bytes | None:
+    """The request's whole body, or None when the client went away before sending all of it
+    (a short read at end of stream) or sent JSON that does not parse."""
+    try:
+        length = int(handler.headers.get("Content-Length") or 0)
+    except ValueError:
+        return None
+    try:
+        body = handler.rfile.read(length) if length > 0 else b""
+    except (ConnectionError, TimeoutError, ssl.SSLError):
+        return None
+    if len(body) != length:
+        return None
+    if "json" in (handler.headers.get("Content-Type") or ""):
+        try:
+            json.loads(body)
+        except ValueError:
+            return None
+    return body
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -79,6 +104,7 @@ class HttpPeer:
         self.routes: dict[str, Answer | Callable[[dict[str, str]], Answer]] = {}
         self.gets: list[tuple[str, dict[str, str], int]] = []
         self.posts: list[Post] = []
+        self.incomplete = 0  # requests cut off or unparseable: never counted as messages
         self.post_script: list[Answer] = []
         self.post_default = Answer(200, b"ok")
         self.lock = threading.Lock()
@@ -119,8 +145,12 @@ class HttpPeer:
                 self._answer(answer)
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
+                body = read_body(self)
+                if body is None:
+                    with peer.lock:
+                        peer.incomplete += 1
+                    self.close_connection = True
+                    return
                 with peer.lock:
                     answer = peer.post_script.pop(0) if peer.post_script else peer.post_default
                     peer.posts.append(
