@@ -347,11 +347,16 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def run_cli(
-    config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    config: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    module: str = "monitor",
 ) -> subprocess.CompletedProcess[bytes]:
-    """``python -m monitor --config X ARGS`` to completion; stdout/stderr as bytes."""
+    """``python -m monitor --config X ARGS`` to completion; stdout/stderr as bytes.
+    ``module="tests.e2e.inject"`` runs the same CLI with a fault injected (see there)."""
     return subprocess.run(
-        [sys.executable, "-m", "monitor", "--config", str(config), *args],
+        [sys.executable, "-m", module, "--config", str(config), *args],
         cwd=str(config.parent),
         env=child_env(env),
         capture_output=True,
@@ -364,14 +369,19 @@ class Daemon:
     """A ``run``/``run --once`` subprocess whose output goes to files (for later grepping)."""
 
     def __init__(
-        self, config: Path, *args: str, env: dict[str, str] | None = None, tag: str = "run"
+        self,
+        config: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        tag: str = "run",
+        module: str = "monitor",
     ) -> None:
         self.stdout_path = config.parent / f"{tag}.stdout"
         self.stderr_path = config.parent / f"{tag}.stderr"
         self._out = self.stdout_path.open("ab")
         self._err = self.stderr_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(config), *args],
+            [sys.executable, "-m", module, "--config", str(config), *args],
             cwd=str(config.parent),
             env=child_env(env),
             stdout=self._out,
@@ -393,6 +403,9 @@ class Daemon:
         finally:
             self._out.close()
             self._err.close()
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, step: float = 0.05) -> bool:
