@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
@@ -21,6 +22,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import Config
 from monitor.daemon import calendar
 from monitor.errors import ConfigError, MonitorError
+from monitor.notify.deliver import deliver_due
 from monitor.pipeline import EvaluationOutcome, Pipeline, PollOutcome
 from monitor.runtime import build_channels, load_rules, open_state, template_env
 from monitor.store import SqlStore
@@ -47,6 +49,10 @@ class DaemonStats:
     alerts: int = 0
     messages_sent: int = 0
     last_poll: dict[str, str] = field(default_factory=dict)
+
+
+def _not_stopping() -> float | None:
+    return None
 
 
 class Daemon:
@@ -77,6 +83,8 @@ class Daemon:
         )
         self.scheduler = scheduler or BlockingScheduler(timezone=UTC)
         self.stats = DaemonStats()
+        #: the monotonic time by which running jobs must be done, once the service is stopping
+        self.stop_deadline: Callable[[], float | None] = _not_stopping
         # Every schedule is checked now, so a bad one fails the start (before READY=1), not
         # the first poll.
         for name, options in config.sources.items():
@@ -149,7 +157,11 @@ class Daemon:
     def deliver_job(self) -> Any:
         with self._deliver_lock:
             try:
-                report = self.pipeline.deliver()
+                # deliver_due directly rather than Pipeline.deliver: the stop deadline reaches
+                # the channel threads this way.
+                report = deliver_due(
+                    self.store, self.channels, clock=self.clock, stop_deadline=self.stop_deadline
+                )
             except MonitorError as exc:
                 log.error("delivery failed: %s", exc)
                 return None
@@ -182,7 +194,9 @@ class Daemon:
             len(self.channels),
             self.store._shown_url,
         )
-        code = Service(self.config, config_path=self.config.path, daemon=self).run()
+        code = Service(
+            self.config, config_path=self.config.path, daemon=self, exit_at_deadline=True
+        ).run()
         if code == EXIT_LEASE_LOST:
             raise LeaseLost(
                 "ha: the lease was lost; exiting so that this instance restarts as the standby"

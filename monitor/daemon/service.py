@@ -4,7 +4,14 @@
 calendar-aware poll triggers, the HA lease (standby until it holds it; fenced when it loses it),
 sd_notify READY/WATCHDOG/STATUS/RELOADING/STOPPING, the health endpoint with metrics, the ops
 self-check, SIGHUP reload (a broken config is rejected, the old one keeps running) and a SIGTERM
-stop that lets in-flight jobs finish within a deadline (the outbox keeps whatever is unsent).
+stop with a deadline.
+
+The stop deadline (``stop_timeout``, 45 s, below the unit's TimeoutStopSec=60) holds whatever a
+source or receiver does: no job starts after SIGTERM; running ones get until the deadline minus
+``CLOSE_MARGIN``; a delivery still waiting for its server is abandoned then (its message stays
+in the outbox and is sent again after the restart); and, in the real process, a timer ends the
+process at the deadline if anything still holds it up. Every commit is atomic, so ending there
+loses nothing: it is the crash the pipeline is built to survive.
 
 Exit codes of ``run``: 0 stopped on request, 1 the lease was lost (systemd restarts us, and we
 come back as the standby).
@@ -12,9 +19,12 @@ come back as the standby).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -37,6 +47,10 @@ from monitor.store import ALERT_FIRING, AlertUpdate
 log = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_LEASE_LOST = 1
+#: seconds of the stop deadline kept for closing the store and the lease after the jobs
+CLOSE_MARGIN = 5.0
+#: the process ends itself this long before the deadline, so it is gone by the deadline
+EXIT_MARGIN = 1.0
 
 
 class Service:
@@ -50,6 +64,7 @@ class Service:
         daemon_factory: Callable[..., Any] | None = None,
         daemon: Any = None,
         stop_timeout: float = 45.0,
+        exit_at_deadline: bool = False,
     ) -> None:
         from monitor.daemon.runner import Daemon
 
@@ -59,6 +74,9 @@ class Service:
         self.options = DaemonOptions.from_config(config.daemon)
         self.notifier = Notifier(environ)
         self.stop_timeout = stop_timeout
+        # Only the real process ends itself at the deadline; in-process users (tests) do not.
+        self.exit_at_deadline = exit_at_deadline
+        self._stop_at: float | None = None  # monotonic time of the stop request
         self._factory = daemon_factory or Daemon
         # Opening the daemon validates rules and channels and opens (and migrates) the store:
         # READY=1 is only sent after this succeeded. An already opened one (``customs-monitor
@@ -113,7 +131,8 @@ class Service:
 
     def _instrumented(self, daemon: Any) -> Any:
         """Count deliveries wherever the daemon delivers (its poll job delivers right after
-        evaluating, besides the periodic deliver job)."""
+        evaluating, besides the periodic deliver job); hand it the stop deadline."""
+        daemon.stop_deadline = self.jobs_deadline
         original = daemon.deliver_job
 
         def deliver_job() -> Any:
@@ -352,27 +371,55 @@ class Service:
     def stop(self) -> None:
         if self.stopping.is_set():
             return
+        self._stop_at = time.monotonic()
         self.stopping.set()
         self.notifier.stopping()
         log.info(
-            "stopping: no new polls; letting running jobs finish (up to %gs)", self.stop_timeout
+            "stopping: no new jobs; letting running ones finish (exit within %gs)",
+            self.stop_timeout,
         )
+        if self.exit_at_deadline:
+            timer = threading.Timer(max(0.0, self.stop_timeout - EXIT_MARGIN), self._exit_now)
+            timer.daemon = True
+            timer.start()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+
+    def jobs_deadline(self) -> float | None:
+        """The monotonic time by which running jobs must be done; None until stopping."""
+        if self._stop_at is None:
+            return None
+        return self._stop_at + max(0.0, self.stop_timeout - CLOSE_MARGIN)
+
+    def _exit_now(self) -> None:
+        """The stop deadline passed and something (a source, a receiver, the interpreter
+        joining a job thread) still holds the process: end it the way systemd would, minus the
+        SIGKILL. Every commit is atomic and the outbox keeps what was not marked sent."""
+        log.error(
+            "stop deadline of %gs: %d job(s) still running; exiting now (unsent messages stay "
+            "in the outbox and go out after the restart)",
+            self.stop_timeout,
+            self._running,
+        )
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(EXIT_LEASE_LOST if self.lease_lost else EXIT_OK)
 
     def _stop_if_requested(self) -> None:
         if self.stopping.is_set() and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
     def _wait_for_jobs(self) -> None:
-        deadline = time.monotonic() + self.stop_timeout
+        deadline = self.jobs_deadline() or time.monotonic() + self.stop_timeout - CLOSE_MARGIN
         with self._idle:
             while self._running and time.monotonic() < deadline:
                 self._idle.wait(min(1.0, max(0.0, deadline - time.monotonic())))
             if self._running:
                 log.warning(
-                    "%d job(s) still running at the stop deadline; unsent messages stay "
-                    "in the outbox for the next start",
+                    "%d job(s) still running at the stop deadline; closing without them "
+                    "(what they had not committed is redone after the restart)",
                     self._running,
                 )
 
