@@ -3,8 +3,8 @@
 ``Service`` wraps ``runner.Daemon`` (which knows how to poll, evaluate and deliver) and adds:
 calendar-aware poll triggers, the HA lease (standby until it holds it; fenced when it loses it),
 sd_notify READY/WATCHDOG/STATUS/RELOADING/STOPPING, the health endpoint with metrics, the ops
-self-check, SIGHUP reload (a broken config is rejected, the old one keeps running) and a SIGTERM
-stop with a deadline.
+incidents (one notice when a failure begins, one when it clears), SIGHUP reload (a broken config
+is rejected, the old one keeps running) and a SIGTERM stop with a deadline.
 
 The stop deadline (``stop_timeout``, 45 s, below the unit's TimeoutStopSec=60) holds whatever a
 source or receiver does: no job starts after SIGTERM; running ones get until the deadline minus
@@ -39,10 +39,12 @@ from monitor.daemon.ha import Lease, lease_for
 from monitor.daemon.health import HealthServer, Readiness, readiness
 from monitor.daemon.metrics import Metrics
 from monitor.daemon.options import DaemonOptions
+from monitor.daemon.runner import evaluation_error, poll_rejections
 from monitor.daemon.systemd import Notifier
 from monitor.errors import MonitorError
-from monitor.notify.base import CHANGE_NEW, Notice, Route
-from monitor.store import ALERT_FIRING, AlertUpdate
+from monitor.model import Alert
+from monitor.notify.base import CHANGE_NEW, CHANGE_RESOLVED, Notice, Route
+from monitor.store import ALERT_FIRING, ALERT_RESOLVED, AlertUpdate
 
 log = logging.getLogger(__name__)
 EXIT_OK = 0
@@ -99,6 +101,7 @@ class Service:
         self._running = 0
         self._idle = threading.Condition()
         self._reload_lock = threading.Lock()
+        self._ops_lock = threading.Lock()
 
     # -- job bookkeeping: SIGTERM waits for running jobs, not for the scheduler's threads ----
     def _tracked(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -117,14 +120,31 @@ class Service:
 
     # -- jobs ------------------------------------------------------------------------------
     def poll(self, name: str) -> None:
+        failed_passes = self.daemon.stats.evaluation_pass_failures
         outcome, evaluations = self.daemon.poll_job(name)
+        self.metrics.observe_rejections(name, len(poll_rejections(outcome)))
+        for _ in range(self.daemon.stats.evaluation_pass_failures - failed_passes):
+            self.metrics.observe_evaluation_failure(ops.ALL_SOURCES)
+        try:
+            self.observe_evaluations(evaluations, self.daemon.evaluation_error)
+            self.check_ops()
+        except MonitorError as exc:  # the store refused: the next poll or ops check retries
+            log.error("ops: incidents not updated: %s", exc)
+        self._update_status(name, outcome)
+
+    def observe_evaluations(self, evaluations: list[Any], pass_error: str | None) -> int:
+        """Metrics and incidents of one evaluation pass (``pass_error``: why the last pass
+        failed as a whole, None if it worked). Returns ops messages queued."""
         for evaluation in evaluations:
+            if evaluation_error(evaluation):
+                self.metrics.observe_evaluation_failure(evaluation.release.source)
+                continue
             self.metrics.observe_release(evaluation.release)
             self.metrics.evaluation.observe(evaluation.seconds)
             self.metrics.observe_alerts(
                 n.alert for n in evaluation.notices if n.change == CHANGE_NEW
             )
-        self._update_status(name, outcome)
+        return self.record_evaluation_incidents(evaluations, pass_error)
 
     def deliver(self) -> None:
         self.daemon.deliver_job()
@@ -161,15 +181,53 @@ class Service:
         self.metrics.active.set(0)
         self.stop()
 
+    def ops_job(self) -> None:
+        try:
+            self.check_ops()
+        except MonitorError as exc:  # the store refused: the next check retries
+            log.error("ops: incidents not updated: %s", exc)
+
     def check_ops(self) -> int:
-        """Queue ops notices for incidents not yet recorded; returns messages queued."""
+        """Open an incident for each failure that began (failing source, stuck outbox) and
+        clear those that ended; one notice each to the ops channels. Returns messages queued."""
+        with self._ops_lock:
+            changes = ops.check(
+                self.store,
+                self.options.ops,
+                self.clock.now(),
+                thresholds=ops.thresholds_from_sources(self.config.sources),
+                sources=set(self.config.sources),
+            )
+            return self._notify_ops(changes)
+
+    def record_evaluation_incidents(self, evaluations: list[Any], pass_error: str | None) -> int:
+        """Incidents from an evaluation pass: each release that failed (cleared when it
+        evaluates), and the pass as a whole failing (cleared by the next pass that works)."""
         now = self.clock.now()
-        thresholds = ops.thresholds_from_sources(self.config.sources)
-        alerts = ops.check(self.store, self.options.ops, now, thresholds=thresholds)
-        if not alerts:
+        failed: list[Alert] = []
+        worked: list[tuple[str, int]] = []
+        for evaluation in evaluations:
+            release = evaluation.release
+            error = evaluation_error(evaluation)
+            if error:
+                failed.append(ops.release_failed_alert(release.source, release.id, error, now))
+            else:
+                worked.append((release.source, release.id))
+        with self._ops_lock:
+            changes = ops.evaluation_changes(self.store, failed, worked, pass_error, now)
+            return self._notify_ops(changes)
+
+    def _notify_ops(self, changes: ops.Changes) -> int:
+        if not changes.opened and not changes.cleared:
             return 0
-        for alert in alerts:
-            log.warning("ops: %s", alert.summary)
+        for alert in changes.opened:
+            log.warning("ops: incident: %s", ops.describe(alert))
+        for alert, _ in changes.cleared:
+            log.warning("ops: cleared: %s", ops.describe(alert))
+        notices = [Notice(a) for a in changes.opened] + [
+            Notice(a, CHANGE_RESOLVED, previous=previous) for a, previous in changes.cleared
+        ]
+        now = self.clock.now()
         channels = [c for c in self.options.ops.channels if c in self.daemon.channels]
         messages = []
         if channels:
@@ -177,17 +235,18 @@ class Service:
 
             route = Route(name="ops", channels=tuple(channels))
             messages = plan(
-                [Notice(a) for a in alerts],
+                notices,
                 release=None,
-                source="customs-monitor",
+                source=ops.OPS_SOURCE,
                 source_url=None,
                 routes=[route],
                 channels=self.daemon.channels,
                 silences=None,
                 now=now,
             ).messages
-        updates = [AlertUpdate(a, ALERT_FIRING, None) for a in alerts]
-        # Alerts and messages in one transaction: an incident is notified exactly once.
+        updates = [AlertUpdate(a, ALERT_FIRING, None) for a in changes.opened]
+        updates += [AlertUpdate(a, ALERT_RESOLVED, None) for a, _ in changes.cleared]
+        # Incidents and their notices in one transaction: each is notified exactly once.
         return self.store.commit_evaluation([], updates, messages, now=now)
 
     def check_missing_releases(self) -> int:
@@ -277,7 +336,7 @@ class Service:
             "deliver": self.deliver,
             "watchdog": self.watchdog,
             "lease": self.check_lease,
-            "ops": self.check_ops,
+            "ops": self.ops_job,
             "missing": self.check_missing_releases,
         }
         for job_id, fn in jobs.items():
@@ -306,7 +365,12 @@ class Service:
             name: calendar.expected_interval(opts, now)
             for name, opts in self.config.sources.items()
         }
-        return readiness(self.store, intervals, now, self.started_at)
+        problems = []
+        if self.daemon.evaluation_error is not None:
+            problems.append(f"evaluating pending releases fails: {self.daemon.evaluation_error}")
+        with contextlib.suppress(Exception):  # readiness() reports an unreachable store
+            problems += ops.release_problems(self.store)
+        return readiness(self.store, intervals, now, self.started_at, problems)
 
     # -- lifecycle -------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:

@@ -436,3 +436,36 @@ def record_figure(name: str, figures: dict[str, Any]) -> None:
     data[name] = figures
     path.write_text(json.dumps(data, indent=2, sort_keys=True))
     print(f"\nFIGURES {name}: {json.dumps(figures, sort_keys=True)}")
+
+
+# -- the daemon's health endpoint -------------------------------------------------------------
+
+
+def http(url: str, method: str = "GET", timeout: float = 10) -> tuple[int, bytes]:
+    """(status, body) of one request; (0, b"") while nothing answers."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, method=method), timeout=timeout
+        ) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the daemon's /metrics by (name, sorted labels); empty while it is down."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, body = http(f"http://127.0.0.1:{port}/metrics")
+    if status != 200:
+        return {}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(body.decode())
+        for s in family.samples
+    }
