@@ -6,7 +6,7 @@ sd_notify READY/WATCHDOG/STATUS/RELOADING/STOPPING, the health endpoint with met
 incidents (one notice when a failure begins, one when it clears), SIGHUP reload (a broken config
 is rejected, the old one keeps running) and a SIGTERM stop with a deadline.
 
-The stop deadline (``stop_timeout``, 45 s, below the unit's TimeoutStopSec=60) holds whatever a
+The stop deadline (``STOP_TIMEOUT``, 45 s, below the unit's TimeoutStopSec=60) holds whatever a
 source or receiver does: no job starts after SIGTERM; running ones get until the deadline minus
 ``CLOSE_MARGIN``; a delivery still waiting for its server is abandoned then (its message stays
 in the outbox and is sent again after the restart); and, in the real process, a timer ends the
@@ -49,6 +49,9 @@ from monitor.store import ALERT_FIRING, ALERT_RESOLVED, AlertUpdate
 log = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_LEASE_LOST = 1
+#: seconds from SIGTERM to exit, whatever a job waits for (below the unit's TimeoutStopSec,
+#: which .ci/systemd-check verifies)
+STOP_TIMEOUT = 45.0
 #: seconds of the stop deadline kept for closing the store and the lease after the jobs
 CLOSE_MARGIN = 5.0
 #: the process ends itself this long before the deadline, so it is gone by the deadline
@@ -65,7 +68,7 @@ class Service:
         environ: Mapping[str, str] | None = None,
         daemon_factory: Callable[..., Any] | None = None,
         daemon: Any = None,
-        stop_timeout: float = 45.0,
+        stop_timeout: float = STOP_TIMEOUT,
         exit_at_deadline: bool = False,
     ) -> None:
         from monitor.daemon.runner import Daemon
