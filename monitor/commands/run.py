@@ -27,13 +27,17 @@ def cycle_failures(
     polls: Sequence[Any], evaluations: Sequence[Any], pass_error: str | None
 ) -> list[str]:
     """Everything that went wrong in one cycle, one line each (empty: the cycle was clean)."""
-    from monitor.daemon.runner import evaluation_error, poll_rejections
+    from monitor.daemon.runner import evaluation_error, rejected_rows
 
     failures = []
     for poll in polls:
         if not poll.ok:
             failures.append(f"source {poll.source!r} failed: {poll.error}")
-        failures += [f"source {poll.source!r} rejected {r}" for r in poll_rejections(poll)]
+        if rejected_rows(poll):
+            failures.append(
+                f"source {poll.source!r} rejected {rejected_rows(poll)} row(s) "
+                "(bad_rows: skip; the log lists them)"
+            )
     for evaluation in evaluations:
         error = evaluation_error(evaluation)
         if error:

@@ -134,7 +134,7 @@ class Metrics:
         )
         self.rejections = Counter(
             f"{PREFIX}_rejections",
-            "Input a poll refused to store (files, observations)",
+            "Rows a poll refused to store while it stored the rest (bad_rows: skip)",
             ["source"],
             registry=r,
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
@@ -59,11 +59,10 @@ def evaluation_error(outcome: Any) -> str | None:
     return str(error) if error else None
 
 
-def poll_rejections(outcome: Any) -> list[str]:
-    """What a poll refused to store (files, observations), as located messages
-    (``PollOutcome.rejected``; empty when the pipeline reports none)."""
-    rejected: Sequence[Any] = getattr(outcome, "rejected", None) or ()
-    return [str(r) for r in rejected]
+def rejected_rows(outcome: Any) -> int:
+    """Rows a poll refused while storing the rest (``PollOutcome.rejected_rows``: bad rows
+    skipped under ``bad_rows: skip``, each located in the log); 0 when it reports none."""
+    return int(getattr(outcome, "rejected_rows", 0) or 0)
 
 
 def _not_stopping() -> float | None:

@@ -39,7 +39,7 @@ from monitor.daemon.ha import Lease, lease_for
 from monitor.daemon.health import HealthServer, Readiness, readiness
 from monitor.daemon.metrics import Metrics
 from monitor.daemon.options import DaemonOptions
-from monitor.daemon.runner import evaluation_error, poll_rejections
+from monitor.daemon.runner import evaluation_error, rejected_rows
 from monitor.daemon.systemd import Notifier
 from monitor.errors import MonitorError
 from monitor.model import Alert
@@ -125,7 +125,7 @@ class Service:
     def poll(self, name: str) -> None:
         failed_passes = self.daemon.stats.evaluation_pass_failures
         outcome, evaluations = self.daemon.poll_job(name)
-        self.metrics.observe_rejections(name, len(poll_rejections(outcome)))
+        self.metrics.observe_rejections(name, rejected_rows(outcome))
         for _ in range(self.daemon.stats.evaluation_pass_failures - failed_passes):
             self.metrics.observe_evaluation_failure(ops.ALL_SOURCES)
         try:

@@ -1,13 +1,13 @@
 """What `run --once` counts as a failed cycle (exit 1): the outcomes the pipeline returns.
 
 ``Rejected`` and ``Failed`` below are the pipeline's PollOutcome and EvaluationOutcome with the
-fields the ingest and evaluation isolation report (``rejected``: located messages of input a
-poll refused; ``error``: why a release failed to evaluate).
+fields the ingest and evaluation isolation report (``rejected_rows``: rows skipped under
+``bad_rows: skip``; ``error``: why a release failed to evaluate).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from monitor.commands.run import cycle_failures
 from monitor.model import Release
@@ -18,7 +18,7 @@ RELEASE = Release(3, "feed", "2025-08-20T03:00:00Z", ("2025-07",))
 
 @dataclass
 class Rejected(PollOutcome):
-    rejected: list[str] = field(default_factory=list)
+    rejected_rows: int = 0
 
 
 @dataclass
@@ -37,11 +37,11 @@ def test_failed_poll_is_a_failure():
     assert line == "source 'feed' failed: HTTP 500"
 
 
-def test_rejected_input_is_a_failure():
-    """A poll that stored what it could but refused some input still fails the cycle."""
-    poll = Rejected("gacc", ok=True, rejected=["exports.csv:2:7: value is not finite"])
+def test_rejected_rows_are_a_failure():
+    """A poll that stored what it could but skipped bad rows still fails the cycle."""
+    poll = Rejected("feed", ok=True, rejected_rows=3)
     assert cycle_failures([poll], [], None) == [
-        "source 'gacc' rejected exports.csv:2:7: value is not finite"
+        "source 'feed' rejected 3 row(s) (bad_rows: skip; the log lists them)"
     ]
 
 
