@@ -53,3 +53,60 @@ def problem_at(obj: Any, key: str | None, path: str, message: str) -> Problem:
         else _where(obj, key, path)
     )
     return Problem(m.path or path, m.line, m.column, message)
+
+
+#: the extra that installs each database driver the state store supports
+DRIVER_EXTRAS = {"psycopg": "postgresql"}
+
+
+def check_state_driver(config: Any) -> list[Problem]:
+    """The state URL's database driver can be imported; else one problem, located at the
+    config's ``state:``, naming the extra that installs it (``run`` and ``status`` would
+    otherwise die on an ImportError in the middle of opening the store)."""
+    import sqlalchemy as sa
+
+    from monitor.store.sql import redact_db_url
+
+    try:
+        url = sa.engine.make_url(config.state)
+        if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")  # what the store connects with
+        dialect = url.get_dialect()
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError):
+        return []  # not a URL or not a database we know: the store says which
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        driver = url.get_driver_name()
+        extra = DRIVER_EXTRAS.get(driver)
+        install = (
+            f"pip install 'customs-monitor[{extra}]'"
+            if extra
+            else f"install the Python package {exc.name or driver!r}"
+        )
+        m = _state_mark(config)
+        return [
+            Problem(
+                m.path,
+                m.line,
+                m.column,
+                f"state: {redact_db_url(config.state)} needs the {driver} driver, which is "
+                f"not installed: {install}",
+            )
+        ]
+    return []
+
+
+def _state_mark(config: Any) -> Mark:
+    where = config.where
+    if config.path:
+        from monitor.errors import ConfigError
+        from monitor.yamlload import load_yaml_file
+
+        try:
+            raw = load_yaml_file(config.path)
+        except (ConfigError, OSError):
+            raw = None
+        if isinstance(raw, dict) and "state" in raw and hasattr(raw, "value_where"):
+            return raw.value_where("state")
+    return Mark(where, 0, 0)

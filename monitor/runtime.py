@@ -59,7 +59,13 @@ def load_rules(config: Config) -> Any:
 
 
 def open_state(config: Config) -> Any:
-    """The configured state store, migrated, waiting at most ``state_timeout`` for a lock."""
+    """The configured state store, migrated, waiting at most ``state_timeout`` for a lock.
+
+    A missing database driver is a configuration error (exit 2) naming the extra to install."""
+    from monitor.config_checks import check_state_driver
     from monitor.store import open_store
 
+    problems = check_state_driver(config)
+    if problems:
+        raise ConfigError(problems)
     return open_store(config.state, timeout=config.state_timeout)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,28 +17,65 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--once",
         action="store_true",
-        help="run one poll-evaluate-notify cycle over every source and exit",
+        help="run one poll-evaluate-notify cycle over every source and exit (1 if a source "
+        "failed, input was rejected or a release failed to evaluate)",
     )
     p.set_defaults(func=_run)
 
 
+def cycle_failures(
+    polls: Sequence[Any], evaluations: Sequence[Any], pass_error: str | None
+) -> list[str]:
+    """Everything that went wrong in one cycle, one line each (empty: the cycle was clean)."""
+    from monitor.daemon.runner import evaluation_error, rejected_rows
+
+    failures = []
+    for poll in polls:
+        if not poll.ok:
+            failures.append(f"source {poll.source!r} failed: {poll.error}")
+        if rejected_rows(poll):
+            failures.append(
+                f"source {poll.source!r} rejected {rejected_rows(poll)} row(s) "
+                "(bad_rows: skip; the log lists them)"
+            )
+    for evaluation in evaluations:
+        error = evaluation_error(evaluation)
+        if error:
+            release = evaluation.release
+            failures.append(
+                f"release {release.id} of {release.source!r} failed to evaluate: {error}"
+            )
+    if pass_error is not None:
+        failures.append(f"evaluating pending releases failed: {pass_error}")
+    return list(dict.fromkeys(failures))  # a release retried in the same cycle: said once
+
+
 def _run(args: argparse.Namespace) -> int:
     from monitor.config import load_config
-    from monitor.daemon.runner import Daemon
+    from monitor.daemon.runner import Daemon, evaluation_error
 
     config = load_config(args.config)
     daemon = Daemon(config)
     try:
         if args.once:
+            failed_passes = daemon.stats.evaluation_pass_failures
             polls, evaluations, sent = daemon.run_once()
-            failed = [p for p in polls if not p.ok]
+            pass_error = (
+                daemon.last_evaluation_failure
+                if daemon.stats.evaluation_pass_failures > failed_passes
+                else None
+            )
+            failures = cycle_failures(polls, evaluations, pass_error)
             alerts = sum(e.new + e.revised + e.resolved for e in evaluations)
             print(
-                f"polled {len(polls)} source(s) ({len(failed)} failed), "
-                f"{len(evaluations)} release(s) evaluated, {alerts} alert notice(s), "
-                f"{sent} message(s) sent"
+                f"polled {len(polls)} source(s) ({sum(not p.ok for p in polls)} failed), "
+                f"{len(evaluations)} release(s) evaluated "
+                f"({sum(1 for e in evaluations if evaluation_error(e))} failed), "
+                f"{alerts} alert notice(s), {sent} message(s) sent"
             )
-            return 1 if failed else 0
+            for failure in failures:
+                print(f"error: {failure}", file=sys.stderr)
+            return 1 if failures else 0
         daemon.run()
         return 0
     finally:

@@ -24,11 +24,14 @@ class StatusReport:
     failed: list[OutboxEntry]
     releases: list[Any]
     alerts: list[Any]
+    incidents: list[Any] = field(default_factory=list)  # open ops incidents, oldest first
     active: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def gather(store: Any, now: dt.datetime, *, recent: int = 5) -> StatusReport:
+    from monitor.daemon.ops import open_incidents
+
     alerts = sorted(store.alerts().values(), key=lambda a: a.fired_at, reverse=True)[:recent]
     return StatusReport(
         now=now,
@@ -37,7 +40,12 @@ def gather(store: Any, now: dt.datetime, *, recent: int = 5) -> StatusReport:
         failed=store.outbox(state=OUTBOX_FAILED),
         releases=store.releases(limit=recent),
         alerts=alerts,
+        incidents=sorted(open_incidents(store).values(), key=lambda a: a.fired_at),
     )
+
+
+def _incident_error(incident: Any) -> str:
+    return str(incident.alert.get("error") or incident.alert.get("last_error") or "")
 
 
 def _ago(now: dt.datetime, when: dt.datetime | None) -> str:
@@ -72,7 +80,16 @@ def format_status(report: StatusReport) -> str:
     lines = []
     if report.active is not None:
         lines += [f"active instance: {report.active or 'none (no daemon holds the lease)'}", ""]
-    lines.append("Sources")
+    lines.append("Open incidents")
+    for i in report.incidents:
+        error = _incident_error(i)
+        lines.append(
+            f"  since {_ago(now, i.fired_at)}: {i.alert.get('summary', i.rule_id)}"
+            + (f": {error[:100]}" if error else "")
+        )
+    if not report.incidents:
+        lines.append("  none")
+    lines += ["", "Sources"]
     if report.sources:
         lines += [
             "  " + x
@@ -166,6 +183,16 @@ def as_json(report: StatusReport) -> str:
     data = {
         "now": iso(report.now),
         "active": report.active,
+        "incidents": [
+            {
+                "rule": i.rule_id,
+                "subject": (i.alert.get("labels") or {}).get("subject"),
+                "since": iso(i.fired_at),
+                "summary": i.alert.get("summary"),
+                "error": _incident_error(i) or None,
+            }
+            for i in report.incidents
+        ],
         "sources": [
             {
                 "source": s.source,

@@ -34,6 +34,10 @@ def collect_problems(config_path: str | None, paths: list[str]) -> tuple[list[Pr
         config = load_config(config_path)
     except ConfigError as exc:
         problems.extend(exc.problems)
+    if config is not None:
+        from monitor.config_checks import check_state_driver
+
+        problems.extend(check_state_driver(config))
     rule_paths = paths or (config.rules if config else [])
     rule_problems = validate_rules(rule_paths)
     problems.extend(rule_problems)

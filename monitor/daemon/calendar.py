@@ -323,8 +323,8 @@ def trigger_for_source(options: dict[str, Any]) -> BaseTrigger:
 def expected_interval(options: dict[str, Any], now: dt.datetime) -> dt.timedelta:
     """How long a healthy source may go between successful polls at ``now`` (for /readyz).
 
-    Twice the gap to the trigger's next-but-one fire time, at least 5 minutes: one missed poll
-    is noise, two in a row is a problem.
+    Twice the gap to the trigger's next-but-one fire time: one missed poll is noise, two in a
+    row is a problem. (A slow poll that does not fail gets longer: ``health.STUCK_AFTER``.)
     """
     trigger = trigger_for_source(options)
     first = trigger.get_next_fire_time(None, now)
@@ -335,4 +335,4 @@ def expected_interval(options: dict[str, Any], now: dt.datetime) -> dt.timedelta
     # A calendar's quiet days are 24 h apart even inside a dense window's evening.
     if isinstance(trigger, GaccCalendarTrigger):
         gap = max(gap, dt.timedelta(days=1))
-    return max(2 * gap, dt.timedelta(minutes=5))
+    return 2 * gap

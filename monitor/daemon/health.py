@@ -29,13 +29,26 @@ class Readiness:
     reasons: tuple[str, ...] = ()
 
 
-def readiness(
-    store: Any, sources: dict[str, dt.timedelta], now: dt.datetime, started_at: dt.datetime
-) -> Readiness:
-    """Store reachable, and every source polled successfully within its expected interval.
+#: A source whose polls do not fail but take long (a large first download, a slow server) is
+#: not called stale before this, however short its schedule: only a source that *fails* is
+#: reported within twice its gap.
+STUCK_AFTER = dt.timedelta(minutes=5)
 
-    ``sources`` maps source name -> the longest healthy gap (``calendar.expected_interval``).
-    A source that never succeeded is given that same grace from the daemon's start.
+
+def readiness(
+    store: Any,
+    sources: dict[str, dt.timedelta],
+    now: dt.datetime,
+    started_at: dt.datetime,
+    problems: Iterable[str] = (),
+) -> Readiness:
+    """Store reachable, every source healthy, and no ``problems`` (failed evaluations...).
+
+    ``sources`` maps source name -> the longest healthy gap between successes
+    (``calendar.expected_interval``: twice the schedule's gap). A source whose last poll failed
+    is not ready once its last success (or the daemon's start) is older than that; a source
+    with no failure but no success either (a poll still running, a stuck scheduler) gets at
+    least ``STUCK_AFTER``.
     """
     try:
         store.ping()
@@ -46,10 +59,16 @@ def readiness(
     for name, interval in sorted(sources.items()):
         state = states.get(name)
         last = state.last_success_at if state else None
-        since = last or started_at
-        if now - since > interval:
-            what = f"last success {last.isoformat()}" if last else "never polled successfully"
-            reasons.append(f"source {name!r}: {what} (expected within {interval})")
+        age = now - (last or started_at)
+        failing = state is not None and state.consecutive_failures > 0
+        if age <= interval or (not failing and age <= max(interval, STUCK_AFTER)):
+            continue
+        what = f"last success {last.isoformat()}" if last else "never polled successfully"
+        if failing and state is not None:
+            error = (state.last_error or "").replace("\n", " ")[:200]
+            what += f"; {state.consecutive_failures} failed poll(s) since, last: {error}"
+        reasons.append(f"source {name!r}: {what} (expected within {interval})")
+    reasons.extend(problems)
     return Readiness(not reasons, tuple(reasons))
 
 
@@ -106,31 +125,37 @@ class HealthServer:
 def _handler_class(server: HealthServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # http.server's naming
+            self._send(*self._answer(), body=True)
+
+        def do_HEAD(self) -> None:  # probes and load balancers: GET's status and headers
+            self._send(*self._answer(), body=False)
+
+        def _answer(self) -> tuple[int, bytes, str]:
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
-                self._send(200, b"ok\n", "text/plain; charset=utf-8")
-            elif path == "/readyz":
+                return 200, b"ok\n", "text/plain; charset=utf-8"
+            if path == "/readyz":
                 try:
                     result = server.ready()
                 except Exception as exc:  # report, never crash the server
                     result = Readiness(False, (f"readiness check failed: {exc}",))
                 body = json.dumps({"ready": result.ready, "reasons": list(result.reasons)})
-                self._send(200 if result.ready else 503, body.encode() + b"\n", "application/json")
-            elif path == "/metrics":
-                self._send(200, server.metrics.exposition(), CONTENT_TYPE_LATEST)
-            else:
-                self._send(
-                    404,
-                    b"not found: try /healthz, /readyz or /metrics\n",
-                    "text/plain; charset=utf-8",
-                )
+                return 200 if result.ready else 503, body.encode() + b"\n", "application/json"
+            if path == "/metrics":
+                return 200, server.metrics.exposition(), CONTENT_TYPE_LATEST
+            return (
+                404,
+                b"not found: try /healthz, /readyz or /metrics\n",
+                "text/plain; charset=utf-8",
+            )
 
-        def _send(self, code: int, body: bytes, ctype: str) -> None:
+        def _send(self, code: int, content: bytes, ctype: str, *, body: bool) -> None:
             self.send_response(code)
             self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(content)))
             self.end_headers()
-            self.wfile.write(body)
+            if body:
+                self.wfile.write(content)
 
         def log_message(self, format: str, *args: Iterable[Any]) -> None:
             log.debug("health: " + format, *args)

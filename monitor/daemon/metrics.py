@@ -1,9 +1,10 @@
 """Prometheus metrics of one daemon, on a registry of its own (tests stay independent).
 
 Two kinds: what the store already keeps (polls, failures, last success per source; outbox depth
-and permanent failures per channel) is read at scrape time, so counters survive restarts and a
-standby reports the same numbers as the active; what only this process sees (releases and
-revisions detected, alerts fired, deliveries, evaluation time) is counted in memory.
+and permanent failures per channel; open ops incidents per rule) is read at scrape time, so
+counters survive restarts and a standby reports the same numbers as the active; what only this
+process sees (releases and revisions detected, alerts fired, deliveries, evaluation time,
+evaluation failures, rejected input) is counted in memory.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from monitor.daemon import ops
 from monitor.model import Alert, Release
 from monitor.store.base import OUTBOX_FAILED, OUTBOX_PENDING
 
@@ -59,11 +61,17 @@ class StoreCollector(Collector):
         dead = GaugeMetricFamily(
             f"{PREFIX}_outbox_failed", "Messages that failed permanently", labels=["channel"]
         )
+        incidents = GaugeMetricFamily(
+            f"{PREFIX}_incidents_open",
+            "Open ops incidents (failing source, stuck channel, release failing to evaluate...)",
+            labels=["rule"],
+        )
         up = GaugeMetricFamily(f"{PREFIX}_store_up", "1 if the state store answered this scrape")
         try:
             states = self.store.source_states()
             pending = self.store.outbox(state=OUTBOX_PENDING)
             failed = self.store.outbox(state=OUTBOX_FAILED)
+            open_ = ops.open_incidents(self.store)
         except Exception as exc:  # a scrape must answer even when the store won't
             log.warning("metrics: store unreachable: %s", exc)
             up.add_metric([], 0)
@@ -88,7 +96,10 @@ class StoreCollector(Collector):
             oldest.add_metric([channel], when.timestamp())
         for channel, n in sorted(TallyCounter(m.channel for m in failed).items()):
             dead.add_metric([channel], n)
-        yield from (up, polls, failures, streak, last_ok, depth, oldest, dead)
+        per_rule = TallyCounter(rule for rule, _ in open_)
+        for rule in ops.RULES:  # zeros too: `== 0` and absent series differ in alerting
+            incidents.add_metric([rule], per_rule.get(rule, 0))
+        yield from (up, polls, failures, streak, last_ok, depth, oldest, dead, incidents)
 
 
 class Metrics:
@@ -113,6 +124,18 @@ class Metrics:
             f"{PREFIX}_delivery_failures",
             "Failed delivery attempts per channel",
             ["channel", "permanent"],
+            registry=r,
+        )
+        self.evaluation_failures = Counter(
+            f"{PREFIX}_evaluation_failures",
+            "Releases that failed to evaluate (source 'all': a whole pass failed)",
+            ["source"],
+            registry=r,
+        )
+        self.rejections = Counter(
+            f"{PREFIX}_rejections",
+            "Rows a poll refused to store while it stored the rest (bad_rows: skip)",
+            ["source"],
             registry=r,
         )
         self.evaluation = Histogram(
@@ -144,6 +167,13 @@ class Metrics:
     def observe_alerts(self, alerts: Iterable[Alert]) -> None:
         for alert in alerts:
             self.alerts.labels(alert.rule_id).inc()
+
+    def observe_evaluation_failure(self, source: str) -> None:
+        self.evaluation_failures.labels(source).inc()
+
+    def observe_rejections(self, source: str, count: int) -> None:
+        if count:
+            self.rejections.labels(source).inc(count)
 
     def observe_delivery(self, channel: str, *, ok: bool, permanent: bool = False) -> None:
         if ok:

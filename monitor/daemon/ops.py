@@ -1,28 +1,56 @@
-"""Self-monitoring: notices to the ops route when the monitor itself is unwell.
+"""Self-monitoring: incidents when the monitor itself is unwell, one notice when each begins and
+one when it clears.
 
-``check`` looks at the store (not at in-process counters) so an HA standby that takes over sees
-the same streaks. It returns plain ``Alert``s the runner hands to the pipeline for the channels in
-``daemon.ops.channels``. Each incident has a stable identity (rule + source/channel + when it
-began), and incidents already recorded in the store's alerts are left out, so a failing source
-produces one notice per failure streak rather than one per check.
+An incident is an ``Alert`` recorded in the store's alerts table (source ``OPS_SOURCE``):
+firing while it lasts, resolved when it clears. Its identity is the rule plus its subject (the
+source, channel or release), so however often a check runs, a failure that lasts is one
+incident; the store, not process memory, says which are open, so an HA standby that takes over
+and a restarted daemon see the same ones.
+
+- ``ops-source-failing``: a source failed ``source_failures`` polls in a row (per source:
+  ``failure_alert_after``); clears with its next successful poll.
+- ``ops-outbox-stuck``: a channel's oldest pending message waited longer than
+  ``outbox_stuck_minutes``; clears when no message of the channel waits that long.
+- ``ops-release-failed``: a release failed to evaluate; clears when it evaluates.
+- ``ops-evaluation-failing``: a pass over the pending releases failed as a whole (the store, a
+  bug); clears with the next pass that works.
+
+The first two are recomputed from the store by ``check``; the last two are decided from each
+evaluation pass by ``evaluation_changes``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from monitor.daemon.options import OpsOptions
 from monitor.model import Alert
-from monitor.store.base import OUTBOX_PENDING
+from monitor.store.base import ALERT_FIRING, OUTBOX_PENDING, StoredAlert
 
 RULE_SOURCE_FAILING = "ops-source-failing"
 RULE_OUTBOX_STUCK = "ops-outbox-stuck"
-_NEVER = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+RULE_RELEASE_FAILED = "ops-release-failed"
+RULE_EVALUATION_FAILING = "ops-evaluation-failing"
+RULES = (RULE_SOURCE_FAILING, RULE_OUTBOX_STUCK, RULE_RELEASE_FAILED, RULE_EVALUATION_FAILING)
+#: the ``source`` of every incident in the alerts table (and of the digests sent for them)
+OPS_SOURCE = "customs-monitor"
+#: the ``source`` label of a failure that is not one source's (a whole evaluation pass)
+ALL_SOURCES = "all"
 
 
-def _month(when: dt.datetime) -> str:
-    return f"{when.year:04d}-{when.month:02d}"
+@dataclass
+class Changes:
+    """What a check decided: incidents to open, and incidents to clear with what was sent."""
+
+    opened: list[Alert] = field(default_factory=list)
+    cleared: list[tuple[Alert, dict[str, Any]]] = field(default_factory=list)
+
+
+def _stamp(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _ops_alert(
@@ -31,43 +59,60 @@ def _ops_alert(
     since: dt.datetime,
     value: float,
     unit: str,
-    summary: str,
+    title: str,
+    detail: str,
     context: dict[str, Any],
     *,
-    source: str = "",
+    instance: str | None = None,
 ) -> Alert:
-    # Series fields carry the subject so the key (rule|...|period) is unique per incident;
-    # the period is the month the incident began, which stays fixed while it lasts.
+    # The series fields carry the subject and when the incident began (or ``instance``), so the
+    # key (rule|...|period) is unique per incident; the period is the month it began.
     return Alert(
         rule_id=rule,
-        period=_month(since),
+        period=f"{since.year:04d}-{since.month:02d}",
         reporter="ops",
         partner=subject,
-        commodity=since.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ"),
+        commodity=instance or _stamp(since),
         flow="export",
         measure="ops",
         value=float(value),
         unit=unit,
         severity="critical",
-        summary=summary,
+        summary=f"{title} ({detail})" if detail else title,
         labels={"ops": "true", "subject": subject},
-        context=context,
-        source=source,
+        context={"incident": title, **context},
+        source=OPS_SOURCE,
     )
 
 
+def _identity(rule: str, alert: dict[str, Any] | Alert) -> tuple[str, str]:
+    labels = alert.labels if isinstance(alert, Alert) else alert.get("labels") or {}
+    subject = labels.get("subject") or (
+        alert.partner if isinstance(alert, Alert) else alert.get("partner", "")
+    )
+    return rule, str(subject)
+
+
 def source_alerts(
-    store: Any, ops: OpsOptions, thresholds: dict[str, int], now: dt.datetime
+    store: Any,
+    ops: OpsOptions,
+    thresholds: dict[str, int],
+    now: dt.datetime,
+    sources: set[str] | None = None,
 ) -> list[Alert]:
-    """A source that failed ``threshold`` polls in a row (per-source ``failure_alert_after``)."""
+    """A configured source (all when ``sources`` is None) that failed ``threshold`` polls in a
+    row (per-source ``failure_alert_after``)."""
     out = []
     for st in store.source_states():
+        if sources is not None and st.source not in sources:
+            continue
         threshold = thresholds.get(st.source, ops.source_failures)
         if st.consecutive_failures < threshold:
             continue
-        # The streak began after the last success, which stays fixed while it lasts; a source
-        # that never succeeded has one streak since the epoch (last_poll_at moves every poll).
-        since = st.last_success_at or _NEVER
+        # The streak began after the last success, which stays fixed while it lasts. For a
+        # source that never succeeded the store keeps no start, so the incident is dated when
+        # it is first seen (the open incident is found by its subject, not its date).
+        since = st.last_success_at or now
         out.append(
             _ops_alert(
                 RULE_SOURCE_FAILING,
@@ -75,7 +120,8 @@ def source_alerts(
                 since,
                 st.consecutive_failures,
                 "polls",
-                f"source {st.source} failed {st.consecutive_failures} polls in a row",
+                f"source {st.source} is failing",
+                f"{st.consecutive_failures} polls in a row",
                 {
                     "last_error": st.last_error or "",
                     "last_success_at": st.last_success_at.isoformat()
@@ -83,7 +129,6 @@ def source_alerts(
                     else "never",
                     "threshold": threshold,
                 },
-                source=st.source,
             )
         )
     return out
@@ -108,23 +153,139 @@ def outbox_alerts(store: Any, ops: OpsOptions, now: dt.datetime) -> list[Alert]:
                 m.created_at,
                 round(minutes),
                 "minutes",
-                f"channel {channel}: a message has waited {minutes:.0f} minutes "
-                f"({m.attempts} attempts)",
+                f"channel {channel} is stuck",
+                f"a message has waited {minutes:.0f} minutes, {m.attempts} attempts",
                 {"message_id": m.id, "attempts": m.attempts, "last_error": m.last_error or ""},
             )
         )
     return out
 
 
+def release_failed_alert(source: str, release_id: int, error: str, now: dt.datetime) -> Alert:
+    """The incident of one release that failed to evaluate (the error stays out of the summary,
+    which is a template: it goes in the context)."""
+    return _ops_alert(
+        RULE_RELEASE_FAILED,
+        f"{source} release {release_id}",
+        now,
+        1,
+        "failing releases",
+        f"release {release_id} of {source} fails to evaluate",
+        "",
+        {"error": error, "release_id": release_id, "release_source": source},
+        instance=f"release-{release_id}",
+    )
+
+
+def evaluation_failing_alert(error: str, now: dt.datetime) -> Alert:
+    return _ops_alert(
+        RULE_EVALUATION_FAILING,
+        "evaluation",
+        now,
+        1,
+        "failing passes",
+        "evaluating pending releases fails",
+        "",
+        {"error": error},
+    )
+
+
+def open_incidents(store: Any, rules: Iterable[str] = RULES) -> dict[tuple[str, str], StoredAlert]:
+    """Incidents recorded firing, by (rule, subject)."""
+    wanted = set(rules)
+    return {
+        _identity(a.rule_id, a.alert): a
+        for a in store.alerts(source=OPS_SOURCE).values()
+        if a.state == ALERT_FIRING and a.rule_id in wanted
+    }
+
+
+def _cleared(stored: StoredAlert) -> tuple[Alert, dict[str, Any]]:
+    """The alert a clearing notice carries: the incident's title, and nothing failing any more
+    (0 failed polls, 0 minutes waiting...); the notice shows what held when it began."""
+    alert = Alert.from_dict(stored.alert)
+    title = str(stored.alert.get("incident") or alert.summary)
+    return replace(alert, summary=title, value=0.0), stored.alert
+
+
+def _reconcile(
+    store: Any, rules: tuple[str, ...], holding: list[Alert], open_: dict[Any, StoredAlert]
+) -> Changes:
+    changes = Changes()
+    held = {_identity(a.rule_id, a) for a in holding}
+    fresh = [a for a in holding if _identity(a.rule_id, a) not in open_]
+    if fresh:
+        # An incident recorded before OPS_SOURCE was its source is open under its key.
+        known = store.alerts([a.key for a in fresh])
+        fresh = [a for a in fresh if a.key not in known or known[a.key].state != ALERT_FIRING]
+    changes.opened = fresh
+    changes.cleared = [
+        _cleared(stored)
+        for ident, stored in sorted(open_.items())
+        if ident[0] in rules and ident not in held
+    ]
+    return changes
+
+
 def check(
-    store: Any, ops: OpsOptions, now: dt.datetime, *, thresholds: dict[str, int] | None = None
-) -> list[Alert]:
-    """Ops alerts that hold now and were not yet recorded (send these once)."""
-    alerts = source_alerts(store, ops, thresholds or {}, now) + outbox_alerts(store, ops, now)
-    if not alerts:
-        return []
-    known = store.alerts([a.key for a in alerts])
-    return [a for a in alerts if a.key not in known]
+    store: Any,
+    ops: OpsOptions,
+    now: dt.datetime,
+    *,
+    thresholds: dict[str, int] | None = None,
+    sources: set[str] | None = None,
+) -> Changes:
+    """Failing sources and stuck channels: incidents that began, and open ones that ended."""
+    rules = (RULE_SOURCE_FAILING, RULE_OUTBOX_STUCK)
+    holding = source_alerts(store, ops, thresholds or {}, now, sources) + outbox_alerts(
+        store, ops, now
+    )
+    return _reconcile(store, rules, holding, open_incidents(store, rules))
+
+
+def evaluation_changes(
+    store: Any,
+    failed: list[Alert],
+    worked: list[tuple[str, int]],
+    pass_error: str | None,
+    now: dt.datetime,
+) -> Changes:
+    """From one evaluation pass: releases that failed (``release_failed_alert``s), releases
+    that evaluated (source, id), and whether the pass as a whole failed."""
+    open_ = open_incidents(store, (RULE_RELEASE_FAILED, RULE_EVALUATION_FAILING))
+    changes = Changes()
+    for alert in failed:
+        if _identity(alert.rule_id, alert) not in open_:
+            changes.opened.append(alert)
+    for source, release_id in worked:
+        stored = open_.get((RULE_RELEASE_FAILED, f"{source} release {release_id}"))
+        if stored is not None:
+            changes.cleared.append(_cleared(stored))
+    pass_open = open_.get((RULE_EVALUATION_FAILING, "evaluation"))
+    if pass_error is not None and pass_open is None:
+        changes.opened.append(evaluation_failing_alert(pass_error, now))
+    elif pass_error is None and pass_open is not None:
+        changes.cleared.append(_cleared(pass_open))
+    return changes
+
+
+def release_problems(store: Any) -> list[str]:
+    """Open release incidents as readiness reasons."""
+    out = []
+    for (rule, _), stored in sorted(open_incidents(store).items()):
+        if rule == RULE_RELEASE_FAILED:
+            ctx = stored.alert
+            out.append(
+                f"release {ctx.get('release_id')} of {ctx.get('release_source')} failed to "
+                f"evaluate: {ctx.get('error', '')}"
+            )
+    return out
+
+
+def describe(alert: Alert) -> str:
+    """One line for the log: the summary and what went wrong."""
+    error = alert.context.get("error") or alert.context.get("last_error")
+    return alert.summary + (f": {error}" if error else "")
 
 
 def thresholds_from_sources(sources: dict[str, dict[str, Any]]) -> dict[str, int]:

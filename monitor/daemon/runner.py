@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
@@ -21,6 +22,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import Config
 from monitor.daemon import calendar
 from monitor.errors import ConfigError, MonitorError
+from monitor.notify.deliver import deliver_due
 from monitor.pipeline import EvaluationOutcome, Pipeline, PollOutcome
 from monitor.runtime import build_channels, load_rules, open_state, template_env
 from monitor.store import SqlStore
@@ -44,9 +46,27 @@ class DaemonStats:
     polls: int = 0
     poll_failures: int = 0
     releases: int = 0
+    release_failures: int = 0
+    evaluation_pass_failures: int = 0
     alerts: int = 0
     messages_sent: int = 0
     last_poll: dict[str, str] = field(default_factory=dict)
+
+
+def evaluation_error(outcome: Any) -> str | None:
+    """Why a release failed to evaluate (``EvaluationOutcome.error``), None when it did not."""
+    error = getattr(outcome, "error", None)
+    return str(error) if error else None
+
+
+def rejected_rows(outcome: Any) -> int:
+    """Rows a poll refused while storing the rest (``PollOutcome.rejected_rows``: bad rows
+    skipped under ``bad_rows: skip``, each located in the log); 0 when it reports none."""
+    return int(getattr(outcome, "rejected_rows", 0) or 0)
+
+
+def _not_stopping() -> float | None:
+    return None
 
 
 class Daemon:
@@ -77,6 +97,13 @@ class Daemon:
         )
         self.scheduler = scheduler or BlockingScheduler(timezone=UTC)
         self.stats = DaemonStats()
+        #: why the last pass over pending releases failed as a whole (None: it worked)
+        self.evaluation_error: str | None = None
+        #: why the most recent failed pass failed (kept after a pass works again)
+        self.last_evaluation_failure: str | None = None
+        self._poll_errors: dict[str, str] = {}  # source -> last unexpected poll error
+        #: the monotonic time by which running jobs must be done, once the service is stopping
+        self.stop_deadline: Callable[[], float | None] = _not_stopping
         # Every schedule is checked now, so a bad one fails the start (before READY=1), not
         # the first poll.
         for name, options in config.sources.items():
@@ -128,6 +155,18 @@ class Daemon:
             log.error("poll of %s failed: %s", name, exc)
             self.stats.poll_failures += 1
             return PollOutcome(name, ok=False, error=str(exc)), []
+        except Exception as exc:  # a bug: recorded as a failed poll, so it shows everywhere
+            text = f"{type(exc).__name__}: {exc}"
+            first = self._poll_errors.get(name) != text
+            log.error("poll of %s failed: %s", name, text, exc_info=exc if first else None)
+            self._poll_errors[name] = text
+            self.stats.poll_failures += 1
+            try:
+                self.store.record_poll(name, now=self.clock.now(), error=text)
+            except MonitorError as store_exc:
+                log.error("poll of %s: cannot record the failure: %s", name, store_exc)
+            return PollOutcome(name, ok=False, error=text), []
+        self._poll_errors.pop(name, None)
         self.stats.polls += 1
         self.stats.poll_failures += 0 if outcome.ok else 1
         self.stats.last_poll[name] = self.clock.now().isoformat(timespec="seconds")
@@ -139,17 +178,41 @@ class Daemon:
         with self._evaluate_lock:
             try:
                 evaluations = self.pipeline.evaluate_pending()
-            except MonitorError as exc:
-                log.error("evaluation failed: %s", exc)
+            except Exception as exc:
+                # The pipeline isolates each release; what still escapes (the store failing, a
+                # bug) fails the whole pass. Said once while it lasts, not at every poll.
+                self._evaluation_failed(exc)
                 return []
+            if self.evaluation_error is not None:
+                log.info("evaluating pending releases works again")
+                self.evaluation_error = None
         self.stats.releases += len(evaluations)
+        self.stats.release_failures += sum(1 for e in evaluations if evaluation_error(e))
         self.stats.alerts += sum(e.new + e.revised + e.resolved for e in evaluations)
         return evaluations
+
+    def _evaluation_failed(self, exc: Exception) -> None:
+        text = str(exc) if isinstance(exc, MonitorError) else f"{type(exc).__name__}: {exc}"
+        if text != self.evaluation_error:
+            # A MonitorError says what happened; anything else is a bug worth its traceback.
+            log.error(
+                "evaluating pending releases failed (retried at the next poll): %s",
+                text,
+                exc_info=None if isinstance(exc, MonitorError) else exc,
+            )
+        else:
+            log.debug("evaluating pending releases failed again: %s", text)
+        self.evaluation_error = self.last_evaluation_failure = text
+        self.stats.evaluation_pass_failures += 1
 
     def deliver_job(self) -> Any:
         with self._deliver_lock:
             try:
-                report = self.pipeline.deliver()
+                # deliver_due directly rather than Pipeline.deliver: the stop deadline reaches
+                # the channel threads this way.
+                report = deliver_due(
+                    self.store, self.channels, clock=self.clock, stop_deadline=self.stop_deadline
+                )
             except MonitorError as exc:
                 log.error("delivery failed: %s", exc)
                 return None
@@ -182,7 +245,9 @@ class Daemon:
             len(self.channels),
             self.store._shown_url,
         )
-        code = Service(self.config, config_path=self.config.path, daemon=self).run()
+        code = Service(
+            self.config, config_path=self.config.path, daemon=self, exit_at_deadline=True
+        ).run()
         if code == EXIT_LEASE_LOST:
             raise LeaseLost(
                 "ha: the lease was lost; exiting so that this instance restarts as the standby"

@@ -3,8 +3,15 @@
 ``Service`` wraps ``runner.Daemon`` (which knows how to poll, evaluate and deliver) and adds:
 calendar-aware poll triggers, the HA lease (standby until it holds it; fenced when it loses it),
 sd_notify READY/WATCHDOG/STATUS/RELOADING/STOPPING, the health endpoint with metrics, the ops
-self-check, SIGHUP reload (a broken config is rejected, the old one keeps running) and a SIGTERM
-stop that lets in-flight jobs finish within a deadline (the outbox keeps whatever is unsent).
+incidents (one notice when a failure begins, one when it clears), SIGHUP reload (a broken config
+is rejected, the old one keeps running) and a SIGTERM stop with a deadline.
+
+The stop deadline (``STOP_TIMEOUT``, 45 s, below the unit's TimeoutStopSec=60) holds whatever a
+source or receiver does: no job starts after SIGTERM; running ones get until the deadline minus
+``CLOSE_MARGIN``; a delivery still waiting for its server is abandoned then (its message stays
+in the outbox and is sent again after the restart); and, in the real process, a timer ends the
+process at the deadline if anything still holds it up. Every commit is atomic, so ending there
+loses nothing: it is the crash the pipeline is built to survive.
 
 Exit codes of ``run``: 0 stopped on request, 1 the lease was lost (systemd restarts us, and we
 come back as the standby).
@@ -12,9 +19,12 @@ come back as the standby).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,14 +39,23 @@ from monitor.daemon.ha import Lease, lease_for
 from monitor.daemon.health import HealthServer, Readiness, readiness
 from monitor.daemon.metrics import Metrics
 from monitor.daemon.options import DaemonOptions
+from monitor.daemon.runner import evaluation_error, rejected_rows
 from monitor.daemon.systemd import Notifier
 from monitor.errors import MonitorError
-from monitor.notify.base import CHANGE_NEW, Notice, Route
-from monitor.store import ALERT_FIRING, AlertUpdate
+from monitor.model import Alert
+from monitor.notify.base import CHANGE_NEW, CHANGE_RESOLVED, Notice, Route
+from monitor.store import ALERT_FIRING, ALERT_RESOLVED, AlertUpdate
 
 log = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_LEASE_LOST = 1
+#: seconds from SIGTERM to exit, whatever a job waits for (below the unit's TimeoutStopSec,
+#: which .ci/systemd-check verifies)
+STOP_TIMEOUT = 45.0
+#: seconds of the stop deadline kept for closing the store and the lease after the jobs
+CLOSE_MARGIN = 5.0
+#: the process ends itself this long before the deadline, so it is gone by the deadline
+EXIT_MARGIN = 1.0
 
 
 class Service:
@@ -49,7 +68,8 @@ class Service:
         environ: Mapping[str, str] | None = None,
         daemon_factory: Callable[..., Any] | None = None,
         daemon: Any = None,
-        stop_timeout: float = 45.0,
+        stop_timeout: float = STOP_TIMEOUT,
+        exit_at_deadline: bool = False,
     ) -> None:
         from monitor.daemon.runner import Daemon
 
@@ -59,6 +79,9 @@ class Service:
         self.options = DaemonOptions.from_config(config.daemon)
         self.notifier = Notifier(environ)
         self.stop_timeout = stop_timeout
+        # Only the real process ends itself at the deadline; in-process users (tests) do not.
+        self.exit_at_deadline = exit_at_deadline
+        self._stop_at: float | None = None  # monotonic time of the stop request
         self._factory = daemon_factory or Daemon
         # Opening the daemon validates rules and channels and opens (and migrates) the store:
         # READY=1 is only sent after this succeeded. An already opened one (``customs-monitor
@@ -81,6 +104,7 @@ class Service:
         self._running = 0
         self._idle = threading.Condition()
         self._reload_lock = threading.Lock()
+        self._ops_lock = threading.Lock()
 
     # -- job bookkeeping: SIGTERM waits for running jobs, not for the scheduler's threads ----
     def _tracked(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -99,21 +123,39 @@ class Service:
 
     # -- jobs ------------------------------------------------------------------------------
     def poll(self, name: str) -> None:
+        failed_passes = self.daemon.stats.evaluation_pass_failures
         outcome, evaluations = self.daemon.poll_job(name)
+        self.metrics.observe_rejections(name, rejected_rows(outcome))
+        for _ in range(self.daemon.stats.evaluation_pass_failures - failed_passes):
+            self.metrics.observe_evaluation_failure(ops.ALL_SOURCES)
+        try:
+            self.observe_evaluations(evaluations, self.daemon.evaluation_error)
+            self.check_ops()
+        except MonitorError as exc:  # the store refused: the next poll or ops check retries
+            log.error("ops: incidents not updated: %s", exc)
+        self._update_status(name, outcome)
+
+    def observe_evaluations(self, evaluations: list[Any], pass_error: str | None) -> int:
+        """Metrics and incidents of one evaluation pass (``pass_error``: why the last pass
+        failed as a whole, None if it worked). Returns ops messages queued."""
         for evaluation in evaluations:
+            if evaluation_error(evaluation):
+                self.metrics.observe_evaluation_failure(evaluation.release.source)
+                continue
             self.metrics.observe_release(evaluation.release)
             self.metrics.evaluation.observe(evaluation.seconds)
             self.metrics.observe_alerts(
                 n.alert for n in evaluation.notices if n.change == CHANGE_NEW
             )
-        self._update_status(name, outcome)
+        return self.record_evaluation_incidents(evaluations, pass_error)
 
     def deliver(self) -> None:
         self.daemon.deliver_job()
 
     def _instrumented(self, daemon: Any) -> Any:
         """Count deliveries wherever the daemon delivers (its poll job delivers right after
-        evaluating, besides the periodic deliver job)."""
+        evaluating, besides the periodic deliver job); hand it the stop deadline."""
+        daemon.stop_deadline = self.jobs_deadline
         original = daemon.deliver_job
 
         def deliver_job() -> Any:
@@ -142,15 +184,53 @@ class Service:
         self.metrics.active.set(0)
         self.stop()
 
+    def ops_job(self) -> None:
+        try:
+            self.check_ops()
+        except MonitorError as exc:  # the store refused: the next check retries
+            log.error("ops: incidents not updated: %s", exc)
+
     def check_ops(self) -> int:
-        """Queue ops notices for incidents not yet recorded; returns messages queued."""
+        """Open an incident for each failure that began (failing source, stuck outbox) and
+        clear those that ended; one notice each to the ops channels. Returns messages queued."""
+        with self._ops_lock:
+            changes = ops.check(
+                self.store,
+                self.options.ops,
+                self.clock.now(),
+                thresholds=ops.thresholds_from_sources(self.config.sources),
+                sources=set(self.config.sources),
+            )
+            return self._notify_ops(changes)
+
+    def record_evaluation_incidents(self, evaluations: list[Any], pass_error: str | None) -> int:
+        """Incidents from an evaluation pass: each release that failed (cleared when it
+        evaluates), and the pass as a whole failing (cleared by the next pass that works)."""
         now = self.clock.now()
-        thresholds = ops.thresholds_from_sources(self.config.sources)
-        alerts = ops.check(self.store, self.options.ops, now, thresholds=thresholds)
-        if not alerts:
+        failed: list[Alert] = []
+        worked: list[tuple[str, int]] = []
+        for evaluation in evaluations:
+            release = evaluation.release
+            error = evaluation_error(evaluation)
+            if error:
+                failed.append(ops.release_failed_alert(release.source, release.id, error, now))
+            else:
+                worked.append((release.source, release.id))
+        with self._ops_lock:
+            changes = ops.evaluation_changes(self.store, failed, worked, pass_error, now)
+            return self._notify_ops(changes)
+
+    def _notify_ops(self, changes: ops.Changes) -> int:
+        if not changes.opened and not changes.cleared:
             return 0
-        for alert in alerts:
-            log.warning("ops: %s", alert.summary)
+        for alert in changes.opened:
+            log.warning("ops: incident: %s", ops.describe(alert))
+        for alert, _ in changes.cleared:
+            log.warning("ops: cleared: %s", ops.describe(alert))
+        notices = [Notice(a) for a in changes.opened] + [
+            Notice(a, CHANGE_RESOLVED, previous=previous) for a, previous in changes.cleared
+        ]
+        now = self.clock.now()
         channels = [c for c in self.options.ops.channels if c in self.daemon.channels]
         messages = []
         if channels:
@@ -158,17 +238,18 @@ class Service:
 
             route = Route(name="ops", channels=tuple(channels))
             messages = plan(
-                [Notice(a) for a in alerts],
+                notices,
                 release=None,
-                source="customs-monitor",
+                source=ops.OPS_SOURCE,
                 source_url=None,
                 routes=[route],
                 channels=self.daemon.channels,
                 silences=None,
                 now=now,
             ).messages
-        updates = [AlertUpdate(a, ALERT_FIRING, None) for a in alerts]
-        # Alerts and messages in one transaction: an incident is notified exactly once.
+        updates = [AlertUpdate(a, ALERT_FIRING, None) for a in changes.opened]
+        updates += [AlertUpdate(a, ALERT_RESOLVED, None) for a, _ in changes.cleared]
+        # Incidents and their notices in one transaction: each is notified exactly once.
         return self.store.commit_evaluation([], updates, messages, now=now)
 
     def check_missing_releases(self) -> int:
@@ -258,7 +339,7 @@ class Service:
             "deliver": self.deliver,
             "watchdog": self.watchdog,
             "lease": self.check_lease,
-            "ops": self.check_ops,
+            "ops": self.ops_job,
             "missing": self.check_missing_releases,
         }
         for job_id, fn in jobs.items():
@@ -287,7 +368,12 @@ class Service:
             name: calendar.expected_interval(opts, now)
             for name, opts in self.config.sources.items()
         }
-        return readiness(self.store, intervals, now, self.started_at)
+        problems = []
+        if self.daemon.evaluation_error is not None:
+            problems.append(f"evaluating pending releases fails: {self.daemon.evaluation_error}")
+        with contextlib.suppress(Exception):  # readiness() reports an unreachable store
+            problems += ops.release_problems(self.store)
+        return readiness(self.store, intervals, now, self.started_at, problems)
 
     # -- lifecycle -------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -352,27 +438,55 @@ class Service:
     def stop(self) -> None:
         if self.stopping.is_set():
             return
+        self._stop_at = time.monotonic()
         self.stopping.set()
         self.notifier.stopping()
         log.info(
-            "stopping: no new polls; letting running jobs finish (up to %gs)", self.stop_timeout
+            "stopping: no new jobs; letting running ones finish (exit within %gs)",
+            self.stop_timeout,
         )
+        if self.exit_at_deadline:
+            timer = threading.Timer(max(0.0, self.stop_timeout - EXIT_MARGIN), self._exit_now)
+            timer.daemon = True
+            timer.start()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+
+    def jobs_deadline(self) -> float | None:
+        """The monotonic time by which running jobs must be done; None until stopping."""
+        if self._stop_at is None:
+            return None
+        return self._stop_at + max(0.0, self.stop_timeout - CLOSE_MARGIN)
+
+    def _exit_now(self) -> None:
+        """The stop deadline passed and something (a source, a receiver, the interpreter
+        joining a job thread) still holds the process: end it the way systemd would, minus the
+        SIGKILL. Every commit is atomic and the outbox keeps what was not marked sent."""
+        log.error(
+            "stop deadline of %gs: %d job(s) still running; exiting now (unsent messages stay "
+            "in the outbox and go out after the restart)",
+            self.stop_timeout,
+            self._running,
+        )
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(EXIT_LEASE_LOST if self.lease_lost else EXIT_OK)
 
     def _stop_if_requested(self) -> None:
         if self.stopping.is_set() and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
     def _wait_for_jobs(self) -> None:
-        deadline = time.monotonic() + self.stop_timeout
+        deadline = self.jobs_deadline() or time.monotonic() + self.stop_timeout - CLOSE_MARGIN
         with self._idle:
             while self._running and time.monotonic() < deadline:
                 self._idle.wait(min(1.0, max(0.0, deadline - time.monotonic())))
             if self._running:
                 log.warning(
-                    "%d job(s) still running at the stop deadline; unsent messages stay "
-                    "in the outbox for the next start",
+                    "%d job(s) still running at the stop deadline; closing without them "
+                    "(what they had not committed is redone after the restart)",
                     self._running,
                 )
 

@@ -14,6 +14,10 @@ that one message once more at worst; nothing is ever lost.
 - ``Channel.min_interval`` spaces messages (Slack: one per second per webhook).
 - ``budget`` (seconds of wall time per channel per call) stops a channel that is slow from
   holding the call open; what it did not reach stays due for the next round.
+- ``stop_deadline`` (the daemon stopping): no send starts once it gives a time, and the call
+  returns by that time even if a send is still waiting for its server. That send's thread (a
+  daemon thread, which never touches the store) is left to end with the process; its message
+  stays pending and is sent again after the restart.
 """
 
 from __future__ import annotations
@@ -99,11 +103,13 @@ def _send_channel(
     clock: Clock,
     budget: float | None,
     monotonic: Callable[[], float],
+    stop_deadline: Callable[[], float | None] | None = None,
 ) -> None:
     started = monotonic()
     last_sent = None  # clock time of the last accepted message (the clock paces sends)
     for i, entry in enumerate(entries):
-        if budget is not None and monotonic() - started > budget:
+        stopping = stop_deadline is not None and stop_deadline() is not None
+        if stopping or (budget is not None and monotonic() - started > budget):
             for rest in entries[i:]:
                 results.put(_Result(rest, _Deferred()))
             return
@@ -149,6 +155,7 @@ def deliver_due(
     backoff_base: float = BACKOFF_BASE,
     backoff_cap: float = BACKOFF_CAP,
     monotonic: Callable[[], float] = time.monotonic,
+    stop_deadline: Callable[[], float | None] | None = None,
 ) -> DeliveryReport:
     """Send what is due now; see the module docstring for the guarantees."""
     report = DeliveryReport()
@@ -179,16 +186,46 @@ def deliver_due(
             target=_send_channel,
             name=f"deliver-{name}",
             daemon=True,
-            args=(channels[name], entries, results, clock, budget, monotonic),
+            args=(channels[name], entries, results, clock, budget, monotonic, stop_deadline),
         )
         t.start()
         threads.append(t)
-    expected = sum(len(e) for e in per_channel.values())
-    for _ in range(expected):
-        _record(store, results.get(), report, clock, rng, backoff_base, backoff_cap)
+    remaining = sum(len(e) for e in per_channel.values())
+    while remaining:
+        result = _next_result(results, stop_deadline, monotonic)
+        if result is None:  # the stop deadline passed: record what is in, leave the rest
+            while not results.empty():
+                _record(store, results.get(), report, clock, rng, backoff_base, backoff_cap)
+                remaining -= 1
+            log.warning(
+                "stopping: %d message(s) still being sent at the stop deadline stay pending "
+                "and are sent again after the restart",
+                remaining,
+            )
+            return report
+        _record(store, result, report, clock, rng, backoff_base, backoff_cap)
+        remaining -= 1
     for t in threads:
         t.join()
     return report
+
+
+def _next_result(
+    results: queue.Queue[_Result],
+    stop_deadline: Callable[[], float | None] | None,
+    monotonic: Callable[[], float],
+) -> _Result | None:
+    """The next send's outcome; None once the stop deadline has passed without one."""
+    if stop_deadline is None:
+        return results.get()
+    while True:
+        deadline = stop_deadline()
+        wait = 0.5 if deadline is None else min(0.5, deadline - monotonic())
+        try:
+            return results.get(timeout=wait) if wait > 0 else results.get_nowait()
+        except queue.Empty:
+            if wait <= 0:
+                return None
 
 
 def _record(

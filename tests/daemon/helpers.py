@@ -36,24 +36,37 @@ def wait_for(cond: Callable[[], Any], timeout: float, what: str, every: float = 
 
 
 class Receiver:
-    """A webhook endpoint that records every accepted POST body; ``down`` answers 503."""
+    """A webhook endpoint that records every accepted POST body; ``down`` answers 503.
+
+    A body counts only once all of it arrived and parsed as JSON: a request cut off by a killed
+    daemon is counted in ``incomplete``, not as a message."""
 
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.refused = 0
+        self.incomplete = 0
         self.down = False
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                length = int(self.headers.get("Content-Length", 0))
+                try:
+                    body = self.rfile.read(length)
+                    if len(body) != length:
+                        raise ValueError("cut off")
+                    parsed = json.loads(body)
+                except (OSError, ValueError):
+                    receiver.incomplete += 1
+                    self.close_connection = True
+                    return
                 if receiver.down:
                     receiver.refused += 1
                     self.send_response(503)
                     self.send_header("Retry-After", "1")
                     self.end_headers()
                     return
-                receiver.bodies.append(json.loads(body))
+                receiver.bodies.append(parsed)
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain")
                 self.end_headers()

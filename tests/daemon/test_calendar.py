@@ -167,6 +167,12 @@ def test_expected_interval_tracks_the_schedule():
     assert expected_interval({"calendar": "gacc"}, now) == dt.timedelta(days=2)
 
 
+def test_expected_interval_of_a_short_schedule_is_twice_its_gap():
+    """'@every 5s' may go 10 seconds between successes (no minutes-long floor)."""
+    now = dt.datetime(2025, 8, 20, 3, 0, tzinfo=dt.UTC)
+    assert expected_interval({"schedule": "@every 5s"}, now) == dt.timedelta(seconds=10)
+
+
 def test_every_schedule_is_a_fixed_interval():
     """'@every 90s' fires every 90 seconds."""
     trig = trigger_for_source({"schedule": "@every 90s"})

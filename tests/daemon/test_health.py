@@ -65,6 +65,34 @@ def test_readyz_reports_reasons_with_503(server):
     assert json.loads(body)["reasons"] == ["source 'gacc': never polled successfully"]
 
 
+def head(url: str) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return resp.status, dict(resp.headers.items()), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers.items()), exc.read()
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_head_answers_like_get_without_a_body(server, path):
+    """HEAD gets GET's status, Content-Type and Content-Length, and no body."""
+    srv, _, state = server
+    state["ready"] = Readiness(False, ("source 'gacc': never polled successfully",))
+    status, headers, body = head(srv.url + path)
+    got = urllib.request.Request(srv.url + path)
+    try:
+        with urllib.request.urlopen(got, timeout=5) as resp:
+            get_status, get_headers = resp.status, dict(resp.headers.items())
+    except urllib.error.HTTPError as exc:
+        get_status, get_headers = exc.code, dict(exc.headers.items())
+    assert status == get_status == (503 if path == "/readyz" else 200)
+    assert body == b""
+    assert headers["Content-Type"] == get_headers["Content-Type"]
+    if path != "/metrics":  # the exposition's length changes as scrapes are counted
+        assert headers["Content-Length"] == get_headers["Content-Length"] != "0"
+
+
 def test_unknown_path_is_404(server):
     """Anything else is 404."""
     srv, _, _ = server
@@ -145,3 +173,39 @@ def test_readiness_needs_fresh_sources(store):
     )
     store.record_poll("census", now=later)
     assert readiness(store, interval, later, started).ready
+
+
+def test_failing_source_is_not_ready_after_twice_its_gap(store):
+    """A source on a 5 s schedule whose polls fail is reported 10 s after its last success,
+    with the failure count and the last error."""
+    interval = {"feed": dt.timedelta(seconds=10)}
+    started = NOW - dt.timedelta(hours=1)
+    store.record_poll("feed", now=NOW)
+    store.record_poll("feed", now=NOW + dt.timedelta(seconds=5), error="HTTP 500 from server")
+    assert readiness(store, interval, NOW + dt.timedelta(seconds=10), started).ready
+    store.record_poll("feed", now=NOW + dt.timedelta(seconds=10), error="HTTP 500 from server")
+    result = readiness(store, interval, NOW + dt.timedelta(seconds=11), started)
+    assert not result.ready
+    [reason] = result.reasons
+    assert reason.startswith("source 'feed': last success 2025-08-20T03:00:00+00:00")
+    assert "2 failed poll(s) since, last: HTTP 500 from server" in reason
+
+
+def test_slow_source_that_does_not_fail_gets_the_stuck_allowance(store):
+    """No failure and no recent success (a long poll still running): ready until STUCK_AFTER."""
+    from monitor.daemon.health import STUCK_AFTER
+
+    interval = {"feed": dt.timedelta(seconds=10)}
+    store.record_poll("feed", now=NOW)
+    started = NOW - dt.timedelta(hours=1)
+    assert readiness(store, interval, NOW + dt.timedelta(minutes=4), started).ready
+    late = readiness(store, interval, NOW + STUCK_AFTER + dt.timedelta(seconds=1), started)
+    assert late.reasons == (
+        "source 'feed': last success 2025-08-20T03:00:00+00:00 (expected within 0:00:10)",
+    )
+
+
+def test_other_problems_make_it_not_ready(store):
+    """Problems the daemon adds (a release that failed to evaluate) are reasons too."""
+    result = readiness(store, {}, NOW, NOW, problems=["release 3 (feed) failed: boom"])
+    assert result == Readiness(False, ("release 3 (feed) failed: boom",))

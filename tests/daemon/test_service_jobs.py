@@ -43,19 +43,33 @@ def service(config_path):
     svc.close()
 
 
-def test_failing_source_notifies_ops_channel_once(service, tmp_path):
-    """Two failed polls (the source's failure_alert_after) queue one notice to the ops channel."""
+def _files(folder) -> list[str]:
+    """The JSON messages a file channel wrote, oldest first."""
+    if not folder.exists():
+        return []
+    return [p.read_text() for p in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime)]
+
+
+def test_failing_source_notifies_ops_channel_once_and_once_when_it_clears(service, tmp_path):
+    """Two failed polls (the source's failure_alert_after) queue one notice to the ops channel;
+    more failures add none; the first good poll queues one clearing notice."""
     service.poll("gacc")
-    assert service.check_ops() == 0
-    service.poll("gacc")
-    assert service.check_ops() == 1
-    assert service.check_ops() == 0  # same incident: not again
     service.deliver()
-    # The file channel writes each message as .json and .eml under one name.
-    [sent] = {p.stem for p in (tmp_path / "ops").iterdir() if p.is_file()}
-    assert "failed 2 polls in a row" in (tmp_path / "ops" / f"{sent}.json").read_text()
-    analysts = tmp_path / "analysts"
-    assert not analysts.exists() or not any(p.is_file() for p in analysts.iterdir())
+    assert _files(tmp_path / "ops") == []
+    for _ in range(4):
+        service.poll("gacc")
+        assert service.check_ops() == 0  # the poll itself opened the incident
+    service.deliver()
+    [opened] = _files(tmp_path / "ops")
+    assert "source gacc is failing (2 polls in a row)" in opened
+    (tmp_path / "missing.csv").write_text("period,reporter,partner,commodity,flow,measure,value\n")
+    service.poll("gacc")
+    service.poll("gacc")
+    service.deliver()
+    [_, cleared] = _files(tmp_path / "ops")
+    assert "no longer hold" in cleared and "source gacc is failing" in cleared
+    assert "polls in a row" not in cleared.split("no longer hold", 1)[1]
+    assert _files(tmp_path / "analysts") == []
 
 
 def test_lost_lease_stops_the_service(service):

@@ -11,8 +11,10 @@ because aiosmtpd's Controller cannot use port 0):
 - ``Daemon``: runs ``python -m monitor --config X run [--once]`` as a subprocess and can SIGKILL it.
 - ``self_signed``: a throwaway CA-less certificate for 127.0.0.1 made with ``cryptography``.
 
-The receivers count every message they got, so a scenario can assert "none missing, duplicates
-only within the at-least-once window".
+The receivers count a message only once its whole body arrived (and, when it says it is JSON,
+parsed): a connection cut mid-request by a killed daemon is counted in ``incomplete``, never as a
+message. So a scenario can assert "none missing, duplicates only within the at-least-once
+window" without a killed connection's empty body passing for a delivery.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class Answer:
 
 @dataclass
 class Post:
+    """One complete request: its whole body arrived (and parsed, when declared JSON)."""
+
     path: str
     headers: dict[str, str]
     body: bytes
@@ -59,6 +63,27 @@ class Post:
     @property
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+def read_body(handler: BaseHTTPRequestHandler) -> bytes | None:
+    """The request's whole body, or None when the client went away before sending all of it
+    (a short read at end of stream) or sent JSON that does not parse."""
+    try:
+        length = int(handler.headers.get("Content-Length") or 0)
+    except ValueError:
+        return None
+    try:
+        body = handler.rfile.read(length) if length > 0 else b""
+    except (ConnectionError, TimeoutError, ssl.SSLError):
+        return None
+    if len(body) != length:
+        return None
+    if "json" in (handler.headers.get("Content-Type") or ""):
+        try:
+            json.loads(body)
+        except ValueError:
+            return None
+    return body
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -79,6 +104,7 @@ class HttpPeer:
         self.routes: dict[str, Answer | Callable[[dict[str, str]], Answer]] = {}
         self.gets: list[tuple[str, dict[str, str], int]] = []
         self.posts: list[Post] = []
+        self.incomplete = 0  # requests cut off or unparseable: never counted as messages
         self.post_script: list[Answer] = []
         self.post_default = Answer(200, b"ok")
         self.lock = threading.Lock()
@@ -119,8 +145,12 @@ class HttpPeer:
                 self._answer(answer)
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
+                body = read_body(self)
+                if body is None:
+                    with peer.lock:
+                        peer.incomplete += 1
+                    self.close_connection = True
+                    return
                 with peer.lock:
                     answer = peer.post_script.pop(0) if peer.post_script else peer.post_default
                     peer.posts.append(
@@ -317,11 +347,16 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def run_cli(
-    config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    config: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    module: str = "monitor",
 ) -> subprocess.CompletedProcess[bytes]:
-    """``python -m monitor --config X ARGS`` to completion; stdout/stderr as bytes."""
+    """``python -m monitor --config X ARGS`` to completion; stdout/stderr as bytes.
+    ``module="tests.e2e.inject"`` runs the same CLI with a fault injected (see there)."""
     return subprocess.run(
-        [sys.executable, "-m", "monitor", "--config", str(config), *args],
+        [sys.executable, "-m", module, "--config", str(config), *args],
         cwd=str(config.parent),
         env=child_env(env),
         capture_output=True,
@@ -334,14 +369,19 @@ class Daemon:
     """A ``run``/``run --once`` subprocess whose output goes to files (for later grepping)."""
 
     def __init__(
-        self, config: Path, *args: str, env: dict[str, str] | None = None, tag: str = "run"
+        self,
+        config: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        tag: str = "run",
+        module: str = "monitor",
     ) -> None:
         self.stdout_path = config.parent / f"{tag}.stdout"
         self.stderr_path = config.parent / f"{tag}.stderr"
         self._out = self.stdout_path.open("ab")
         self._err = self.stderr_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(config), *args],
+            [sys.executable, "-m", module, "--config", str(config), *args],
             cwd=str(config.parent),
             env=child_env(env),
             stdout=self._out,
@@ -363,6 +403,9 @@ class Daemon:
         finally:
             self._out.close()
             self._err.close()
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, step: float = 0.05) -> bool:
@@ -393,3 +436,36 @@ def record_figure(name: str, figures: dict[str, Any]) -> None:
     data[name] = figures
     path.write_text(json.dumps(data, indent=2, sort_keys=True))
     print(f"\nFIGURES {name}: {json.dumps(figures, sort_keys=True)}")
+
+
+# -- the daemon's health endpoint -------------------------------------------------------------
+
+
+def http(url: str, method: str = "GET", timeout: float = 10) -> tuple[int, bytes]:
+    """(status, body) of one request; (0, b"") while nothing answers."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, method=method), timeout=timeout
+        ) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the daemon's /metrics by (name, sorted labels); empty while it is down."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, body = http(f"http://127.0.0.1:{port}/metrics")
+    if status != 200:
+        return {}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(body.decode())
+        for s in family.samples
+    }
