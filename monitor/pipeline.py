@@ -66,6 +66,10 @@ class EvaluationOutcome:
     #: set when the evaluation failed (the release stays pending and is retried)
     error: str | None = None
     attempts: int = 0
+    #: templates or summaries that failed while rendering (messages used a fallback), and the
+    #: rules whose notices were rendered: the daemon opens and clears template incidents
+    template_failures: list[Any] = field(default_factory=list)
+    rendered_rules: set[str] = field(default_factory=set)
 
 
 class Pipeline:
@@ -260,6 +264,8 @@ class Pipeline:
             queued=queued,
             seconds=time.perf_counter() - started,
             notices=notices,
+            template_failures=list(plan_.template_failures),
+            rendered_rules={k.split("|", 1)[0] for ks in plan_.routed.values() for k in ks},
         )
         log.info(
             "release %d (%s): evaluated %s: %d fired, %d new, %d revised, %d resolved, "

@@ -14,6 +14,9 @@ and a restarted daemon see the same ones.
 - ``ops-release-failed``: a release failed to evaluate; clears when it evaluates.
 - ``ops-evaluation-failing``: a pass over the pending releases failed as a whole (the store, a
   bug); clears with the next pass that works.
+- ``ops-template-failing``: a template or a rule's summary failed or went past a limit (the
+  message went out in a fallback rendering); clears when that rule's alerts next render
+  without it.
 
 The first two are recomputed from the store by ``check``; the last two are decided from each
 evaluation pass by ``evaluation_changes``.
@@ -34,7 +37,14 @@ RULE_SOURCE_FAILING = "ops-source-failing"
 RULE_OUTBOX_STUCK = "ops-outbox-stuck"
 RULE_RELEASE_FAILED = "ops-release-failed"
 RULE_EVALUATION_FAILING = "ops-evaluation-failing"
-RULES = (RULE_SOURCE_FAILING, RULE_OUTBOX_STUCK, RULE_RELEASE_FAILED, RULE_EVALUATION_FAILING)
+RULE_TEMPLATE_FAILING = "ops-template-failing"
+RULES = (
+    RULE_SOURCE_FAILING,
+    RULE_OUTBOX_STUCK,
+    RULE_RELEASE_FAILED,
+    RULE_EVALUATION_FAILING,
+    RULE_TEMPLATE_FAILING,
+)
 #: the ``source`` of every incident in the alerts table (and of the digests sent for them)
 OPS_SOURCE = "customs-monitor"
 #: the ``source`` label of a failure that is not one source's (a whole evaluation pass)
@@ -188,6 +198,40 @@ def evaluation_failing_alert(error: str, now: dt.datetime) -> Alert:
         "",
         {"error": error},
     )
+
+
+def template_failing_alert(template: str, rule: str, error: str, now: dt.datetime) -> Alert:
+    """The incident of a template (or summary) that fails for a rule's alerts."""
+    return _ops_alert(
+        RULE_TEMPLATE_FAILING,
+        f"{template} for rule {rule or 'any'}",
+        now,
+        1,
+        "failing templates",
+        f"template {template} fails for rule {rule or 'any'}; messages use a fallback",
+        "",
+        {"error": error, "template": template, "failing_rule": rule},
+    )
+
+
+def template_changes(
+    store: Any, failing: list[Alert], rendered_rules: set[str], now: dt.datetime
+) -> Changes:
+    """From one evaluation pass: templates that failed (``template_failing_alert``s), and open
+    template incidents whose rule rendered in the pass without failing (cleared)."""
+    open_ = open_incidents(store, (RULE_TEMPLATE_FAILING,))
+    changes = Changes()
+    failing_now = set()
+    for alert in failing:
+        ident = _identity(alert.rule_id, alert)
+        failing_now.add(ident)
+        if ident not in open_:
+            changes.opened.append(alert)
+    for ident, stored in sorted(open_.items()):
+        rule = str(stored.alert.get("failing_rule") or "")
+        if ident not in failing_now and rule in rendered_rules:
+            changes.cleared.append(_cleared(stored))
+    return changes
 
 
 def open_incidents(store: Any, rules: Iterable[str] = RULES) -> dict[tuple[str, str], StoredAlert]:

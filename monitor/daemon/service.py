@@ -216,8 +216,19 @@ class Service:
                 failed.append(ops.release_failed_alert(release.source, release.id, error, now))
             else:
                 worked.append((release.source, release.id))
+        failing = [
+            ops.template_failing_alert(f.template, f.rule, f.error, now)
+            for evaluation in evaluations
+            for f in getattr(evaluation, "template_failures", ())
+        ]
+        rendered = {
+            rule for evaluation in evaluations for rule in getattr(evaluation, "rendered_rules", ())
+        }
         with self._ops_lock:
             changes = ops.evaluation_changes(self.store, failed, worked, pass_error, now)
+            templates = ops.template_changes(self.store, failing, rendered, now)
+            changes.opened += templates.opened
+            changes.cleared += templates.cleared
             return self._notify_ops(changes)
 
     def _notify_ops(self, changes: ops.Changes) -> int:

@@ -120,3 +120,21 @@ def test_failing_evaluation_pass_is_one_incident_with_one_traceback(service, cap
     service.poll("feed")
     assert len(ops_messages(service)) == 2
     assert service.readiness().ready
+
+
+def test_failing_template_is_one_incident_cleared_when_the_rule_renders(service):
+    """A template failing for a rule's alerts (the message went out in a fallback) opens one
+    incident, however often it fails; the rule's next alerts rendering cleanly clear it."""
+    from monitor.render.env import TemplateFailure
+
+    failure = TemplateFailure("slack/notice.md.j2", 3, "ZeroDivisionError", rule="us-high")
+    failing = FailedOutcome(RELEASE, template_failures=[failure], rendered_rules={"us-high"})
+    assert service.observe_evaluations([failing], None) == 1
+    assert service.observe_evaluations([failing], None) == 0
+    [opened] = ops_messages(service)
+    assert "template slack/notice.md.j2 fails for rule us-high" in opened
+    other = FailedOutcome(RELEASE, rendered_rules={"another-rule"})
+    assert service.observe_evaluations([other], None) == 0
+    clean = FailedOutcome(RELEASE, rendered_rules={"us-high"})
+    assert service.observe_evaluations([clean], None) == 1
+    assert "no longer hold" in ops_messages(service)[-1]
