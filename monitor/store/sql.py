@@ -41,6 +41,8 @@ from monitor.store.observations import IngestError, ObservationStore
 log = logging.getLogger(__name__)
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so text order is time order
+# One encoder for every alert payload: json.dumps with options builds a new one per call.
+_PAYLOAD = json.JSONEncoder(default=str)
 
 
 def ts(when: datetime) -> str:
@@ -465,7 +467,7 @@ class SqlStore:
                         u.alert.period,
                         u.state,
                         u.alert.fingerprint(),
-                        json.dumps(u.alert.to_dict(), default=str),
+                        _PAYLOAD.encode(u.alert.to_dict()),
                         u.release_id,
                         u.release_id,
                         stamp,
