@@ -280,11 +280,11 @@ class ObservationStore:
                 .values(payload_digest=payload_digest)
             )
             return None
-        vintage_id = self._segment(conn, source, month, release_id, VINTAGE, change.delta)
+        vintage_id = insert_segment(conn, source, month, release_id, VINTAGE, change.delta)
         if stored is None:
             snapshot_id = vintage_id  # a month's first vintage is its whole content
         else:
-            snapshot_id = self._segment(conn, source, month, release_id, SNAPSHOT, change.current)
+            snapshot_id = insert_segment(conn, source, month, release_id, SNAPSHOT, change.current)
             # A superseded snapshot is derived data (its rows live on in the vintages).
             conn.execute(
                 s.segments.delete().where(
@@ -307,22 +307,6 @@ class ObservationStore:
                 .values(**values)
             )
         return change.added, change.revised
-
-    @staticmethod
-    def _segment(
-        conn: Connection, source: str, month: int, release_id: int | None, kind: str, rows: Rows
-    ) -> int:
-        result = conn.execute(
-            s.segments.insert().values(
-                source=source,
-                period=month,
-                release_id=release_id,
-                kind=kind,
-                rows=len(rows),
-                data=encode_rows(rows),
-            )
-        )
-        return int(result.inserted_primary_key[0])
 
     @staticmethod
     def _duplicate_message(prepared: Prepared, exc: DuplicateRows) -> str:
@@ -467,6 +451,23 @@ class ObservationStore:
         if not frames:
             return pd.DataFrame(columns=[*COLUMNS, "release_id", "recorded_at"])
         return pd.concat(frames, ignore_index=True)
+
+
+def insert_segment(
+    conn: Connection, source: str, month: int, release_id: int | None, kind: str, rows: Rows
+) -> int:
+    """Write one segment; its id."""
+    result = conn.execute(
+        s.segments.insert().values(
+            source=source,
+            period=month,
+            release_id=release_id,
+            kind=kind,
+            rows=len(rows),
+            data=encode_rows(rows),
+        )
+    )
+    return int(result.inserted_primary_key[0])
 
 
 def _groups(dictionary: SeriesDictionary) -> tuple[np.ndarray, np.ndarray, int]:

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from monitor.model import SERIES_KEY
 from monitor.store import schema
-from monitor.store.observations import SNAPSHOT, VINTAGE, month_codes
-from monitor.store.segments import Rows, encode_rows, encode_series
+from monitor.store.observations import SNAPSHOT, VINTAGE, insert_segment, month_codes
+from monitor.store.segments import Rows, encode_series
 from monitor.store.series import SeriesDictionary
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def _convert(conn: sa.Connection, source: str) -> None:
     vintages = _groups(conn, query, ["release_id", "period"], dictionary, units)
     count = 0
     for (release_id, month), rows, _ in vintages:
-        _segment(conn, source, month, release_id, VINTAGE, rows)
+        insert_segment(conn, source, month, release_id, VINTAGE, rows)
         count += len(rows)
     o = schema.observations
     current = (
@@ -71,7 +71,7 @@ def _convert(conn: sa.Connection, source: str) -> None:
         .order_by(o.c.period)
     )
     for (month,), rows, release_id in _groups(conn, current, ["period"], dictionary, units):
-        snapshot_id = _segment(conn, source, month, None, SNAPSHOT, rows)
+        snapshot_id = insert_segment(conn, source, month, None, SNAPSHOT, rows)
         conn.execute(
             schema.month_state.insert().values(
                 source=source,
@@ -132,17 +132,3 @@ def _rows_of(parts, by, dictionary, units):
         list(units),
     )
     return _key(frame, by), rows, int(frame["release_id"].max())
-
-
-def _segment(conn, source: str, month: int, release_id: int | None, kind: str, rows: Rows) -> int:
-    result = conn.execute(
-        schema.segments.insert().values(
-            source=source,
-            period=month,
-            release_id=release_id,
-            kind=kind,
-            rows=len(rows),
-            data=encode_rows(rows),
-        )
-    )
-    return int(result.inserted_primary_key[0])
