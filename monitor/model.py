@@ -247,6 +247,11 @@ def _text_plan(name: str, raw: pd.Index) -> _TextPlan:
     return _TextPlan(canonical, pd.Index(distinct, dtype="str"), problem)
 
 
+def _problem_of(plan: _TextPlan, raw: np.ndarray) -> Callable[[int], str]:
+    """Why row i was refused (the reason of its raw value)."""
+    return lambda i: plan.problem[int(raw[i]) + 1] or ""
+
+
 def normalize_chunk(
     frame: pd.DataFrame,
     *,
@@ -291,7 +296,7 @@ def normalize_chunk(
         plan: _TextPlan = memo[key][1]
         refused = plan.refused(raw)
         if refused is not None:
-            reject.add(refused, col, lambda i, raw=raw, plan=plan: plan.problem[raw[i] + 1] or "")
+            reject.add(refused, col, _problem_of(plan, raw))
         codes[col], cats[col], dtypes[col] = plan.codes(raw), plan.categories, plan.dtype
         if col == "measure":
             measure_raw = raw.astype(np.int64) + 1

@@ -467,7 +467,9 @@ def insert_segment(
             data=encode_rows(rows),
         )
     )
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def _groups(dictionary: SeriesDictionary) -> tuple[np.ndarray, np.ndarray, int]:

@@ -192,11 +192,14 @@ class SqlStore:
         self._engine.dispose()
 
     def _insert(self, table: sa.Table) -> Any:
+        """INSERT with the dialect's ON CONFLICT clauses."""
         if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert(table)
+            from sqlalchemy.dialects import postgresql
+
+            return postgresql.insert(table)
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table)
 
     # -- observations and releases ---------------------------------------------------------
     def ingest(
@@ -225,7 +228,8 @@ class SqlStore:
                     # Written first: on SQLite this takes the write lock, so what follows reads
                     # the month state no other writer can change before the commit.
                     release_id = conn.execute(
-                        s.releases.insert().values(
+                        s.releases.insert()
+                        .values(
                             source=source,
                             detected_at=stamp,
                             new_periods="[]",
@@ -234,7 +238,8 @@ class SqlStore:
                             initial=False,
                             evaluated_at=None if evaluate else stamp,
                         )
-                    ).inserted_primary_key[0]
+                        .returning(s.releases.c.id)
+                    ).scalar_one()
                     try:
                         written = self.data.write(
                             conn, prepared, release_id=int(release_id), stamp=stamp
@@ -431,7 +436,7 @@ class SqlStore:
                         fingerprint=r.fingerprint,
                         alert=json.loads(r.payload),
                         first_release_id=r.first_release_id,
-                        fired_at=parse_ts(r.fired_at),
+                        fired_at=datetime.strptime(r.fired_at, _TS_FORMAT).replace(tzinfo=UTC),
                     )
         return out
 

@@ -32,8 +32,8 @@ def upgrade(conn: sa.Connection) -> None:
         table.create(conn)
     if conn.dialect.name == "postgresql":
         # Segments are compressed already: TOAST compression would only cost CPU.
-        for table in ("segments", "series_blocks"):
-            conn.execute(sa.text(f"ALTER TABLE {table} ALTER COLUMN data SET STORAGE EXTERNAL"))
+        for name in ("segments", "series_blocks"):
+            conn.execute(sa.text(f"ALTER TABLE {name} ALTER COLUMN data SET STORAGE EXTERNAL"))
     inspector = sa.inspect(conn)
     if inspector.has_table("observation_vintages"):
         sources = [
