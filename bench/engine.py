@@ -27,67 +27,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.duckdb_reference import reference_alerts
+from bench.generate import LAST, SEED, frame
 from monitor.engine import evaluate, load_rules
 from monitor.model import month_to_period, period_to_month
 
-SEED = 20250720
-PARTNERS = 100  # per commodity, WORLD included
 PACK = Path(__file__).resolve().parent / "pack.yaml"
-LAST = "2025-12"
 
 
-def generate(n_series: int, months: int, seed: int = SEED) -> pd.DataFrame:
-    """Canonical observations with categorical string columns (how a store would hand them).
-
-    Each partner's monthly net weight is a per-series level (Zipf over partners) times a
-    seasonal pattern, a slow per-series trend and 8% noise, with rare 3x shocks; WORLD is the
-    sum of the partners before 5% of all months are dropped.
-    """
-    rng = np.random.default_rng(seed)
-    n_comm = max(1, n_series // PARTNERS)
-    n_part = PARTNERS - 1
-    t = np.arange(months)
-    level = (
-        rng.lognormal(10, 1.5, size=(n_comm, 1, 1))
-        / (np.arange(1, n_part + 1) ** 1.1)[None, :, None]
-    )
-    trend = rng.normal(0, 0.004, size=(n_comm, n_part, 1)) * t
-    season = 0.15 * np.sin(2 * np.pi * (t + rng.integers(0, 12, size=(n_comm, 1, 1))) / 12)
-    noise = rng.normal(0, 0.08, size=(n_comm, n_part, months))
-    shock = np.where(rng.random((n_comm, n_part, months)) < 0.002, 3.0, 1.0)
-    values = np.round(level * np.exp(trend + season + noise) * shock, 1)
-    world = values.sum(axis=1, keepdims=True)
-    values = np.concatenate([values, world], axis=1).astype(np.float64)
-    present = rng.random(values.shape) >= 0.05
-    c_idx, p_idx, m_idx = np.nonzero(present)
-    first = period_to_month(LAST) - months + 1
-    periods = [month_to_period(first + i) for i in range(months)]
-    partners = [f"{chr(65 + i // 26)}{chr(65 + i % 26)}" for i in range(n_part)] + ["WORLD"]
-    commodities = [f"{85000000 + i:08d}" for i in range(n_comm)]
-
-    def cat(codes: np.ndarray | int, cats: list[str]) -> pd.Categorical:
-        codes = np.broadcast_to(np.asarray(codes, dtype=np.int32), c_idx.shape)
-        return pd.Categorical.from_codes(codes, categories=pd.Index(cats, dtype="str"))
-
-    return pd.DataFrame(
-        {
-            "period": cat(m_idx, periods),
-            "reporter": cat(0, ["CN"]),
-            "partner": cat(p_idx, partners),
-            "commodity": cat(c_idx, commodities),
-            "flow": cat(0, ["export"]),
-            "measure": cat(0, ["net_weight_kg"]),
-            "value": values[c_idx, p_idx, m_idx],
-            "unit": cat(0, ["kg"]),
-            "source": cat(0, ["bench"]),
-        }
-    )
+def generate(n_series: int, months: int) -> pd.DataFrame:
+    """Canonical observations with categorical string columns (how a store would hand them):
+    bench/generate.py's customs-shaped data (per-series level, Zipf over partners, seasonality,
+    trend, 8% noise, rare 3x shocks, WORLD the partners' sum, 5% of months dropped)."""
+    return frame(n_series, months)
 
 
 def _rss_kb(field: str) -> int:

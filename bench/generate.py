@@ -26,51 +26,94 @@ LAST = "2025-12"
 BLOCK = 50  # commodities per generated block
 
 
+def _block(b0: int, n: int, months: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Values (n commodities x PARTNERS x months) and which cells are published, for the block
+    of commodities starting at b0 (its own random stream)."""
+    n_part = PARTNERS - 1
+    t = np.arange(months)
+    rng = np.random.default_rng([seed, b0 // BLOCK, months])
+    level = (
+        rng.lognormal(10, 1.5, size=(BLOCK, 1, 1))
+        / (np.arange(1, n_part + 1) ** 1.1)[None, :, None]
+    )
+    trend = rng.normal(0, 0.004, size=(BLOCK, n_part, 1)) * t
+    season = 0.15 * np.sin(2 * np.pi * (t + rng.integers(0, 12, size=(BLOCK, 1, 1))) / 12)
+    noise = rng.normal(0, 0.08, size=(BLOCK, n_part, months))
+    shock = np.where(rng.random((BLOCK, n_part, months)) < 0.002, 3.0, 1.0)
+    values = np.round(level * np.exp(trend + season + noise) * shock, 1)
+    world = values.sum(axis=1, keepdims=True)
+    values = np.concatenate([values, world], axis=1)[:n]
+    present = (rng.random((BLOCK, PARTNERS, months)) >= 0.05)[:n]
+    return values, present
+
+
+def _names(commodities: int, months: int) -> tuple[list[str], list[str], list[str]]:
+    """Periods, partners and commodity codes of a generated dataset."""
+    first = period_to_month(LAST) - months + 1
+    periods = [month_to_period(first + i) for i in range(months)]
+    partners = [f"{chr(65 + i // 26)}{chr(65 + i % 26)}" for i in range(PARTNERS - 1)] + ["WORLD"]
+    codes = [f"{85000000 + i:08d}" for i in range(commodities)]
+    return periods, partners, codes
+
+
 def blocks(
     commodities: int, months: int, *, keep: tuple[int, int] | None = None, seed: int = SEED
 ) -> Iterator[pd.DataFrame]:
     """Canonical frames of BLOCK commodities each; ``keep``: month indexes [lo, hi] written."""
-    n_part = PARTNERS - 1
-    t = np.arange(months)
-    first = period_to_month(LAST) - months + 1
-    periods = np.array([month_to_period(first + i) for i in range(months)], dtype=object)
-    partners = np.array(
-        [f"{chr(65 + i // 26)}{chr(65 + i % 26)}" for i in range(n_part)] + ["WORLD"], dtype=object
-    )
+    periods, partners, codes = (np.array(x, dtype=object) for x in _names(commodities, months))
     lo, hi = keep if keep is not None else (0, months - 1)
     for b0 in range(0, commodities, BLOCK):
         n = min(BLOCK, commodities - b0)
-        rng = np.random.default_rng([seed, b0 // BLOCK, months])
-        level = (
-            rng.lognormal(10, 1.5, size=(BLOCK, 1, 1))
-            / (np.arange(1, n_part + 1) ** 1.1)[None, :, None]
-        )
-        trend = rng.normal(0, 0.004, size=(BLOCK, n_part, 1)) * t
-        season = 0.15 * np.sin(2 * np.pi * (t + rng.integers(0, 12, size=(BLOCK, 1, 1))) / 12)
-        noise = rng.normal(0, 0.08, size=(BLOCK, n_part, months))
-        shock = np.where(rng.random((BLOCK, n_part, months)) < 0.002, 3.0, 1.0)
-        values = np.round(level * np.exp(trend + season + noise) * shock, 1)
-        world = values.sum(axis=1, keepdims=True)
-        values = np.concatenate([values, world], axis=1)[:n]
-        present = (rng.random((BLOCK, PARTNERS, months)) >= 0.05)[:n]
+        values, present = _block(b0, n, months, seed)
         present[:, :, :lo] = False
         present[:, :, hi + 1 :] = False
         c_idx, p_idx, m_idx = np.nonzero(present)
         order = np.lexsort((p_idx, c_idx, m_idx))  # month by month, as publishers write
         c_idx, p_idx, m_idx = c_idx[order], p_idx[order], m_idx[order]
-        codes = np.array([f"{85000000 + b0 + i:08d}" for i in range(n)], dtype=object)
         yield pd.DataFrame(
             {
                 "period": periods[m_idx],
                 "reporter": "CN",
                 "partner": partners[p_idx],
-                "commodity": codes[c_idx],
+                "commodity": codes[b0 + c_idx],
                 "flow": "export",
                 "measure": "net_weight_kg",
                 "value": values[c_idx, p_idx, m_idx],
                 "unit": "kg",
             }
         )
+
+
+def frame(n_series: int, months: int, *, seed: int = SEED) -> pd.DataFrame:
+    """The same data for n_series // 100 commodities as one frame with categorical text
+    columns (how a store hands observations to the engine): a few bytes per row."""
+    commodities = max(1, n_series // PARTNERS)
+    periods, partners, codes = _names(commodities, months)
+    parts = []
+    for b0 in range(0, commodities, BLOCK):
+        n = min(BLOCK, commodities - b0)
+        values, present = _block(b0, n, months, seed)
+        c_idx, p_idx, m_idx = np.nonzero(present)
+        parts.append((b0 + c_idx, p_idx, m_idx, values[c_idx, p_idx, m_idx]))
+    c, p, m, v = (np.concatenate([part[i] for part in parts]) for i in range(4))
+
+    def cat(codes_: np.ndarray | int, cats: list[str]) -> pd.Categorical:
+        codes_ = np.broadcast_to(np.asarray(codes_, dtype=np.int32), c.shape)
+        return pd.Categorical.from_codes(codes_, categories=pd.Index(cats, dtype="str"))
+
+    return pd.DataFrame(
+        {
+            "period": cat(m, periods),
+            "reporter": cat(0, ["CN"]),
+            "partner": cat(p, partners),
+            "commodity": cat(c, codes),
+            "flow": cat(0, ["export"]),
+            "measure": cat(0, ["net_weight_kg"]),
+            "value": v,
+            "unit": cat(0, ["kg"]),
+            "source": cat(0, ["bench"]),
+        }
+    )
 
 
 def write_csv(
