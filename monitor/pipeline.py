@@ -32,14 +32,15 @@ from monitor.store import ALERT_FIRING, ALERT_RESOLVED, ALERT_SILENCED, AlertUpd
 
 log = logging.getLogger(__name__)
 
-#: backoff of a release whose evaluation failed: 1 minute, doubling, at most an hour
+#: backoff of a release whose evaluation failed: 1 minute (``daemon.release_retry_seconds``),
+#: doubling, at most an hour
 RETRY_FIRST = timedelta(minutes=1)
 RETRY_MAX = timedelta(hours=1)
 
 
-def retry_delay(attempts: int) -> timedelta:
+def retry_delay(attempts: int, first: timedelta = RETRY_FIRST) -> timedelta:
     """Wait after the n-th failed attempt (1-based)."""
-    return min(RETRY_FIRST * 2 ** max(attempts - 1, 0), RETRY_MAX)
+    return min(first * 2 ** max(attempts - 1, 0), RETRY_MAX)
 
 
 @dataclass
@@ -83,6 +84,7 @@ class Pipeline:
         clock: Clock | None = None,
         sources: dict[str, Any] | None = None,
         session_factory: Any = None,
+        retry_first: timedelta = RETRY_FIRST,
     ) -> None:
         self.config = config
         self.store = store
@@ -91,6 +93,7 @@ class Pipeline:
         self.clock = clock or SystemClock()
         self._sources = dict(sources or {})  # long-lived source objects (keep sessions)
         self._session_factory = session_factory
+        self.retry_first = retry_first
 
     # -- poll ------------------------------------------------------------------------------
     def source(self, name: str) -> Any:
@@ -163,10 +166,14 @@ class Pipeline:
 
     def _failed(self, release: Release, exc: Exception) -> EvaluationOutcome:
         error = str(exc) if isinstance(exc, MonitorError) else f"{type(exc).__name__}: {exc}"
+
+        def backoff(attempts: int) -> timedelta:
+            return retry_delay(attempts, self.retry_first)
+
         attempts = self.store.mark_release_failed(
-            release.id, error=error, now=self.clock.now(), backoff=retry_delay
+            release.id, error=error, now=self.clock.now(), backoff=backoff
         )
-        delay = retry_delay(attempts)
+        delay = backoff(attempts)
         if attempts == 1:  # the first failure with its traceback, retries in one line
             log.error(
                 "release %d (%s): evaluation failed, retrying in %s: %s",

@@ -9,6 +9,7 @@ the lead's config loader calls it, and ``DaemonOptions.from_config`` builds the 
       health: {bind: 127.0.0.1, port: 9464, enabled: true}
       watchdog_seconds: 30           # ping cadence when systemd asks for none (WATCHDOG_USEC)
       deliver_interval: 10          # seconds between outbox drains
+      release_retry_seconds: 60     # first retry of a release that failed to evaluate (doubles)
       ops:
         channels: [ops-email]        # where self-monitoring notices go (empty: log only)
         source_failures: 3           # consecutive failed polls before a notice
@@ -30,7 +31,15 @@ from typing import Any
 from monitor.config_checks import check_keys, problem_at
 from monitor.errors import Problem
 
-_TOP = {"instance_id", "health", "watchdog_seconds", "deliver_interval", "ops", "ha"}
+_TOP = {
+    "instance_id",
+    "health",
+    "watchdog_seconds",
+    "deliver_interval",
+    "release_retry_seconds",
+    "ops",
+    "ha",
+}
 _HEALTH = {"enabled", "bind", "port"}
 _OPS = {"channels", "source_failures", "outbox_stuck_minutes"}
 _HA = {"lease_name", "check_seconds", "keepalive_seconds", "lost_after_seconds"}
@@ -66,6 +75,7 @@ class DaemonOptions:
     health: HealthOptions = field(default_factory=HealthOptions)
     watchdog_seconds: float = 30.0
     deliver_interval: float = 10.0
+    release_retry_seconds: float = 60.0
     ops: OpsOptions = field(default_factory=OpsOptions)
     ha: HaOptions = field(default_factory=HaOptions)
 
@@ -89,6 +99,9 @@ class DaemonOptions:
             ),
             watchdog_seconds=float(obj.get("watchdog_seconds", cls.watchdog_seconds)),
             deliver_interval=float(obj.get("deliver_interval", cls.deliver_interval)),
+            release_retry_seconds=float(
+                obj.get("release_retry_seconds", cls.release_retry_seconds)
+            ),
             ops=OpsOptions(
                 channels=tuple(str(c) for c in ops.get("channels", d_ops.channels)),
                 source_failures=int(ops.get("source_failures", d_ops.source_failures)),
@@ -147,6 +160,7 @@ def check_daemon_options(obj: Any, path: str) -> list[Problem]:
         return problems
     problems += _number(obj, "watchdog_seconds", path, "daemon", minimum=1, maximum=3600)
     problems += _number(obj, "deliver_interval", path, "daemon", minimum=1, maximum=86400)
+    problems += _number(obj, "release_retry_seconds", path, "daemon", minimum=1, maximum=3600)
     if "instance_id" in obj and not str(obj["instance_id"]).strip():
         problems.append(
             problem_at(obj, "instance_id", path, "daemon.instance_id must not be empty")

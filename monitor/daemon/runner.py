@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any
 
 from apscheduler.schedulers.base import BaseScheduler
@@ -21,6 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config
 from monitor.daemon import calendar
+from monitor.daemon.options import DaemonOptions
 from monitor.errors import ConfigError, MonitorError
 from monitor.notify.deliver import deliver_due
 from monitor.pipeline import EvaluationOutcome, Pipeline, PollOutcome
@@ -94,6 +95,9 @@ class Daemon:
             channels=self.channels,
             clock=self.clock,
             session_factory=session_factory,
+            retry_first=timedelta(
+                seconds=DaemonOptions.from_config(config.daemon).release_retry_seconds
+            ),
         )
         self.scheduler = scheduler or BlockingScheduler(timezone=UTC)
         self.stats = DaemonStats()

@@ -114,3 +114,9 @@ def test_backoff_doubles_up_to_an_hour() -> None:
         3600,
         3600,
     ]
+
+
+def test_the_first_retry_follows_the_configured_delay() -> None:
+    """daemon.release_retry_seconds sets the first wait; it still doubles and stops at an hour."""
+    first = timedelta(seconds=2)
+    assert [retry_delay(n, first).total_seconds() for n in (1, 2, 3, 20)] == [2, 4, 8, 3600]
