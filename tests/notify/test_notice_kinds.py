@@ -214,12 +214,13 @@ def test_ops_notice_says_what_failed_and_nothing_about_trade(tmp_path, templates
             store.record_poll(
                 "gacc", now=start + timedelta(minutes=i), error="drop folder /x does not exist"
             )
-        [alert] = ops.check(store, OpsOptions(source_failures=3), start + timedelta(minutes=5))
+        changes = ops.check(store, OpsOptions(source_failures=3), start + timedelta(minutes=5))
+        [alert] = changes.opened
     finally:
         store.close()
     rendered = texts(templates, digest([Notice(alert)], release_id=None))
     for name, text in rendered.items():
-        assert "source gacc failed 3 polls in a row" in text, name
+        assert "source gacc is failing (3 polls in a row)" in text, name
         assert "November 2026" not in text and "polls in November" not in text, name
     for name in ("text", "slack", "email", "html"):
         assert "last error: drop folder /x does not exist" in rendered[name], name
