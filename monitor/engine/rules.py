@@ -114,11 +114,12 @@ class Rule:
     def lookback(self) -> int:
         """Months before t this rule reads: its condition's, and for an aggregate the months
         its completeness looks back (added to the condition's when incomplete months are
-        skipped, since every month the condition reads needs its own completeness)."""
+        skipped or compared in a mirror, since every month read needs its completeness)."""
         own = self.condition.lookback
         if self.aggregate is None:
             return own
-        if self.aggregate.incomplete == "skip":
+        if self.aggregate.incomplete == "skip" or self.mirrors():
+            # every month read needs its own completeness (a mirror compares complete sums)
             return own + self.aggregate.lookback
         return max(own, self.aggregate.lookback)
 
@@ -251,11 +252,12 @@ def _parse_pack(doc: Any, path: str, problems: list[Problem]) -> list[Rule]:
         own = parse_groups(doc["groups"], doc, "groups", path, problems)
         for name in own:
             if name in groups:
+                at = doc["groups"].where(name)
                 problems.append(
-                    _problem(
-                        doc["groups"],
-                        name,
-                        path,
+                    Problem(
+                        at.path or path,
+                        at.line,
+                        at.column,
                         f"group {name!r} is shipped with customs-monitor "
                         "(monitor/engine/data/partner_groups.yaml); give yours another name",
                     )

@@ -15,17 +15,24 @@ from monitor.engine.rules import Condition
 
 
 def mirror_gap(view: View, cond: Condition) -> Result:
-    """Both sides summed over the N months ending at t (every month present on both sides);
-    gap = reported - mirror, gap_pct = gap / mirror * 100."""
+    """Both sides summed over the N months ending at t (every month present, and every sum
+    complete, on both sides); gap = reported - mirror, gap_pct = gap / mirror * 100."""
     side = view.mirror(cond)
     n = cond.params["window"]
     own = np.zeros(view.shape)
     theirs = np.zeros(view.shape)
     complete = np.ones(view.shape, dtype=bool)
+    own_counts = view.panel.reported, view.panel.expected
     for lag in range(n):
         a = view.lag(lag)
         b = side.cells(view, side.values, lag)
         complete &= ~np.isnan(a) & ~np.isnan(b)
+        # A sum missing an expected member would make a gap of its own: such a month leaves
+        # the window without a figure, on either side, whatever the incomplete policy.
+        if own_counts[0] is not None and own_counts[1] is not None:
+            complete &= view.cells(own_counts[0], lag) >= view.cells(own_counts[1], lag)
+        if side.reported is not None and side.expected is not None:
+            complete &= side.cells(view, side.reported, lag) >= side.cells(view, side.expected, lag)
         own += np.nan_to_num(a)
         theirs += np.nan_to_num(b)
     own[~complete] = np.nan
