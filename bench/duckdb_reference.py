@@ -176,6 +176,15 @@ def alerts_of(
 NO_LOW, NO_HIGH = -(2**31), 2**31
 
 
+def _drop_o(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop ``o``, a view (published series) or a table (derived ones), whichever it is."""
+    kinds = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_name = 'o'"
+    ).fetchall()
+    for (kind,) in kinds:
+        con.execute("DROP VIEW o" if kind == "VIEW" else "DROP TABLE o")
+
+
 def _commodity_sql(agg) -> str:
     """SELECT base rows with their derived commodity ``dcom`` (one row per derived code)."""
     c = agg.commodity
@@ -255,7 +264,33 @@ def derive_sql(con: duckdb.DuckDBPyConnection, agg) -> None:
         FROM reported JOIN expected USING (reporter, dpar, dcom, flow, measure, m)"""
     )
     skip = "WHERE reported >= expected" if agg.incomplete == "skip" else ""
+    _drop_o(con)
     con.execute(f"CREATE OR REPLACE TEMP TABLE o AS SELECT {SERIES}, m, value FROM cover {skip}")
+
+
+def alerts_over_base(
+    con: duckdb.DuckDBPyConnection, rules: RuleSet | list, first: int, last: int
+) -> pd.DataFrame:
+    """Alerts (rule, series, m, rank, reported, expected) of every rule, plain or on an
+    aggregate, at months [first, last] over the temp table ``base`` (series, m, value)."""
+    by_aggregate: dict = {}
+    for rule in rules:
+        if rule.condition.type != "missing_release":
+            by_aggregate.setdefault(rule.aggregate, []).append(rule)
+    frames = []
+    for agg, members in by_aggregate.items():
+        if agg is None:  # the published series as they are (a view: no copy)
+            _drop_o(con)
+            con.execute(f"CREATE OR REPLACE TEMP VIEW o AS SELECT {SERIES}, m, value FROM base")
+            found = alerts_of(con, members, first, last)
+            found["reported"] = found["expected"] = None
+        else:
+            derive_sql(con, agg)
+            found = alerts_of(con, members, first, last, tuple(g.name for g in agg.groups))
+            counts = con.execute(f"SELECT {SERIES}, m, reported, expected FROM cover").fetchdf()
+            found = found.merge(counts, on=[*SERIES.split(", "), "m"], how="left")
+        frames.append(found)
+    return pd.concat(frames, ignore_index=True)
 
 
 def derived_reference(
@@ -271,21 +306,6 @@ def derived_reference(
         SELECT {SERIES}, m, value FROM (SELECT {SERIES}, value, {MONTH} AS m FROM raw)
         WHERE m BETWEEN {first - lookback} AND {last}"""
     )
-    by_aggregate: dict = {}
-    for rule in rules:
-        if rule.condition.type != "missing_release":
-            by_aggregate.setdefault(rule.aggregate, []).append(rule)
-    frames = []
-    for agg, members in by_aggregate.items():
-        if agg is None:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE o AS SELECT {SERIES}, m, value FROM base")
-            found = alerts_of(con, members, first, last)
-            found["reported"] = found["expected"] = None
-        else:
-            derive_sql(con, agg)
-            found = alerts_of(con, members, first, last, tuple(g.name for g in agg.groups))
-            counts = con.execute(f"SELECT {SERIES}, m, reported, expected FROM cover").fetchdf()
-            found = found.merge(counts, on=[*SERIES.split(", "), "m"], how="left")
-        frames.append(found)
+    found = alerts_over_base(con, rules, first, last)
     con.close()
-    return pd.concat(frames, ignore_index=True)
+    return found
