@@ -292,6 +292,9 @@ def _parse_pack(doc: Any, path: str, problems: list[Problem]) -> list[Rule]:
         rule = _parse_rule(item, pack, defaults, path, problems, context)
         if rule is not None:
             out.append(rule)
+    for dname, body in derived.items():  # a derived series no rule selects is checked too
+        if dname not in context.used:
+            _parse_select([body], path, problems, f"derived {dname!r}", context)
     return out
 
 
@@ -301,6 +304,7 @@ class _PackContext:
 
     groups: dict[str, Group]
     derived: dict[str, Any]
+    used: set[str] = field(default_factory=set)
 
 
 def _mark_of(obj: Any, path: str) -> Mark:
@@ -508,6 +512,7 @@ def _owners(
                 )
             )
         else:
+            ctx.used.add(ref)
             owners.append(ctx.derived[ref])
     owners.append(item)
     return owners

@@ -143,6 +143,15 @@ def test_unknown_derived_series(tmp_path):
     )
 
 
+def test_unused_derived_series_is_checked(tmp_path):
+    """A derived series no rule selects is still validated (once), located."""
+    head = HEAD.replace(
+        "rules:\n", "derived:\n  bloc:\n    select: {partner: {group: EU28}}\nrules:\n"
+    )
+    msg = one(tmp_path, "  - id: r\n    condition: {type: threshold, above: 1}\n", head)
+    assert msg.startswith(f"{tmp_path / 'p.yaml'}:6:31: ") and "unknown group 'EU28'" in msg
+
+
 def test_missing_release_of_a_sum_is_refused(tmp_path):
     """A sum has no release day of its own."""
     assert "a sum has no release of its own" in one(
