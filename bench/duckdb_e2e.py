@@ -16,7 +16,7 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.duckdb_reference import MONTH, SERIES, alerts_of
+from bench.duckdb_reference import MONTH, SERIES, alerts_over_base
 from monitor.engine import load_rules
 from monitor.model import month_to_period, period_to_month
 
@@ -59,10 +59,10 @@ def new_month(csv: str, db: str, pack: str, period: str, out: str) -> None:
     con.execute(f"INSERT INTO obs SELECT * FROM changed ANTI JOIN obs USING ({key})")
     target = period_to_month(period)
     con.execute(
-        f"CREATE TEMP TABLE o AS SELECT {SERIES}, m, value FROM obs "
+        f"CREATE TEMP TABLE base AS SELECT {SERIES}, m, value FROM obs "
         f"WHERE m BETWEEN {target - rules.lookback_months()} AND {target}"
     )
-    alerts = alerts_of(con, rules, target, target)
+    alerts = alerts_over_base(con, rules, target, target)
     con.close()
     keys = [
         [r.rule, r.reporter, r.partner, r.commodity, r.flow, r.measure, month_to_period(int(r.m))]
@@ -77,13 +77,13 @@ def backtest(parquet: str, pack: str, start: str | None = None) -> None:
     con = connect()
     rules = load_rules([pack])
     con.execute(
-        f"CREATE TEMP TABLE o AS SELECT {SERIES}, {MONTH} AS m, value "
+        f"CREATE TEMP TABLE base AS SELECT {SERIES}, {MONTH} AS m, value "
         f"FROM read_parquet('{parquet}')"
     )
-    first, last = con.execute("SELECT min(m), max(m) FROM o").fetchone()
+    first, last = con.execute("SELECT min(m), max(m) FROM base").fetchall()[0]
     if start is not None:
         first = period_to_month(start)
-    alerts = alerts_of(con, rules, first, last)
+    alerts = alerts_over_base(con, rules, first, last)
     counts = alerts.groupby("rule").size().to_dict()
     for rule in rules:
         print(f"{rule.id}\t{counts.get(rule.id, 0)}")

@@ -129,16 +129,22 @@ def reference_alerts(
 
 
 def alerts_of(
-    con: duckdb.DuckDBPyConnection, rules: RuleSet, first: int, last: int
+    con: duckdb.DuckDBPyConnection,
+    rules: RuleSet | list,
+    first: int,
+    last: int,
+    blocs: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """The alerts of ``rules`` at months [first, last] over the temp table ``o`` (the series
-    columns, m = month number, value), which holds the look-back window."""
+    columns, m = month number, value), which holds the look-back window. ``blocs``: partner
+    groups, which like WORLD are aggregates over partners (left out of partner sums and ranks)."""
+    aggregates = ", ".join(f"'{p}'" for p in (WORLD, *blocs))
     if any(c.type in ("share", "share_shift") for r in rules for c in r.condition.walk()):
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE shares AS
             WITH tot AS (SELECT {GROUP}, m,
                   max(value) FILTER (WHERE partner = '{WORLD}') AS world,
-                  sum(value) FILTER (WHERE partner <> '{WORLD}') AS psum
+                  sum(value) FILTER (WHERE partner NOT IN ({aggregates})) AS psum
                 FROM o GROUP BY ALL)
             SELECT o.*, CASE WHEN coalesce(world, psum) > 0
                         THEN value / coalesce(world, psum) * 100 END AS share
@@ -158,6 +164,148 @@ def alerts_of(
         f"""WITH need AS (SELECT DISTINCT {GROUP}, m FROM fired),
         ranked AS (SELECT {SERIES}, m,
                    rank() OVER (PARTITION BY {GROUP}, m ORDER BY value DESC) AS rank
-                   FROM o SEMI JOIN need USING ({GROUP}, m) WHERE partner <> '{WORLD}')
+                   FROM o SEMI JOIN need USING ({GROUP}, m)
+                   WHERE partner NOT IN ({aggregates}) AND value IS NOT NULL)
         SELECT rule, {SERIES}, m, rank FROM fired LEFT JOIN ranked USING ({SERIES}, m)"""
     ).fetchdf()
+
+
+# --------------------------------------------------------------------------------------------
+# Derived series (sums over commodity prefixes and partner groups), written as SQL.
+
+NO_LOW, NO_HIGH = -(2**31), 2**31
+
+
+def _drop_o(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop ``o``, a view (published series) or a table (derived ones), whichever it is."""
+    kinds = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_name = 'o'"
+    ).fetchall()
+    for (kind,) in kinds:
+        con.execute("DROP VIEW o" if kind == "VIEW" else "DROP TABLE o")
+
+
+def _commodity_sql(agg) -> str:
+    """SELECT base rows with their derived commodity ``dcom`` (one row per derived code)."""
+    c = agg.commodity
+    keep = " AND ".join(
+        ["TRUE"]
+        + [
+            f"{k} IN ({', '.join(repr(v) for v in values)})"
+            for k, values in agg.base_select
+            if values is not None
+        ]
+        + [
+            f"{k} NOT IN ({', '.join(repr(v) for v in values)})"
+            for k, values in agg.member_exclude
+            if k == "commodity"
+        ]
+    )
+    if c is None:
+        return f"SELECT *, commodity AS dcom FROM base WHERE {keep}"
+    if c.codes:
+        codes = ", ".join(repr(v) for v in c.codes)
+        return f"SELECT *, {c.name!r} AS dcom FROM base WHERE {keep} AND commodity IN ({codes})"
+    parts = []
+    for p in c.prefixes or ("",):
+        if c.level is not None:
+            digits = f"regexp_full_match(commodity, '[0-9]{{{c.level},}}')"
+            parts.append(
+                f"SELECT *, substr(commodity, 1, {c.level}) AS dcom FROM base "
+                f"WHERE {keep} AND starts_with(commodity, {p!r}) AND {digits}"
+            )
+        else:
+            parts.append(
+                f"SELECT *, {p!r} AS dcom FROM base WHERE {keep} AND starts_with(commodity, {p!r})"
+            )
+    return " UNION ALL ".join(parts)
+
+
+def derive_sql(con: duckdb.DuckDBPyConnection, agg) -> None:
+    """Temp table ``o`` (series, m, value) of ``agg``'s derived series over temp table ``base``
+    and ``cover`` (series, m, reported, expected): members with a value at m, and members with a
+    value in [m - expect_within, m] that belong to the group at m."""
+    members = [
+        (g.name, s.code, s.first, s.last)
+        for g in agg.groups
+        for s in g.members
+        if s.code not in dict(agg.member_exclude).get("partner", ())
+    ]
+    frame = pd.DataFrame(members, columns=["gname", "code", "lo", "hi"])
+    con.register("members_df", frame)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE members AS "
+        "SELECT gname, code, CAST(lo AS BIGINT) AS lo, CAST(hi AS BIGINT) AS hi FROM members_df"
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE pairs AS
+        WITH mapped AS ({_commodity_sql(agg)})
+        SELECT reporter, partner AS dpar, dcom, flow, measure, m, value,
+               partner AS mp, commodity AS mc, {NO_LOW} AS lo, {NO_HIGH} AS hi FROM mapped
+        UNION ALL
+        SELECT reporter, g.gname, dcom, flow, measure, m, value, partner, commodity, g.lo, g.hi
+        FROM mapped JOIN members g ON mapped.partner = g.code AND mapped.m BETWEEN g.lo AND g.hi"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE cover AS
+        WITH reported AS (
+            SELECT reporter, dpar, dcom, flow, measure, m, count(*) AS reported,
+                   sum(value) AS value
+            FROM pairs GROUP BY ALL),
+        seen AS (
+            SELECT DISTINCT reporter, dpar, dcom, flow, measure, mp, mc, p.m + k AS m
+            FROM pairs p, range(0, {agg.expect_within + 1}) r(k)
+            WHERE p.m + k BETWEEN p.lo AND p.hi),
+        expected AS (
+            SELECT reporter, dpar, dcom, flow, measure, m, count(*) AS expected
+            FROM seen GROUP BY ALL)
+        SELECT reporter, dpar AS partner, dcom AS commodity, flow, measure, m, value,
+               reported, expected
+        FROM reported JOIN expected USING (reporter, dpar, dcom, flow, measure, m)"""
+    )
+    skip = "WHERE reported >= expected" if agg.incomplete == "skip" else ""
+    _drop_o(con)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE o AS SELECT {SERIES}, m, value FROM cover {skip}")
+
+
+def alerts_over_base(
+    con: duckdb.DuckDBPyConnection, rules: RuleSet | list, first: int, last: int
+) -> pd.DataFrame:
+    """Alerts (rule, series, m, rank, reported, expected) of every rule, plain or on an
+    aggregate, at months [first, last] over the temp table ``base`` (series, m, value)."""
+    by_aggregate: dict = {}
+    for rule in rules:
+        if rule.condition.type != "missing_release":
+            by_aggregate.setdefault(rule.aggregate, []).append(rule)
+    frames = []
+    for agg, members in by_aggregate.items():
+        if agg is None:  # the published series as they are (a view: no copy)
+            _drop_o(con)
+            con.execute(f"CREATE OR REPLACE TEMP VIEW o AS SELECT {SERIES}, m, value FROM base")
+            found = alerts_of(con, members, first, last)
+            found["reported"] = found["expected"] = None
+        else:
+            derive_sql(con, agg)
+            found = alerts_of(con, members, first, last, tuple(g.name for g in agg.groups))
+            counts = con.execute(f"SELECT {SERIES}, m, reported, expected FROM cover").fetchdf()
+            found = found.merge(counts, on=[*SERIES.split(", "), "m"], how="left")
+        frames.append(found)
+    return pd.concat(frames, ignore_index=True)
+
+
+def derived_reference(
+    observations: pd.DataFrame, rules: RuleSet, first: int, last: int, lookback: int
+) -> pd.DataFrame:
+    """Alerts (rule, series, period, rank, reported, expected) of every rule, plain or on an
+    aggregate, at months [first, last] from data of [first - lookback, last]."""
+    con = duckdb.connect()
+    con.execute("SET threads TO 2")
+    con.register("raw", observations)
+    con.execute(
+        f"""CREATE TEMP TABLE base AS
+        SELECT {SERIES}, m, value FROM (SELECT {SERIES}, value, {MONTH} AS m FROM raw)
+        WHERE m BETWEEN {first - lookback} AND {last}"""
+    )
+    found = alerts_over_base(con, rules, first, last)
+    con.close()
+    return found

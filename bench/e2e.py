@@ -14,11 +14,17 @@ its peak resident set (wait4's ru_maxrss), in one run:
    rules and queues the alerts; DuckDB reads the whole new file, appends the rows it does not
    have and runs the rules as window SQL over the look-back window. The alerts of both are
    compared (rule, series, period) and must be identical;
-3. backtest: ``customs-monitor backtest --format summary`` of the bench pack (bench/pack.yaml,
+3. new month, aggregates: the same new month on a copy of the state after step 1, with a pack
+   that sums the 8-digit codes to HS6 (100 codes each) and a partner group, the same three
+   conditions on the sums plus a group share shift (E2E_AGG_PACK); DuckDB does the same on a
+   copy of its database, summing in SQL; alerts compared as in step 2;
+4. backtest: ``customs-monitor backtest --format summary`` of the bench pack (bench/pack.yaml,
    every condition type) over a Parquet file of B commodities x 100 partners x 60 months against
-   DuckDB's window SQL over the same file; per-rule counts must be identical.
+   DuckDB's window SQL over the same file; per-rule counts must be identical; then the same for
+   the aggregates pack (bench/pack_aggregates.yaml, every condition type on HS6 sums).
 
-Reported: wall seconds, peak RSS, state size, and each time as a ratio to DuckDB's.
+Reported: wall seconds, peak RSS, state size, each time as a ratio to DuckDB's, and the
+aggregate steps' times as a ratio to the plain pack's in the same run.
 """
 
 from __future__ import annotations
@@ -56,6 +62,27 @@ rules:
     select: {exclude: {partner: [WORLD]}}
     condition: {type: share_shift, points: 20}
 """
+
+
+E2E_AGG_PACK = """\
+pack: e2e-aggregates
+groups:
+  BLOC: [AA, AB, AC, AD, AF]
+defaults:
+  select: {reporter: CN, flow: export, measure: net_weight_kg, commodity: {level: 6}}
+rules:
+  - id: hs6-six-month-high
+    condition: {type: period_high, window: 6, min_periods: 6}
+  - id: hs6-jump
+    condition: {type: pct_change, periods: 1, above: 300}
+  - id: hs6-share-shift
+    select: {exclude: {partner: [WORLD]}}
+    condition: {type: share_shift, points: 20}
+  - id: bloc-share-shift
+    select: {partner: {group: BLOC}}
+    condition: {type: share_shift, points: 2}
+"""
+AGG_PACK = Path(__file__).resolve().parent / "pack_aggregates.yaml"
 
 
 def measured(cmd: list[str], *, cwd: Path) -> dict:
@@ -134,18 +161,20 @@ def main(argv: list[str] | None = None) -> int:
         )
         new_month = period_of(args.months, args.months - 1)
         (work / "pack.yaml").write_text(E2E_PACK)
-        state = work / "state.db"
-        (work / "monitor.yaml").write_text(
-            f"state: sqlite:///{state}\n"
-            "rules: [pack.yaml]\n"
-            "initial: backfill\n"
-            "sources:\n"
-            "  trade: {type: file, path: source.csv, schedule: '@every 1h'}\n"
-            "channels:\n"
-            f"  outbox: {{type: file, path: {work / 'outbox'}}}\n"
-            "routes:\n"
-            "  - channels: [outbox]\n"
-        )
+        (work / "pack-agg.yaml").write_text(E2E_AGG_PACK)
+        state, state_agg = work / "state.db", work / "state-agg.db"
+        for name, db, pack in (("monitor", state, "pack"), ("monitor-agg", state_agg, "pack-agg")):
+            (work / f"{name}.yaml").write_text(
+                f"state: sqlite:///{db}\n"
+                f"rules: [{pack}.yaml]\n"
+                "initial: backfill\n"
+                "sources:\n"
+                "  trade: {type: file, path: source.csv, schedule: '@every 1h'}\n"
+                "channels:\n"
+                f"  outbox: {{type: file, path: {work / ('outbox-' + name)}}}\n"
+                "routes:\n"
+                "  - channels: [outbox]\n"
+            )
         shutil.copy(history, work / "source.csv")
         print(
             f"history: {rows_history:,} rows; new month {new_month}: {rows_new:,} rows", flush=True
@@ -157,48 +186,109 @@ def main(argv: list[str] | None = None) -> int:
         d["state_mb"] = size_mb(work / "duck.db")
         results["backfill"] = {"monitor": r, "duckdb": d}
         report("backfill", r, d)
+        # The aggregates run starts from the same backfilled state (its own copy).
+        for f in work.glob("state.db*"):
+            shutil.copy(f, work / f.name.replace("state.db", "state-agg.db"))
+        shutil.copy(work / "duck.db", work / "duck-agg.db")
 
         shutil.copy(data, work / "source.csv")
-        r = cli("--config", "monitor.yaml", "run", "--once", cwd=work)
-        r["state_mb"] = size_mb(state)
-        d = duckdb_step(
-            "new-month",
-            str(data),
-            str(work / "duck.db"),
-            str(work / "pack.yaml"),
-            new_month,
-            str(work / "duck-alerts.json"),
+        for label, config, db, duck, pack in (
+            ("new month", "monitor.yaml", state, "duck.db", "pack.yaml"),
+            (
+                "new month, aggregates",
+                "monitor-agg.yaml",
+                state_agg,
+                "duck-agg.db",
+                "pack-agg.yaml",
+            ),
+        ):
+            r = cli("--config", config, "run", "--once", cwd=work)
+            r["state_mb"] = size_mb(db)
+            d = duckdb_step(
+                "new-month",
+                str(data),
+                str(work / duck),
+                str(work / pack),
+                new_month,
+                str(work / "duck-alerts.json"),
+                cwd=work,
+            )
+            d["state_mb"] = size_mb(work / duck)
+            mine = monitor_alerts(db, new_month)
+            theirs = {tuple(k) for k in json.loads((work / "duck-alerts.json").read_text())}
+            if mine != theirs:
+                raise SystemExit(
+                    f"{label}: alerts differ: {len(mine)} vs DuckDB {len(theirs)}; only ours "
+                    f"{sorted(mine - theirs)[:3]}, only DuckDB {sorted(theirs - mine)[:3]}"
+                )
+            r["alerts"] = d["alerts"] = len(mine)
+            results[label] = {"monitor": r, "duckdb": d}
+            report(label, r, d, f"{len(mine):,} alerts, identical")
+        plain, agg = results["new month"]["monitor"], results["new month, aggregates"]["monitor"]
+        print(
+            f"aggregates / plain pack, new month: {agg['seconds'] / plain['seconds']:.2f}x time, "
+            f"{agg['rss_mb'] / plain['rss_mb']:.2f}x peak RSS",
+            flush=True,
+        )
+        # The steps above include ingest, outbox and process start, and the plain pack queues
+        # far more alerts: the engine's own cost on the same store window, best of 3.
+        cost = measured(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "aggregates_cost.py"),
+                str(state),
+                "trade",
+                new_month,
+                str(work / "pack.yaml"),
+                str(work / "pack-agg.yaml"),
+            ],
             cwd=work,
         )
-        d["state_mb"] = size_mb(work / "duck.db")
-        mine = monitor_alerts(state, new_month)
-        theirs = {tuple(k) for k in json.loads((work / "duck-alerts.json").read_text())}
-        if mine != theirs:
-            raise SystemExit(
-                f"new month: alerts differ: {len(mine)} vs DuckDB {len(theirs)}; "
-                f"only ours {sorted(mine - theirs)[:3]}, only DuckDB {sorted(theirs - mine)[:3]}"
-            )
-        r["alerts"] = d["alerts"] = len(mine)
-        results["new month"] = {"monitor": r, "duckdb": d}
-        report("new month", r, d, f"{len(mine):,} alerts, identical")
+        engine = json.loads(cost["stdout"].splitlines()[-1])
+        results["engine only, new month"] = engine
+        print(
+            f"engine only, new month from the store window: plain {engine['plain']['seconds']:.2f}"
+            f" s ({engine['plain']['rows']:,} rows, {engine['plain']['alerts']:,} alerts), "
+            f"aggregates {engine['aggregates']['seconds']:.2f} s "
+            f"({engine['aggregates']['rows']:,} rows, {engine['aggregates']['alerts']:,} alerts): "
+            f"{engine['ratio']['seconds']:.2f}x",
+            flush=True,
+        )
 
         if not args.skip_backtest:
             parquet = work / "backtest.parquet"
             n_obs = write_parquet(parquet, args.backtest_commodities, args.backtest_months)
-            pack = str(ROOT / "bench" / "pack.yaml")
-            r = cli(
-                "backtest", "--rules", pack, "--data", str(parquet), "--format", "summary", cwd=work
-            )
-            d = duckdb_step("backtest", str(parquet), pack, cwd=work)
-            counts = _counts(r["stdout"])
-            if counts != _counts(d["stdout"]):
-                raise SystemExit(f"backtest counts differ:\n{r['stdout']}\n--\n{d['stdout']}")
-            results["backtest"] = {"monitor": r, "duckdb": d, "observations": n_obs}
-            report(
-                "backtest",
-                r,
-                d,
-                f"{n_obs:,} observations, {counts['total']:,} alerts, identical counts per rule",
+            for label, pack in (
+                ("backtest", str(ROOT / "bench" / "pack.yaml")),
+                ("backtest, aggregates", str(AGG_PACK)),
+            ):
+                r = cli(
+                    "backtest",
+                    "--rules",
+                    pack,
+                    "--data",
+                    str(parquet),
+                    "--format",
+                    "summary",
+                    cwd=work,
+                )
+                d = duckdb_step("backtest", str(parquet), pack, cwd=work)
+                counts = _counts(r["stdout"])
+                if counts != _counts(d["stdout"]):
+                    raise SystemExit(f"{label} counts differ:\n{r['stdout']}\n--\n{d['stdout']}")
+                results[label] = {"monitor": r, "duckdb": d, "observations": n_obs}
+                report(
+                    label,
+                    r,
+                    d,
+                    f"{n_obs:,} observations, {counts['total']:,} alerts, "
+                    "identical counts per rule",
+                )
+            plain, agg = results["backtest"]["monitor"], results["backtest, aggregates"]["monitor"]
+            print(
+                f"aggregates / plain pack, backtest: {agg['seconds'] / plain['seconds']:.2f}x "
+                f"time, {agg['rss_mb'] / plain['rss_mb']:.2f}x peak RSS",
+                flush=True,
             )
         if args.wide:
             wide = work / "wide.parquet"
@@ -221,8 +311,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             for step in results.values():
                 for side in ("monitor", "duckdb"):
-                    step[side].pop("stdout", None)
-                    step[side].pop("stderr", None)
+                    if side in step:
+                        step[side].pop("stdout", None)
+                        step[side].pop("stderr", None)
             args.json.write_text(json.dumps(results, indent=2))
         if not args.keep and not args.work:
             shutil.rmtree(work)  # the temporary folder this run made

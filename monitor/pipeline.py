@@ -217,7 +217,15 @@ class Pipeline:
             if periods
             else None
         )
-        fired = evaluate(observations, self.rules, periods) if observations is not None else []
+        # mirror_gap rules compare with another source: its window of the same months.
+        mirrors = {
+            name: self.store.window(name, first=self._window_start(periods), last=periods[-1])
+            for name in sorted(self.rules.mirror_sources() - {release.source})
+            if periods
+        }
+        fired = (
+            evaluate(observations, self.rules, periods, mirrors) if observations is not None else []
+        )
         fired = [_with_source(a, release.source) for a in fired]
         stored = self.store.alerts(source=release.source, periods=periods) if periods else {}
         rule_ids = {r.id for r in self.rules}

@@ -1,7 +1,8 @@
 """The rule language and the vectorised engine (see docs/engine.md).
 
 load_rules(paths) -> RuleSet           validate_rules(paths) -> list[Problem]
-evaluate(observations, rules, periods=None) -> list[Alert]
+evaluate(observations, rules, periods=None, mirrors=None) -> list[Alert]
+    (mirrors: other sources' observations by name, for mirror_gap)
 check_missing(observations, rules, now) -> list[Alert]
 """
 

@@ -8,7 +8,7 @@ loop is over rules and condition members, never over series or periods.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -17,7 +17,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from monitor.engine.aggregates import Aggregate
 from monitor.engine.conditions import EVALUATORS, Labels, Result, Totals, View
+from monitor.engine.conditions.base import MirrorSide
+from monitor.engine.derived import MIRROR_FLOWS, derive, mirror_rows
 from monitor.engine.panel import GROUP_KEY, Panel, build_panel, period_bounds
 from monitor.engine.rules import Condition, Rule, RuleSet
 from monitor.model import SERIES_KEY, Alert, month_to_period, period_to_month
@@ -147,7 +150,7 @@ def _ranks_batch(panel: Panel, rows: np.ndarray, cols: np.ndarray) -> tuple[np.n
     pair_of_cell = np.repeat(np.arange(len(pair_key)), sizes)
     cell_rows = starts[pair_of_cell] + np.arange(sizes.sum()) - offsets[pair_of_cell]
     vals = panel.values[cell_rows, pair_col[pair_of_cell]]
-    valid = ~np.isnan(vals) & ~panel.is_world[cell_rows]
+    valid = ~np.isnan(vals) & ~panel.aggregate_partner[cell_rows]
     ranked = np.bincount(pair_of_cell[valid], minlength=len(pair_key))
     sort_vals = np.where(valid, -vals, np.inf)  # invalid cells sort last
     order = np.lexsort((sort_vals, pair_of_cell))
@@ -167,6 +170,7 @@ class _Fired:
     """One rule's fired cells as columns (nothing per alert until asked for)."""
 
     rule: Rule
+    panel: Panel  # the panel the rows belong to (the observations', or a derived one)
     rows: np.ndarray  # panel rows of the series
     months: np.ndarray  # month numbers
     context: dict[str, Any]  # name -> per-cell array, Labels cut to the cells, or a scalar
@@ -181,6 +185,8 @@ class _Fired:
 
 def _cut(data: Any, ri: np.ndarray, ti: np.ndarray) -> Any:
     """A context field for the fired cells only."""
+    if isinstance(data, Coverage):
+        return Coverage(data.reported[ri, ti], data.expected[ri, ti], data.noun)
     if isinstance(data, Labels):
         return Labels(data.codes[ri, ti], data.labels)
     if isinstance(data, np.ndarray) and data.ndim == 2:
@@ -195,14 +201,11 @@ def _fired(rule: Rule, panel: Panel, view: View, result: Result, order_key: int)
     rows = view.rows[ri]
     months = view.months[ti]
     rank, partners = _ranks(panel, rows, months - panel.month0)
-    series_bits = max(len(panel.keys).bit_length(), 1)  # month | rule (16 bits) | series
-    sort = (
-        (months.astype(np.int64) << (series_bits + 16))
-        + (order_key << series_bits)
-        + panel.series_rank[rows]
-    )
+    # month | rule (16 bits) | series (32 bits): one layout for every panel of an evaluation.
+    sort = (months.astype(np.int64) << 48) + (order_key << 32) + panel.series_rank[rows]
     return _Fired(
         rule=rule,
+        panel=panel,
         rows=rows,
         months=months.astype(np.int64),
         context={name: _cut(data, ri, ti) for name, data in result.context.items()},
@@ -213,8 +216,25 @@ def _fired(rule: Rule, panel: Panel, view: View, result: Result, order_key: int)
     )
 
 
+@dataclass
+class Coverage:
+    """Members reported and expected per cell, shown as "n of m codes reported"."""
+
+    reported: np.ndarray
+    expected: np.ndarray
+    noun: str
+
+    def text(self) -> list[str]:
+        return [
+            f"{n} of {max(m, n)} {self.noun} reported"
+            for n, m in zip(self.reported.tolist(), self.expected.tolist(), strict=True)
+        ]
+
+
 def _plain_column(data: Any, n: int, is_period: bool) -> list[Any]:
     """One context field as JSON-safe plain Python values."""
+    if isinstance(data, Coverage):
+        return data.text()
     if isinstance(data, Labels):
         return [data.labels[c] for c in data.codes.tolist()]
     if not isinstance(data, np.ndarray):
@@ -234,7 +254,7 @@ class AlertTable:
     """
 
     def __init__(self, panel: Panel | None, fired: list[_Fired]) -> None:
-        self.panel = panel
+        self.panel = panel  # the observations' panel (fired cells may be in derived ones)
         self._fired = fired
         self._order: np.ndarray | None = None
 
@@ -291,8 +311,7 @@ class AlertTable:
         return list(self)
 
     def _materialize(self, f: _Fired, idx: np.ndarray) -> list[Alert]:
-        panel = self.panel
-        assert panel is not None
+        panel = f.panel
         n = len(idx)
         rows, months = f.rows[idx], f.months[idx]
         columns = {
@@ -337,6 +356,8 @@ class AlertTable:
 
 
 def _cut1(data: Any, idx: np.ndarray) -> Any:
+    if isinstance(data, Coverage):
+        return Coverage(data.reported[idx], data.expected[idx], data.noun)
     if isinstance(data, Labels):
         return Labels(data.codes[idx], data.labels)
     if isinstance(data, np.ndarray):
@@ -349,10 +370,18 @@ def _sort_key(a: Alert) -> tuple[str, ...]:
 
 
 def evaluate_table(
-    observations: pd.DataFrame, rules: RuleSet, periods: Iterable[str] | None = None
+    observations: pd.DataFrame,
+    rules: RuleSet,
+    periods: Iterable[str] | None = None,
+    mirrors: Mapping[str, pd.DataFrame] | None = None,
 ) -> AlertTable:
     """Alerts fired at each of ``periods`` (None = every period present), from data up to it,
-    as an AlertTable (columns; see ``evaluate`` for Alert objects)."""
+    as an AlertTable (columns; see ``evaluate`` for Alert objects).
+
+    ``mirrors``: observations of other sources by name, read by ``mirror_gap`` conditions that
+    name a ``source`` (without it, or when the name is not given here, the mirror side is
+    looked up in ``observations``, in the rows of that source when one is named).
+    """
     active = [r for r in rules if r.condition.type != "missing_release"]
     if not active or observations.empty:
         return AlertTable(None, [])
@@ -364,39 +393,147 @@ def evaluate_table(
         targets = np.unique(np.array([period_to_month(p) for p in periods], dtype=np.int64))
         if not len(targets):
             return AlertTable(None, [])
-    lookback = max(r.condition.lookback for r in active)
-    first = int(targets.min()) - lookback
-    panel = build_panel(observations, first, int(targets.max()), len(targets))
-    totals = (
-        Totals(panel)
-        if any(c.type in ("share", "share_shift") for r in active for c in r.condition.walk())
-        else None
-    )
+    lookback = max(r.lookback for r in active)
+    first, last = int(targets.min()) - lookback, int(targets.max())
+    panel = build_panel(observations, first, last, len(targets))
     cols = targets - first
-    # Rows are taken in blocks so the temporaries of a condition (a few rows x months arrays)
-    # stay bounded (~CHUNK_CELLS cells each) however many series there are.
-    cells = CHUNK_CELLS if panel.values.flags.c_contiguous else COLUMN_CHUNK_CELLS
-    chunk = max(1, cells // max(len(cols), 1))
+    # Rules on published series read the observations' panel; each distinct aggregate gets
+    # one derived panel, shared by the rules that use it.
+    panels: dict[Aggregate | None, list[Rule]] = {}
+    for rule in active:
+        panels.setdefault(rule.aggregate, []).append(rule)
+    sides = _MirrorPanels(observations, mirrors or {}, panel, first, last, len(targets))
     fired: list[_Fired] = []
     rule_order = {rid: i for i, rid in enumerate(sorted(r.id for r in active))}
-    masks: dict[tuple[str, frozenset[str]], np.ndarray] = {}
-    for rule in active:
-        rows = select_rows(panel.keys, rule, masks)
-        for start in range(0, len(rows), chunk):
-            block = rows[start : start + chunk]
-            whole = len(block) == len(panel.keys)
-            view = View(panel, None if whole else block, cols, totals)
-            found = _fired(rule, panel, view, _run(view, rule.condition), rule_order[rule.id])
-            if found is not None:
-                fired.append(found)
+    for aggregate, members in panels.items():
+        here = panel if aggregate is None else derive(panel, aggregate)
+        totals = (
+            Totals(here)
+            if any(c.type in ("share", "share_shift") for r in members for c in r.condition.walk())
+            else None
+        )
+        # Rows are taken in blocks so the temporaries of a condition (a few rows x months
+        # arrays) stay bounded (~CHUNK_CELLS cells each) however many series there are.
+        cells = CHUNK_CELLS if here.values.flags.c_contiguous else COLUMN_CHUNK_CELLS
+        chunk = max(1, cells // max(len(cols), 1))
+        masks: dict[tuple[str, frozenset[str]], np.ndarray] = {}
+        for rule in members:
+            mirror_sides = {id(c): sides.side(rule, c, here) for c in rule.mirrors()}
+            rows = select_rows(here.keys, rule, masks)
+            for start in range(0, len(rows), chunk):
+                block = rows[start : start + chunk]
+                whole = len(block) == len(here.keys)
+                view = View(here, None if whole else block, cols, totals, mirror_sides)
+                result = _run(view, rule.condition)
+                if aggregate is not None:
+                    result.context.update(_coverage(view))
+                found = _fired(rule, here, view, result, rule_order[rule.id])
+                if found is not None:
+                    fired.append(found)
     return AlertTable(panel, fired)
 
 
+def _coverage(view: View) -> dict[str, Any]:
+    """Members reported and expected at t, for a rule on a derived panel."""
+    panel = view.panel
+    assert panel.reported is not None and panel.expected is not None
+    reported = view.cells(panel.reported)
+    expected = view.cells(panel.expected)
+    return {
+        "members_reported": reported,
+        "members_expected": expected,
+        "complete": reported >= expected,
+        "coverage": Coverage(reported, expected, panel.members_noun),
+    }
+
+
+class _MirrorPanels:
+    """The other side of each mirror_gap: a panel of the mirror source over the same months
+    (derived with the rule's commodity sum when it has one), built once per source and sum."""
+
+    def __init__(
+        self,
+        observations: pd.DataFrame,
+        mirrors: Mapping[str, pd.DataFrame],
+        panel: Panel,
+        first: int,
+        last: int,
+        n_targets: int,
+    ) -> None:
+        self.observations = observations
+        self.mirrors = mirrors
+        self.first, self.last, self.n_targets = first, last, n_targets
+        self._base: dict[str, Panel | None] = {"": panel}
+        self._derived: dict[tuple[str, Aggregate], Panel] = {}
+
+    def _source_panel(self, source: str) -> Panel | None:
+        if source not in self._base:
+            if source in self.mirrors:
+                frame = self.mirrors[source]
+            elif "source" in self.observations.columns:
+                frame = self.observations[(self.observations["source"] == source).to_numpy()]
+            else:
+                frame = self.observations.iloc[:0]
+            self._base[source] = (
+                None if frame.empty else build_panel(frame, self.first, self.last, self.n_targets)
+            )
+        return self._base[source]
+
+    def side(self, rule: Rule, cond: Condition, here: Panel) -> MirrorSide:
+        source = cond.params["source"] or ""
+        flow = cond.params["flow"]
+        base = self._source_panel(source)
+        n_cols = here.values.shape[1]
+        if base is None:
+            return MirrorSide(
+                np.full((0, n_cols), np.nan), np.full(len(here.keys), -1), source, flow
+            )
+        mirror = base
+        agg = rule.aggregate
+        if agg is not None:
+            select = rule.select
+            mirror_select: list[tuple[str, tuple[str, ...] | None]] = [
+                ("reporter", select.get("partner")),
+                ("partner", select.get("reporter")),
+                ("measure", select.get("measure")),
+            ]
+            own_flow = select.get("flow")
+            if flow is not None:
+                mirror_select.append(("flow", (flow,)))
+            elif own_flow is not None:
+                flipped = tuple(MIRROR_FLOWS[f] for f in own_flow if f in MIRROR_FLOWS)
+                mirror_select.append(("flow", flipped))
+            twin = Aggregate(
+                commodity=agg.commodity,
+                groups=(),
+                base_select=tuple(mirror_select),
+                member_exclude=tuple(kv for kv in agg.member_exclude if kv[0] == "commodity"),
+                incomplete=agg.incomplete,
+                expect_within=agg.expect_within,
+            )
+            key = (source, twin)
+            if key not in self._derived:
+                self._derived[key] = derive(base, twin)
+            mirror = self._derived[key]
+        return MirrorSide(
+            values=mirror.values,
+            row_of=mirror_rows(here, mirror, flow),
+            source=source,
+            flow=flow,
+            reported=mirror.reported,
+            expected=mirror.expected,
+            noun=mirror.members_noun,
+        )
+
+
 def evaluate(
-    observations: pd.DataFrame, rules: RuleSet, periods: Iterable[str] | None = None
+    observations: pd.DataFrame,
+    rules: RuleSet,
+    periods: Iterable[str] | None = None,
+    mirrors: Mapping[str, pd.DataFrame] | None = None,
 ) -> list[Alert]:
     """Alerts fired at each of ``periods`` (None = every period present), from data up to it."""
-    return evaluate_table(observations, rules, periods).alerts()
+    return evaluate_table(observations, rules, periods, mirrors).alerts()
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ column that has more than one value, one scatter of the values and one of the so
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,18 @@ class Panel:
     source_codes: np.ndarray | None
     source_names: np.ndarray  # object array of source strings
     series_rank: np.ndarray  # position of each series in (reporter, partner, ...) order
+    # Derived panels (derived.py) only: partner-group rows, which like WORLD are aggregates over
+    # partners (no rank, not in the partner sum), and per cell how many members reported and
+    # how many were expected ("n of m codes reported").
+    is_bloc: np.ndarray | None = None
+    reported: np.ndarray | None = None
+    expected: np.ndarray | None = None
+    members_noun: str = ""
+
+    @functools.cached_property
+    def aggregate_partner(self) -> np.ndarray:
+        """Rows that are aggregates over partners: WORLD and partner groups."""
+        return self.is_world if self.is_bloc is None else self.is_world | self.is_bloc
 
     @property
     def n_months(self) -> int:

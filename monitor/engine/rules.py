@@ -19,12 +19,24 @@ import jinja2.meta
 import jinja2.sandbox
 
 from monitor.config_checks import check_keys, did_you_mean, problem_at
+from monitor.engine.aggregates import (
+    DEFAULT_EXPECT_WITHIN,
+    POLICIES,
+    Aggregate,
+    CommodityAggregate,
+    parse_commodity,
+    parse_partner,
+)
+from monitor.engine.groups import Group, parse_groups, shipped_groups
 from monitor.engine.spec import (
+    AGGREGATE_CONTEXT,
+    AGGREGATE_KEYS,
     ALWAYS_CONTEXT,
     COMBINATORS,
     CONDITIONS,
     DEFAULT_SUMMARY,
     DEFAULTS_KEYS,
+    DERIVED_KEYS,
     PACK_KEYS,
     RULE_KEYS,
     SELECT_KEYS,
@@ -33,7 +45,7 @@ from monitor.engine.spec import (
 )
 from monitor.engine.units import UnitError, parse_percent, parse_quantity
 from monitor.errors import ConfigError, Problem
-from monitor.model import FLOWS, MEASURE_ALIASES, Alert
+from monitor.model import FLOWS, MEASURE_ALIASES, MEASURE_UNITS, Alert
 from monitor.render.filters import FILTERS
 from monitor.yamlload import LocatedDict, Mark, load_yaml_file
 
@@ -68,6 +80,7 @@ class Condition:
             "share_shift": lambda: p["periods"],
             "streak": lambda: p["length"],
             "anomaly": lambda: p["window"],
+            "mirror_gap": lambda: p["window"] - 1,
         }
         here = own[t]() if t in own else 0
         return max([here, *(m.lookback for m in self.members)])
@@ -93,6 +106,25 @@ class Rule:
     path: str = ""
     line: int = 0
     description: str = ""
+    # Set when the rule watches derived series (sums over a commodity prefix, a code list or a
+    # partner group): ``select``/``exclude`` then apply to the derived series.
+    aggregate: Aggregate | None = None
+
+    @property
+    def lookback(self) -> int:
+        """Months before t this rule reads: its condition's, and for an aggregate the months
+        its completeness looks back (added to the condition's when incomplete months are
+        skipped or compared in a mirror, since every month read needs its completeness)."""
+        own = self.condition.lookback
+        if self.aggregate is None:
+            return own
+        if self.aggregate.incomplete == "skip" or self.mirrors():
+            # every month read needs its own completeness (a mirror compares complete sums)
+            return own + self.aggregate.lookback
+        return max(own, self.aggregate.lookback)
+
+    def mirrors(self) -> list[Condition]:
+        return [c for c in self.condition.walk() if c.type == "mirror_gap"]
 
 
 @dataclass
@@ -108,7 +140,11 @@ class RuleSet:
     def lookback_months(self) -> int:
         """The most months before t any rule reads: evaluating periods P needs observations
         from ``min(P) - lookback_months()`` on, so a caller can load only that window."""
-        return max((r.condition.lookback for r in self.rules), default=0)
+        return max((r.lookback for r in self.rules), default=0)
+
+    def mirror_sources(self) -> set[str]:
+        """Sources named by mirror_gap conditions: the other side of a mirror comparison."""
+        return {c.params["source"] for r in self.rules for c in r.mirrors() if c.params["source"]}
 
     def by_id(self, rule_id: str) -> Rule:
         for rule in self.rules:
@@ -211,16 +247,64 @@ def _parse_pack(doc: Any, path: str, problems: list[Problem]) -> list[Rule]:
         problems.extend(check_keys(defaults, allowed=DEFAULTS_KEYS, path=path, what="defaults"))
         if not isinstance(defaults, dict):
             defaults = LocatedDict()
+    groups = dict(shipped_groups())
+    if "groups" in doc:
+        own = parse_groups(doc["groups"], doc, "groups", path, problems)
+        for name in own:
+            if name in groups:
+                at = doc["groups"].where(name)
+                problems.append(
+                    Problem(
+                        at.path or path,
+                        at.line,
+                        at.column,
+                        f"group {name!r} is shipped with customs-monitor "
+                        "(monitor/engine/data/partner_groups.yaml); give yours another name",
+                    )
+                )
+            else:
+                groups[name] = own[name]
+    derived: dict[str, Any] = {}
+    if "derived" in doc:
+        raw = doc["derived"]
+        if not isinstance(raw, dict):
+            problems.append(_problem(doc, "derived", path, "derived: expected a mapping of names"))
+        else:
+            for dname, body in raw.items():
+                problems.extend(
+                    check_keys(
+                        body,
+                        allowed=DERIVED_KEYS,
+                        required={"select"},
+                        path=path,
+                        what=f"derived {dname!r}",
+                    )
+                )
+                if isinstance(body, dict):
+                    derived[dname] = body
+    context = _PackContext(groups, derived)
     items = doc.get("rules")
     if "rules" in doc and not isinstance(items, list):
         problems.append(_problem(doc, "rules", path, "rules: expected a list of rules"))
         return []
     out = []
     for item in items or []:
-        rule = _parse_rule(item, pack, defaults, path, problems)
+        rule = _parse_rule(item, pack, defaults, path, problems, context)
         if rule is not None:
             out.append(rule)
+    for dname, body in derived.items():  # a derived series no rule selects is checked too
+        if dname not in context.used:
+            _parse_select([body], path, problems, f"derived {dname!r}", context)
     return out
+
+
+@dataclass
+class _PackContext:
+    """What a pack defines for its rules: partner groups (shipped + its own), derived series."""
+
+    groups: dict[str, Group]
+    derived: dict[str, Any]
+    used: set[str] = field(default_factory=set)
 
 
 def _mark_of(obj: Any, path: str) -> Mark:
@@ -228,8 +312,14 @@ def _mark_of(obj: Any, path: str) -> Mark:
 
 
 def _parse_rule(
-    item: Any, pack: str, defaults: dict, path: str, problems: list[Problem]
+    item: Any,
+    pack: str,
+    defaults: dict,
+    path: str,
+    problems: list[Problem],
+    context: _PackContext | None = None,
 ) -> Rule | None:
+    context = context or _PackContext(dict(shipped_groups()), {})
     before = len(problems)
     problems.extend(
         check_keys(item, allowed=RULE_KEYS, required={"id", "condition"}, path=path, what="rule")
@@ -250,7 +340,8 @@ def _parse_rule(
         )
     name = f"rule {rule_id!r}" if isinstance(rule_id, str) else "rule"
 
-    select, exclude = _parse_select(defaults, item, path, problems, name)
+    owners = _owners(defaults, item, path, problems, name, context)
+    select, exclude, aggregate = _parse_select(owners, path, problems, name, context)
     measures = select.get("measure")
     measure = measures[0] if measures and len(measures) == 1 else None
 
@@ -304,7 +395,19 @@ def _parse_rule(
             )
         )
     elif condition is not None:
-        _check_summary(summary, summary_owner, path, problems, name, condition)
+        _check_summary(
+            summary, summary_owner, path, problems, name, condition, aggregate is not None
+        )
+    if condition is not None:
+        _check_aggregate(condition, aggregate, item, path, problems, name)
+        _check_mirrors(condition, select, aggregate, path, problems, name)
+    if (
+        aggregate is not None
+        and isinstance(summary, str)
+        and not any(k in summary for k in AGGREGATE_CONTEXT)
+    ):
+        # A sum with members missing must never read as a plain dip: say so in every message.
+        summary += "{% if not complete %} ({{ coverage }}){% endif %}"
     description = item.get("description", "")
     if len(problems) > before or condition is None or not isinstance(rule_id, str):
         return None
@@ -321,6 +424,7 @@ def _parse_rule(
         path=path,
         line=mark.line,
         description=str(description),
+        aggregate=aggregate,
     )
 
 
@@ -383,11 +487,47 @@ def _codes(
     return tuple(out)
 
 
+def _owners(
+    defaults: dict, item: dict, path: str, problems: list[Problem], name: str, ctx: _PackContext
+) -> list[Any]:
+    """Where a rule's selection comes from, lowest precedence first: the pack's defaults, the
+    named derived series it selects (``select: {derived: NAME}``), the rule itself."""
+    owners: list[Any] = [defaults]
+    ref_owner = None
+    for owner in (defaults, item):
+        raw = owner.get("select")
+        if isinstance(raw, dict) and "derived" in raw:
+            ref_owner = raw
+    if ref_owner is not None:
+        ref = ref_owner["derived"]
+        if not isinstance(ref, str) or ref not in ctx.derived:
+            known = ", ".join(sorted(ctx.derived)) or "none in this pack"
+            problems.append(
+                _problem(
+                    ref_owner,
+                    "derived",
+                    path,
+                    f"{name}: unknown derived series {ref!r}"
+                    f"{did_you_mean(str(ref), ctx.derived)} (defined: {known})",
+                )
+            )
+        else:
+            ctx.used.add(ref)
+            owners.append(ctx.derived[ref])
+    owners.append(item)
+    return owners
+
+
 def _parse_select(
-    defaults: dict, item: dict, path: str, problems: list[Problem], name: str
-) -> tuple[dict[str, tuple[str, ...] | None], dict[str, tuple[str, ...]]]:
+    owners: list[Any], path: str, problems: list[Problem], name: str, ctx: _PackContext
+) -> tuple[dict[str, tuple[str, ...] | None], dict[str, tuple[str, ...]], Aggregate | None]:
+    """The rule's selector, exclusions and, when it sums series, its Aggregate."""
     select: dict[str, tuple[str, ...] | None] = {}
     exclude: dict[str, tuple[str, ...]] = {}
+    commodity_agg: CommodityAggregate | None = None
+    groups: tuple[Group, ...] | None = None
+    policy: dict[str, Any] = {}
+    policy_owner: dict[str, Any] = {}
 
     def read_exclude(owner: Any, key: str) -> None:
         ex = owner.get(key)
@@ -400,23 +540,238 @@ def _parse_select(
                     codes = _codes(ex[k], ex, k, path, problems, name, allow_star=False)
                     exclude[k] = tuple(dict.fromkeys([*exclude.get(k, ()), *(codes or ())]))
 
-    for owner in (defaults, item):
+    for owner in owners:
+        for k in AGGREGATE_KEYS:
+            if k in owner:
+                policy[k], policy_owner[k] = owner[k], owner
         if "exclude" in owner:
             read_exclude(owner, "exclude")
         raw = owner.get("select")
         if raw is None:
             continue
         problems.extend(
-            check_keys(raw, allowed={*SELECT_KEYS, "exclude"}, path=path, what=f"{name}: select")
+            check_keys(
+                raw,
+                allowed={*SELECT_KEYS, "exclude", "derived"},
+                path=path,
+                what=f"{name}: select",
+            )
         )
         if not isinstance(raw, dict):
             continue
         for k in SELECT_KEYS:
-            if k in raw:
-                select[k] = _codes(raw[k], raw, k, path, problems, name, allow_star=True)
+            if k not in raw:
+                continue
+            value = raw[k]
+            if isinstance(value, dict) and k == "commodity":
+                commodity_agg = parse_commodity(value, raw, k, path, problems, name)
+                select.pop(k, None)
+            elif isinstance(value, dict) and k == "partner":
+                groups = parse_partner(value, path, problems, name, ctx.groups)
+                select.pop(k, None)
+            elif isinstance(value, dict):
+                problems.append(
+                    _problem(
+                        raw,
+                        k,
+                        path,
+                        f"{name}: {k}: only commodity (prefix, level, codes) and partner "
+                        "(group) can be summed",
+                    )
+                )
+            else:
+                select[k] = _codes(value, raw, k, path, problems, name, allow_star=True)
+                if k == "commodity":
+                    commodity_agg = None
+                elif k == "partner":
+                    groups = None
         if "exclude" in raw:
             read_exclude(raw, "exclude")
-    return select, exclude
+
+    aggregated = commodity_agg is not None or bool(groups)
+    incomplete = policy.get("incomplete", "mark")
+    if incomplete not in POLICIES:
+        problems.append(
+            _problem(
+                policy_owner["incomplete"],
+                "incomplete",
+                path,
+                f"{name}: incomplete {incomplete!r} is not one of {', '.join(POLICIES)}"
+                f"{did_you_mean(str(incomplete), POLICIES)}",
+            )
+        )
+    expect = policy.get("expect_within", DEFAULT_EXPECT_WITHIN)
+    if isinstance(expect, bool) or not isinstance(expect, int) or not 0 <= expect <= 24:
+        problems.append(
+            _problem(
+                policy_owner["expect_within"],
+                "expect_within",
+                path,
+                f"{name}: expect_within: months, a whole number from 0 to 24, got {expect!r}",
+            )
+        )
+        expect = DEFAULT_EXPECT_WITHIN
+    if not aggregated:
+        for k, owner in policy_owner.items():
+            if owner is not owners[0]:  # pack defaults may serve aggregates and plain rules
+                problems.append(
+                    _problem(
+                        owner,
+                        k,
+                        path,
+                        f"{name}: {k} applies to sums (a commodity prefix, level or codes, or a "
+                        "partner group) and this rule selects published series",
+                    )
+                )
+        return select, exclude, None
+
+    # Exclusions on a summed dimension remove members before the sum; the others select among
+    # the derived series, as on published ones (totals stay over all partners).
+    summed = {"commodity"} if commodity_agg is not None else set()
+    if groups:
+        summed.add("partner")
+    member_exclude = tuple((k, v) for k, v in exclude.items() if k in summed)
+    exclude = {k: v for k, v in exclude.items() if k not in summed}
+    base = tuple(
+        (k, select.get(k))
+        for k in ("reporter", "flow", "measure", "commodity")
+        if k not in summed and select.get(k) is not None
+    )
+    if groups:
+        select["partner"] = tuple(g.name for g in groups)
+    if commodity_agg is not None:
+        select["commodity"] = None
+    aggregate = Aggregate(
+        commodity=commodity_agg,
+        groups=groups or (),
+        base_select=base,
+        member_exclude=member_exclude,
+        incomplete=str(incomplete),
+        expect_within=int(expect),
+    )
+    return select, exclude, aggregate
+
+
+def _check_aggregate(
+    condition: Condition,
+    aggregate: Aggregate | None,
+    item: Any,
+    path: str,
+    problems: list[Problem],
+    name: str,
+) -> None:
+    if aggregate is not None and condition.type == "missing_release":
+        problems.append(
+            _problem(
+                item,
+                "condition",
+                path,
+                f"{name}: missing_release watches published series; a sum has no release "
+                "of its own (watch its members)",
+            )
+        )
+
+
+MIRROR_REASONS = {
+    "timing": "timing: goods leave in one month and are recorded on arrival in a later one",
+    "valuation": "valuation: imports are usually valued CIF (with freight and insurance), "
+    "exports FOB",
+    "hong_kong": "re-exports via Hong Kong: China records goods shipped to Hong Kong as exports "
+    "to Hong Kong, the final importer records them as imports from China",
+    "attribution": "partner attribution: importers record the country of origin, exporters the "
+    "destination they know",
+}
+
+
+def mirror_reasons(measure: str, countries: set[str] | None) -> str:
+    """The known reasons a mirror gap exists, for the rule's measure and countries
+    (None: any country)."""
+    keys = ["timing"]
+    if measure.startswith("value_"):
+        keys.append("valuation")
+    if countries is None or "CN" in countries or "HK" in countries:
+        keys.append("hong_kong")
+    keys.append("attribution")
+    return "; ".join(MIRROR_REASONS[k] for k in keys)
+
+
+def _check_mirrors(
+    condition: Condition,
+    select: dict[str, tuple[str, ...] | None],
+    aggregate: Aggregate | None,
+    path: str,
+    problems: list[Problem],
+    name: str,
+) -> None:
+    """A mirror compares like with like: one measure with a fixed unit on both sides, an export
+    with the partner's import, and codes at a level both countries share (HS6 or coarser)."""
+    for cond in condition.walk():
+        if cond.type != "mirror_gap":
+            continue
+        owner = cond.params.pop("_owner")
+        what = f"{name}: mirror_gap"
+
+        def bad(key: str | None, message: str, owner: Any = owner, what: str = what) -> None:
+            problems.append(_problem(owner, key, path, f"{what}: {message}"))
+
+        measures = select.get("measure")
+        if not measures or len(measures) != 1:
+            bad("type", "select one measure: both sides must be in the same unit")
+            continue
+        measure = measures[0]
+        if measure not in MEASURE_UNITS:
+            bad(
+                "type",
+                f"measure {measure!r} has no fixed unit (its units differ by commodity and "
+                f"country); mirror one of {', '.join(MEASURE_UNITS)}",
+            )
+        other = cond.params.get("measure")
+        if other is not None and other != measure:
+            bad(
+                "measure",
+                f"mismatched measures: the rule reads {measure} "
+                f"({MEASURE_UNITS.get(measure, '?')}) and the mirror {other} "
+                f"({MEASURE_UNITS.get(other, MEASURE_ALIASES.get(other, ('', 0, '?'))[2])}); "
+                "a gap between different units means nothing",
+            )
+        flows = select.get("flow")
+        if not flows or len(flows) != 1 or flows[0] not in ("export", "import"):
+            bad("type", "select one flow, export or import: a mirror pairs them")
+        elif cond.params.get("flow") == flows[0]:
+            bad(
+                "flow",
+                f"the mirror of an {flows[0]} is the partner's opposite flow, "
+                f"not another {flows[0]}",
+            )
+        if aggregate is not None and aggregate.groups:
+            bad("type", "a partner group has no single mirror reporter; mirror its members")
+        digits = (
+            aggregate.commodity.max_digits
+            if aggregate is not None and aggregate.commodity is not None
+            else _plain_digits(select.get("commodity"))
+        )
+        if digits is None or digits > 6:
+            bad(
+                "type",
+                "no common commodity level: codes beyond HS6 are national (China's 85051110 "
+                "is not the US's 8505110070); sum both sides to HS6 or coarser, e.g. "
+                'select: {commodity: {prefix: "850511"}}',
+            )
+        countries: set[str] | None = set()
+        for k in ("reporter", "partner"):
+            values = select.get(k)
+            if values is None or countries is None:
+                countries = None
+            else:
+                countries |= set(values)
+        cond.params["reasons"] = mirror_reasons(measure, countries)
+
+
+def _plain_digits(codes: tuple[str, ...] | None) -> int | None:
+    """The longest of plain HS codes (None when any is not an HS code or all are selected)."""
+    if not codes or not all(c.isdigit() for c in codes):
+        return None
+    return max(len(c) for c in codes)
 
 
 def _parse_param(
@@ -453,6 +808,11 @@ def _parse_param(
                     f"{raw!r} is not one of {', '.join(spec.choices)}"
                     f"{did_you_mean(str(raw), spec.choices)}"
                 )
+                return None
+            value = raw
+        elif spec.kind == "text":
+            if not isinstance(raw, str) or not raw:
+                bad(f"expected text, got {raw!r}")
                 return None
             value = raw
         elif spec.kind == "timezone":
@@ -610,6 +970,8 @@ def _parse_condition(
             )
         )
         return None
+    if ctype == "mirror_gap":
+        params["_owner"] = raw  # where _check_mirrors locates its problems (then removed)
     return Condition(type=ctype, params=params)
 
 
@@ -633,7 +995,13 @@ _JINJA.filters.update(FILTERS)
 
 
 def _check_summary(
-    summary: str, owner: Any, path: str, problems: list[Problem], name: str, condition: Condition
+    summary: str,
+    owner: Any,
+    path: str,
+    problems: list[Problem],
+    name: str,
+    condition: Condition,
+    aggregated: bool = False,
 ) -> None:
     mark = owner.value_where("summary") if hasattr(owner, "value_where") else Mark(path, 0, 0)
     try:
@@ -649,6 +1017,8 @@ def _check_summary(
         )
         return
     known = {*ALERT_NAMES, *RENDER_NAMES, *ALWAYS_CONTEXT, *condition.context_keys()}
+    if aggregated:
+        known |= set(AGGREGATE_CONTEXT)
     for var in sorted(undeclared - known):
         problems.append(
             _at(

@@ -13,6 +13,7 @@ alerts missing, alerts not expected, and context values that differ.
           - series: {partner: US}
             start: 2025-05
             values: [46 t, 353 t, 619 t]            # null / "_" = missing month
+            source: gacc                            # optional (default "test"), for mirrors
         expected_alerts:
           - period: 2025-07
             alerts:
@@ -38,7 +39,7 @@ from monitor.yamlload import load_yaml_file
 
 FILE_KEYS = {"rule_files", "tests"}
 TEST_KEYS = {"name", "series_defaults", "input_series", "expected_alerts"}
-SERIES_KEYS = {"series", "start", "values"}
+SERIES_KEYS = {"series", "start", "values", "source"}
 EXPECT_KEYS = {"period", "alerts"}
 ALERT_KEYS = {"rule", "context", *SERIES_KEY}
 MISSING = (None, "_", "")
@@ -102,7 +103,8 @@ def _series_rows(item: Any, defaults: dict, path: str, problems: list[Problem]) 
                     "period": normalize_period(period),
                     "value": value,
                     "unit": "",
-                    "source": "test",
+                    # a mirror_gap naming a source reads the rows of that source
+                    "source": str(item.get("source", "test")),
                 }
             )
         except (UnitError, ValueError) as exc:

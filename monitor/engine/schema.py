@@ -19,6 +19,43 @@ _CODES = {
         {"type": "array", "items": {"type": "string"}},
     ]
 }
+_TEXTS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+# Sums: commodity codes under a prefix / to a level / from a list, partners of a group.
+_COMMODITY = {
+    "oneOf": [
+        *_CODES["oneOf"],
+        {
+            "type": "object",
+            "description": "sum the codes: under a prefix, each to a level, or a named list",
+            "properties": {
+                "prefix": _TEXTS,
+                "level": {"enum": [2, 4, 6, 8, 10]},
+                "codes": {"type": "array", "items": {"type": "string"}},
+                "as": {"type": "string"},
+            },
+            "additionalProperties": False,
+        },
+    ]
+}
+_PARTNER = {
+    "oneOf": [
+        *_CODES["oneOf"],
+        {
+            "type": "object",
+            "description": "sum the members of a partner group (EU27, ASEAN, ...)",
+            "properties": {"group": _TEXTS},
+            "required": ["group"],
+            "additionalProperties": False,
+        },
+    ]
+}
+_AGGREGATE = {
+    "incomplete": {
+        "enum": ["mark", "skip"],
+        "description": "a month where an expected member did not report: mark it or skip it",
+    },
+    "expect_within": {"type": "integer", "minimum": 0, "maximum": 24},
+}
 
 
 def _param(p: Param) -> dict[str, Any]:
@@ -79,10 +116,39 @@ def rule_pack_schema() -> dict[str, Any]:
                 "additionalProperties": False,
             }
         )
+    keys = {k: _CODES for k in SELECT_KEYS} | {"commodity": _COMMODITY, "partner": _PARTNER}
     selector = {
         "type": "object",
-        "properties": {k: _CODES for k in SELECT_KEYS} | {"exclude": {"$ref": "#/$defs/exclude"}},
+        "properties": keys
+        | {"exclude": {"$ref": "#/$defs/exclude"}, "derived": {"type": "string"}},
         "additionalProperties": False,
+    }
+    member = {
+        "oneOf": [
+            {"type": "string"},
+            {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string"},
+                    "from": {"type": "string", "pattern": r"^\d{4}-\d{2}$"},
+                    "until": {"type": "string", "pattern": r"^\d{4}-\d{2}$"},
+                },
+                "required": ["code"],
+                "additionalProperties": False,
+            },
+        ]
+    }
+    members = {"type": "array", "items": member, "minItems": 1}
+    group = {
+        "oneOf": [
+            members,
+            {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "members": members},
+                "required": ["members"],
+                "additionalProperties": False,
+            },
+        ]
     }
     exclude = {
         "type": "object",
@@ -106,6 +172,7 @@ def rule_pack_schema() -> dict[str, Any]:
             "severity": {"enum": list(SEVERITIES)},
             "labels": labels,
             "template": {"type": "string"},
+            **_AGGREGATE,
         },
         "required": ["id", "condition"],
         "additionalProperties": False,
@@ -126,8 +193,24 @@ def rule_pack_schema() -> dict[str, Any]:
                     "labels": labels,
                     "template": {"type": "string"},
                     "summary": {"type": "string"},
+                    **_AGGREGATE,
                 },
                 "additionalProperties": False,
+            },
+            "groups": {"type": "object", "additionalProperties": group},
+            "derived": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        "select": {"$ref": "#/$defs/select"},
+                        "exclude": {"$ref": "#/$defs/exclude"},
+                        "description": {"type": "string"},
+                        **_AGGREGATE,
+                    },
+                    "required": ["select"],
+                    "additionalProperties": False,
+                },
             },
             "rules": {"type": "array", "items": {"$ref": "#/$defs/rule"}},
         },

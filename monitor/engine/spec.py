@@ -11,9 +11,13 @@ from dataclasses import dataclass, field
 
 SEVERITIES = ("info", "warning", "critical")
 SELECT_KEYS = ("reporter", "partner", "commodity", "flow", "measure")
-PACK_KEYS = {"pack", "description", "defaults", "rules"}
-DEFAULTS_KEYS = {"select", "exclude", "severity", "labels", "template", "summary"}
+PACK_KEYS = {"pack", "description", "defaults", "rules", "groups", "derived"}
+# How an aggregate treats a month where an expected member did not report (see aggregates.py).
+AGGREGATE_KEYS = {"incomplete", "expect_within"}
+DEFAULTS_KEYS = {"select", "exclude", "severity", "labels", "template", "summary", *AGGREGATE_KEYS}
+DERIVED_KEYS = {"select", "exclude", "description", *AGGREGATE_KEYS}
 RULE_KEYS = {
+    *AGGREGATE_KEYS,
     "id",
     "summary",
     "description",
@@ -32,7 +36,7 @@ class Param:
     """One condition parameter.
 
     kind: int | quantity (may carry a unit, converted to base units) | percent | number | enum |
-    timezone.
+    timezone | text.
     """
 
     kind: str
@@ -57,6 +61,10 @@ class ConditionSpec:
 
 
 ALWAYS_CONTEXT = ("condition", "rank", "partners_ranked")
+# Every alert of a rule on an aggregate (commodity prefix, code list or partner group) carries
+# these: members with a value at t, members expected at t, whether all did, and "n of m codes
+# reported".
+AGGREGATE_CONTEXT = ("members_reported", "members_expected", "complete", "coverage")
 
 CONDITIONS: dict[str, ConditionSpec] = {
     "threshold": ConditionSpec(
@@ -192,6 +200,55 @@ CONDITIONS: dict[str, ConditionSpec] = {
         combinable=False,
         doc="the daemon's clock passed day expected_day + grace_days of the release month "
         "and the month's data has not arrived.",
+    ),
+    "mirror_gap": ConditionSpec(
+        params={
+            "window": Param(
+                "int",
+                required=True,
+                minimum=1,
+                maximum=24,
+                doc="months summed on each side (absorbs shipping lags)",
+            ),
+            "pct": Param(
+                "percent",
+                minimum=0,
+                exclusive_minimum=True,
+                doc="fires when |gap| >= pct percent of the mirror figure",
+            ),
+            "absolute": Param(
+                "quantity",
+                minimum=0,
+                exclusive_minimum=True,
+                doc="fires when |gap| >= absolute (base units or '2 million USD')",
+            ),
+            "direction": Param(
+                "enum",
+                default="any",
+                choices=("any", "above", "below"),
+                doc="above: this side reports more than its mirror; below: less",
+            ),
+            "source": Param("text", doc="the mirror's source (default: the same data)"),
+            "flow": Param("enum", choices=("export", "import"), doc="the mirror's flow"),
+            "measure": Param("text", doc="the mirror's measure (must be the rule's)"),
+        },
+        one_of=("pct", "absolute"),
+        context=(
+            "mirror_window",
+            "mirror_start",
+            "sum_reported",
+            "sum_mirror",
+            "gap",
+            "gap_pct",
+            "mirror_source",
+            "mirror_reasons",
+            "mirror_members_reported",
+            "mirror_members_expected",
+        ),
+        lookback="window - 1",
+        doc="the series and its mirror (reporter and partner swapped, opposite flow, same "
+        "HS6-or-coarser commodity, measure and unit), each summed over the N months ending at "
+        "t, differ by at least pct percent of the mirror and/or absolute.",
     ),
 }
 

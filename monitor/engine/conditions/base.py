@@ -84,7 +84,7 @@ class Totals:
         vals = np.full((r1 - r0, len(cols)), np.nan)
         vals[:, valid] = panel.values[r0:r1, cols[valid]]
         is_world = panel.is_world[r0:r1]
-        partner = ~is_world[:, None] & ~np.isnan(vals)
+        partner = ~panel.aggregate_partner[r0:r1, None] & ~np.isnan(vals)
         starts = bounds[g0:g1] - r0
         sums = np.add.reduceat(np.where(partner, vals, 0.0), starts, axis=0)
         counts = np.add.reduceat(partner, starts, axis=0, dtype=np.int32)
@@ -93,6 +93,33 @@ class Totals:
         has_world = ~np.isnan(world)
         from_world[g0:g1] = has_world
         total[g0:g1] = np.where(has_world, world, np.where(counts > 0, sums, np.nan))
+
+
+@dataclass
+class MirrorSide:
+    """The other side of a mirror comparison: a panel over the same months and, for each row
+    of the evaluated panel, the row of its mirror series there (-1: none)."""
+
+    values: np.ndarray  # (mirror series, months), same columns as the evaluated panel
+    row_of: np.ndarray  # (evaluated panel rows,) int64
+    source: str  # where the mirror figures come from ("" = the same observations)
+    flow: str | None  # the mirror's flow when the rule fixes it (None: the opposite flow)
+    reported: np.ndarray | None = None  # members reported, when the mirror is an aggregate
+    expected: np.ndarray | None = None
+    noun: str = ""
+
+    def cells(self, view: View, matrix: np.ndarray, months_back: int) -> np.ndarray:
+        """``matrix`` (mirror rows x months) at each view row's mirror, months_back before each
+        target month; NaN (or 0) where there is no mirror or no such month."""
+        mine = self.row_of[view.rows]
+        cols = view.targets - months_back
+        if not matrix.shape[0]:
+            return np.full(view.shape, np.nan if matrix.dtype.kind == "f" else 0, matrix.dtype)
+        out = matrix[np.clip(mine, 0, None)][:, np.clip(cols, 0, None)]
+        missing = np.nan if out.dtype.kind == "f" else 0
+        out[mine < 0] = missing
+        out[:, cols < 0] = missing
+        return out
 
 
 class View:
@@ -104,8 +131,10 @@ class View:
         rows: np.ndarray | None,
         targets: np.ndarray,
         totals: Totals | None = None,
+        mirrors: dict[int, MirrorSide] | None = None,
     ) -> None:
         self.panel = panel
+        self.mirrors = mirrors or {}
         self.rows = rows if rows is not None else np.arange(panel.values.shape[0])
         # A months-major panel (few targets) is read column by column: a subset of rows is
         # gathered per look-back month (rows x T, T small) rather than copied whole up front.
@@ -148,6 +177,17 @@ class View:
         g = self.panel.group[self.rows]
         total, world = self.totals.at(self.targets - months_back)
         return total[g], world[g]
+
+    def cells(self, matrix: np.ndarray, months_back: int = 0) -> np.ndarray:
+        """A panel-shaped ``matrix`` (e.g. members reported) at the view's rows, months_back
+        before each target month."""
+        cols = self.targets - months_back
+        out = matrix[self.rows][:, np.clip(cols, 0, None)]
+        out[:, cols < 0] = np.nan if out.dtype.kind == "f" else 0
+        return out
+
+    def mirror(self, cond: object) -> MirrorSide:
+        return self.mirrors[id(cond)]
 
     def month_matrix(self, months_back: int = 0) -> np.ndarray:
         return np.broadcast_to(self.months - months_back, self.shape)
