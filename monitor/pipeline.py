@@ -320,6 +320,7 @@ class Pipeline:
         values, totals = self.store.history(
             source, keys, month_to_period(first), month_to_period(last), totals=shares
         )
+        self._derived_history(source, alerts, values, first, last)
         labels = [month_to_period(m) for m in range(first, last + 1)]
         rows = _cells(values).tolist()
         share_rows: list[Any] = [None] * len(alerts)
@@ -340,6 +341,41 @@ class Pipeline:
                 replace(notice, history=history, share_history=share_history, current=current)
             )
         return out
+
+    def _derived_history(
+        self, source: str, alerts: list[Alert], values: np.ndarray, first: int, last: int
+    ) -> None:
+        """Fill the rows of alerts on derived series (sums over codes or partner groups, which
+        the store does not hold) with the sums over the same months, as the engine forms them."""
+        from monitor.engine.derived import derive
+        from monitor.engine.panel import build_panel
+
+        by_aggregate: dict[Any, list[int]] = {}
+        for i, alert in enumerate(alerts):
+            try:
+                aggregate = self.rules.by_id(alert.rule_id).aggregate
+            except KeyError:  # a resolved alert of a rule no longer loaded
+                continue
+            if aggregate is not None:
+                by_aggregate.setdefault(aggregate, []).append(i)
+        if not by_aggregate:
+            return
+        window = self.store.window(source, first=month_to_period(first), last=month_to_period(last))
+        if window.empty:
+            return
+        panel = build_panel(window, first, last)
+        for aggregate, rows in by_aggregate.items():
+            derived = derive(panel, aggregate)
+            index = pd.MultiIndex.from_frame(derived.keys[SERIES_KEY].astype("str"))
+            wanted = pd.MultiIndex.from_tuples(
+                [tuple(getattr(alerts[i], k) for k in SERIES_KEY) for i in rows]
+            )
+            at = index.get_indexer(wanted)
+            found = at >= 0
+            offset = derived.month0 - first
+            values[np.asarray(rows)[found], offset : offset + derived.n_months] = derived.values[
+                at[found]
+            ]
 
     def _source_url(self, source: str) -> str | None:
         options = self.config.sources.get(source, {})

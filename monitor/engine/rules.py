@@ -1031,5 +1031,6 @@ def _check_summary(
     if not undeclared - known:  # rendered for a sample alert: runtime errors and limits
         from monitor.render.checks import summary_runtime_problems
 
-        for message in summary_runtime_problems(summary, condition.context_keys(), condition.type):
+        keys = {*condition.context_keys(), *(AGGREGATE_CONTEXT if aggregated else ())}
+        for message in summary_runtime_problems(summary, keys, condition.type):
             problems.append(_at(mark, f"{name}: summary fails when rendered: {message}"))

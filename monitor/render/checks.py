@@ -165,6 +165,22 @@ _SAMPLE_CONTEXT: dict[str, Any] = {
     "last_period": "2025-06",
     "rank": 1,
     "partners_ranked": 10,
+    # derived series (sums over codes or partner groups)
+    "members_reported": 2,
+    "members_expected": 2,
+    "complete": True,
+    "coverage": "2 of 2 codes reported",
+    # mirror_gap
+    "mirror_window": 3,
+    "mirror_start": "2025-05",
+    "sum_reported": 2_050_000.0,
+    "sum_mirror": 1_562_000.0,
+    "gap": 488_000.0,
+    "gap_pct": 31.2,
+    "mirror_source": "census",
+    "mirror_reasons": "timing (shipments in transit at month ends)",
+    "mirror_members_reported": 2,
+    "mirror_members_expected": 2,
 }
 
 

@@ -196,3 +196,42 @@ def test_share_alerts_carry_their_share_history(daemon_for):
         assert [p for p, _ in notice.share_history] == [p for p, _ in want]
         for (_, got), (_, expected) in zip(notice.share_history, want, strict=True):
             assert got == pytest.approx(expected) if expected is not None else got is None
+
+
+def test_alerts_on_a_sum_carry_the_sum_as_their_history(tmp_path):
+    """An HS6 sum's notice charts the sum over its codes (here the one code the bundled figures
+    name), not an empty history: the store holds no series 850511."""
+    from monitor.resources import bundled_path
+
+    raw_magnets().to_csv(tmp_path / "magnets.csv", index=False)
+    rules = bundled_path("rules")
+    (tmp_path / "monitor.yaml").write_text(
+        textwrap.dedent(f"""\
+        state: sqlite:///state.db
+        initial: alert_all
+        rules: [{rules}, {rules / "stories"}]
+        sources:
+          magnets: {{type: file, path: magnets.csv}}
+        channels:
+          outbox: {{type: file, format: slack, path: {tmp_path / "sent"}}}
+        routes:
+          - channels: [outbox]
+        """)
+    )
+    daemon = Daemon(
+        load_config(str(tmp_path / "monitor.yaml"), env={}), clock=ManualClock(RELEASE_DAY)
+    )
+    try:
+        _, evaluations, _ = daemon.run_once()
+    finally:
+        daemon.close()
+    notices = {
+        (n.alert.rule_id, n.alert.partner, n.alert.period): n
+        for e in evaluations
+        for n in e.notices
+    }
+    summed = notices[("magnets-hs6-six-month-high", "US", "2025-07")]
+    code = notices[("magnets-six-month-high", "US", "2025-07")]
+    assert summed.alert.commodity == "850511"
+    assert summed.history == code.history
+    assert summed.history[-1] == ("2025-07", 619_000.0)

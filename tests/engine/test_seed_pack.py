@@ -1,5 +1,5 @@
-"""The seed-story pack (rules/magnets_blocs_and_mirror.yaml) backtested through the CLI on the
-bundled real figures, alone and joined with the real GACC January 2019 file."""
+"""The seed-story pack (rules/stories/magnets_blocs_and_mirror.yaml) backtested through the
+CLI on the bundled real figures, alone and joined with the real GACC January 2019 file."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from monitor.cli import main
 from monitor.resources import bundled_path, default_dataset
 from monitor.sources._gacc_parse import parse
 
-PACK = str(bundled_path("rules") / "magnets_blocs_and_mirror.yaml")
+PACK = str(bundled_path("rules") / "stories" / "magnets_blocs_and_mirror.yaml")
 GACC = Path(__file__).resolve().parents[1] / "fixtures" / "sources" / "gacc"
 
 
