@@ -19,7 +19,9 @@ from __future__ import annotations
 import hmac
 import importlib.util
 import ipaddress
+import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ from urllib.parse import urlsplit
 
 from monitor.config_checks import check_keys, problem_at
 from monitor.errors import ConfigError, Problem
+
+log = logging.getLogger(__name__)
 
 KEYS = {"enabled", "bind", "port", "public_url", "token_file", "require_login"}
 DEFAULT_PORT = 9465
@@ -223,6 +227,36 @@ class Tokens:
 
         token = self.by_name.get(name, "")
         return hashlib.sha256(f"{name}:{token}".encode()).hexdigest()[:16]
+
+
+class TokenFile:
+    """The token file, re-read when it changes (size or modification time), so a token can be
+    added or revoked without a restart. A file that cannot be read or parsed any more allows
+    no write until it is fixed (logged, without its content)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+        self._tokens = Tokens()
+        self._lock = threading.Lock()
+        self.current()
+
+    def current(self) -> Tokens:
+        try:
+            st = os.stat(self.path)
+            stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        with self._lock:
+            if stamp != self._stamp or stamp is None:
+                try:
+                    self._tokens = load_tokens(self.path)
+                except ConfigError as exc:
+                    if stamp != self._stamp:
+                        log.error("console: token file refused, no writes until fixed:\n%s", exc)
+                    self._tokens = Tokens()
+                self._stamp = stamp
+            return self._tokens
 
 
 def load_tokens(path: str) -> Tokens:
