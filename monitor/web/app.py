@@ -130,6 +130,7 @@ def create_app(
             "alert_path": links.alert_path,
             "series_path": links.series_path,
             "request_path": request.path,
+            "request_target": request.full_path.rstrip("?"),
         }
 
     def writer(view: Callable[..., Any]) -> Callable[..., Any]:

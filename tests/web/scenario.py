@@ -68,7 +68,7 @@ def write_config(
     # The archive keeps Slack's and the email's rendering; no chart files (they cost a second
     # per release and no test here reads them).
     all_channels = {
-        "archive": {"type": "file", "path": "sent", "charts": False},
+        "archive": {"type": "file", "path": str(folder / "sent"), "charts": False},
         **(channels or {}),
     }
     config: dict[str, Any] = {
