@@ -104,9 +104,9 @@ def _record(row: Any) -> AlertRecord:
     )
 
 
-def _alert_query(flt: AlertFilter) -> Any:
+def _alert_query(flt: AlertFilter, *columns: Any) -> Any:
     t = s.alerts
-    query = sa.select(t).order_by(t.c.updated_at.desc(), t.c.key)
+    query = sa.select(*(columns or (t,))).order_by(t.c.updated_at.desc(), t.c.key)
     if flt.rule and not (_WILDCARDS & set(flt.rule)):
         query = query.where(t.c.rule_id == flt.rule)
     if flt.period:
@@ -118,32 +118,63 @@ def _alert_query(flt: AlertFilter) -> Any:
     if flt.since is not None:
         query = query.where(t.c.fired_at >= ts(flt.since))
     # The key is rule|reporter|partner|commodity|flow|measure|period: an exact partner or
-    # commodity narrows the rows in SQL; the exact test on the parsed alert follows.
+    # commodity narrows the rows in SQL; the exact test on the key's own field follows.
     for wanted in (flt.partner, flt.commodity):
         if wanted and not (_WILDCARDS & set(wanted)):
             query = query.where(t.c.key.like(f"%|{_like_escape(wanted)}|%", escape="\\"))
     return query
 
 
-def _wanted(record: AlertRecord, flt: AlertFilter) -> bool:
-    a = record.alert
-    return (
-        _matches(a.rule_id, flt.rule)
-        and _matches(a.partner, flt.partner)
-        and _matches(a.commodity, flt.commodity)
-        and _matches(a.severity, flt.severity)
-    )
+def _fields(key: str, payload: str | None) -> dict[str, str]:
+    """rule, partner and commodity of a stored alert from its key; from its payload (which
+    also has the severity) when given, or when a code holds a '|' and the key cannot tell."""
+    parts = key.split("|")
+    if payload is None and len(parts) == 7:
+        return {"rule": parts[0], "partner": parts[2], "commodity": parts[3]}
+    data = json.loads(payload) if payload is not None else {}
+    return {k: str(data.get(k, "")) for k in ("rule", "partner", "commodity", "severity")}
 
 
 def list_alerts(
     store: Any, flt: AlertFilter, *, limit: int | None = 100, offset: int = 0
 ) -> tuple[list[AlertRecord], int]:
-    """(the page of alerts, how many match in all), most recently updated first."""
+    """(the page of alerts, how many match in all), most recently updated first.
+
+    Filters SQL can apply exactly (rule, period, state, source, since) page and count in SQL;
+    the others read only the keys (and the payload for severity) to filter, and whole rows for
+    the page alone."""
+    t = s.alerts
+    in_sql = not (
+        flt.severity or flt.partner or flt.commodity or (flt.rule and _WILDCARDS & set(flt.rule))
+    )
     with store.engine.connect() as conn:
-        rows = conn.execute(_alert_query(flt))
-        found = [r for r in (_record(row) for row in rows) if _wanted(r, flt)]
-    end = None if limit is None else offset + limit
-    return found[offset:end], len(found)
+        if in_sql:
+            matching = _alert_query(flt, t.c.key).order_by(None).subquery()
+            total = int(conn.execute(sa.select(sa.func.count()).select_from(matching)).scalar())
+            query = _alert_query(flt).offset(offset)
+            if limit is not None:
+                query = query.limit(limit)
+            return [_record(row) for row in conn.execute(query)], total
+        columns = (t.c.key, t.c.payload) if flt.severity else (t.c.key,)
+        keys = []
+        for row in conn.execute(_alert_query(flt, *columns)):
+            payload = row.payload if flt.severity else None
+            if payload is None and row.key.count("|") != 6:
+                payload = conn.execute(sa.select(t.c.payload).where(t.c.key == row.key)).scalar()
+            f = _fields(row.key, payload)
+            if (
+                _matches(f["rule"], flt.rule)
+                and _matches(f["partner"], flt.partner)
+                and _matches(f["commodity"], flt.commodity)
+                and _matches(f.get("severity", ""), flt.severity)
+            ):
+                keys.append(row.key)
+        page = keys[offset : None if limit is None else offset + limit]
+        found: dict[str, AlertRecord] = {}
+        for i in range(0, len(page), 500):
+            rows = conn.execute(sa.select(t).where(t.c.key.in_(page[i : i + 500])))
+            found.update((row.key, _record(row)) for row in rows)
+    return [found[k] for k in page if k in found], len(keys)
 
 
 def get_alert(store: Any, key: str) -> AlertRecord | None:
