@@ -26,8 +26,21 @@ class ConsoleServer:
         tokens = TokenFile(options.token_file) if options.token_file else None
         self.options = options
         self.app = create_app(backend, options, tokens)
-        self.server: Any = create_server(
+        # Our own socket map: if binding fails, what waitress opened so far is closed here.
+        self._map: dict[int, Any] = {}
+        try:
+            self.server: Any = self._create(create_server, options, threads)
+        except OSError:
+            from waitress import wasyncore
+
+            wasyncore.close_all(self._map)
+            raise
+        self.thread = threading.Thread(target=self._run, name="console", daemon=True)
+
+    def _create(self, create_server: Any, options: WebOptions, threads: int) -> Any:
+        return create_server(
             self.app,
+            map=self._map,
             host=options.bind,
             port=options.port,
             threads=threads,
@@ -37,7 +50,6 @@ class ConsoleServer:
             channel_timeout=60,
             clear_untrusted_proxy_headers=True,
         )
-        self.thread = threading.Thread(target=self._run, name="console", daemon=True)
 
     def _run(self) -> None:
         self.server.run()
@@ -69,7 +81,7 @@ class ConsoleServer:
                 self.server.task_dispatcher.shutdown(timeout=5)
                 from waitress import wasyncore
 
-                wasyncore.close_all(self.server._map)
+                wasyncore.close_all(self._map)
             finally:
                 done.set()
 
@@ -88,8 +100,20 @@ class ConsoleServer:
 
 
 def start_console(service: Any) -> ConsoleServer | None:
-    """The daemon's console (``daemon.web``), started; None when it is off."""
+    """The daemon's console (``daemon.web``), started; None when it is off or cannot listen.
+
+    A console that cannot listen (the port is taken) is logged as an error and the daemon runs
+    on without it: polling and delivering alerts matter more than the pages about them."""
     options = web_options(service.config.daemon, service.config.path)
     if not options.enabled:
         return None
-    return ConsoleServer(ServiceBackend(service), options).start()
+    try:
+        return ConsoleServer(ServiceBackend(service), options).start()
+    except OSError as exc:
+        log.error(
+            "console: cannot listen on %s:%d (%s); running without the console",
+            options.bind,
+            options.port,
+            exc.strerror or exc,
+        )
+        return None
