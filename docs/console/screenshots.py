@@ -67,6 +67,7 @@ def build(folder: Path, hook: HttpPeer) -> tuple[Daemon, Any, ManualClock]:
                 ),
                 actions.Actor("analyst", "127.0.0.1"),
                 clock.now(),
+                daemon.rules,
             )
         scenario.publish(folder / "published.csv", until, revised=revised)
         daemon.run_once()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -106,15 +107,25 @@ class SilenceDraft:
         )
 
 
-def draft_silence(form: SilenceForm, now: datetime) -> SilenceDraft:
-    """The CLI's checks, in the CLI's order: ``--match`` syntax, ``--until``, then what
-    ``silences.add`` refuses (a past end, nothing to match, no comment). Raises ConfigError."""
+def draft_silence(form: SilenceForm, now: datetime, rules: Iterable[Any]) -> SilenceDraft:
+    """The CLI's checks, in the CLI's order (``silence add``): ``--match`` syntax, ``--until``,
+    a silence that could never match (``silences.check_silence`` against the loaded rules and
+    the ops notices), then what ``silences.add`` refuses (a past end, nothing to match, no
+    comment). Raises ConfigError with the CLI's words."""
     from monitor.commands.silence import parse_until
+    from monitor.daemon.ops import RULE_OUTBOX_STUCK, RULE_SOURCE_FAILING
 
     matchers = silences.parse_matchers(list(form.matches))
     if not form.until:
         raise ConfigError("--until is required: a date (2025-09-01), a date-time or 12h/7d/2w")
     until = parse_until(form.until, now)
+    loaded = list(rules)
+    silences.check_silence(
+        form.rule or None,
+        matchers,
+        rule_ids=[r.id for r in loaded] + [RULE_SOURCE_FAILING, RULE_OUTBOX_STUCK],
+        labels={k for r in loaded for k in r.labels} | {"ops", "subject"},
+    )
     if until <= now:
         raise ConfigError(f"--until {until.isoformat()} is not in the future")
     if not form.rule and not matchers:
@@ -132,8 +143,10 @@ def would_mute(draft: SilenceDraft, records: list[AlertRecord], now: datetime) -
     return [r for r in records if probe.matches(r.alert)]
 
 
-def add_silence(store: Any, form: SilenceForm, actor: Actor, now: datetime) -> silences.Silence:
-    draft = draft_silence(form, now)
+def add_silence(
+    store: Any, form: SilenceForm, actor: Actor, now: datetime, rules: Iterable[Any]
+) -> silences.Silence:
+    draft = draft_silence(form, now, rules)
     silence = silences.add(
         store.engine,
         rule=draft.rule,

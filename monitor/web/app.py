@@ -237,6 +237,7 @@ def create_app(
             "alert.html",
             title=backend.templates.render_summary(record.alert),
             item=_alert_item(backend, record, sent),
+            chart=_chart_spec(backend, record),
             deliveries=sent,
             silence_query=_silence_prefill(record),
         )
@@ -246,23 +247,17 @@ def create_app(
         record = queries.get_alert(backend.store, request.args.get("key", ""))
         if record is None:
             abort(404)
-        a = record.alert
-        end = period_to_month(a.period)
-        first = month_to_period(end - ALERT_CHART_MONTHS + 1)
-        values = backend.store.history(a.source, queries.series_frame(a.series), first, a.period)
-        history = [
-            (month_to_period(end - ALERT_CHART_MONTHS + 1 + i), None if v != v else float(v))
-            for i, v in enumerate(values[0].tolist())
-        ]
+        spec = _chart_spec(backend, record)
+        if spec is None:
+            abort(404, "this alert has no figures to chart")
         from monitor.render.chart import chart_png
 
-        window = a.context.get("window")
         png = chart_png(
-            history,
-            fired_period=a.period,
-            window=window if isinstance(window, int) else None,
-            unit=a.unit,
-            title=f"{filters.commodity(a.commodity)}, {a.reporter} → {a.partner}",
+            spec["history"],
+            fired_period=record.alert.period,
+            window=spec["window"],
+            unit=spec["unit"],
+            title=spec["title"],
         )
         return Response(png, mimetype="image/png")
 
@@ -381,14 +376,14 @@ def create_app(
         at = now()
         try:
             if request.form.get("step") == "add":
-                added = actions.add_silence(backend.store, form, actor(), at)
+                added = actions.add_silence(backend.store, form, actor(), at, backend.rules)
                 flash(
                     f"Silence {added.id} added: {added.describe()} until "
                     f"{added.ends_at:%Y-%m-%d %H:%M} UTC.",
                     "ok",
                 )
                 return redirect("/silences")
-            draft = actions.draft_silence(form, at)
+            draft = actions.draft_silence(form, at, backend.rules)
         except ConfigError as exc:
             return page(
                 "silence_preview.html",
@@ -536,6 +531,36 @@ def _alert_item(backend: Backend, record: queries.AlertRecord, sent: list[Any]) 
         "channels": channels,
         "series_path": links.series_path(a.source, a.series),
     }
+
+
+def _chart_spec(backend: Backend, record: queries.AlertRecord) -> dict[str, Any] | None:
+    """What the email would chart for this alert (``rendering.chart_spec``): the series, or
+    the partner's share for a share alert, over the same months, read as the pipeline does."""
+    import numpy as np
+
+    from monitor.notify.base import Notice
+    from monitor.notify.rendering import chart_spec
+    from monitor.render.history import SHARE_CONDITIONS
+    from monitor.render.view import notice_view
+
+    a = record.alert
+    end = period_to_month(a.period)
+    months = [month_to_period(m) for m in range(end - ALERT_CHART_MONTHS + 1, end + 1)]
+    shares = a.context.get("condition") in SHARE_CONDITIONS
+    values, totals = backend.store.history(
+        a.source, queries.series_frame(a.series), months[0], a.period, totals=shares
+    )
+
+    def cells(row: Any) -> tuple[tuple[str, float | None], ...]:
+        return tuple((p, None if v != v else float(v)) for p, v in zip(months, row, strict=True))
+
+    share: tuple[tuple[str, float | None], ...] = ()
+    if totals is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = cells(np.where(totals > 0, values / totals * 100.0, np.nan)[0].tolist())
+    notice = Notice(a, history=cells(values[0].tolist()), share_history=share)
+    spec: dict[str, Any] | None = chart_spec(notice_view(notice, backend.templates))
+    return spec
 
 
 def _silence_prefill(record: queries.AlertRecord) -> str:
