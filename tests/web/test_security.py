@@ -224,3 +224,15 @@ def test_missing_web_extra_is_named() -> None:
         "daemon.web: the console needs the web extra: pip install 'customs-monitor[web]' "
         "(or set daemon.web.enabled: false)"
     ]
+
+
+def test_a_broken_token_file_allows_no_write(tmp_path, caplog) -> None:
+    """A token file that stops parsing gives no token at all (logged without its content)."""
+    path = tmp_path / "tokens"
+    path.write_text(f"alice:{TOKENS['alice']}\n")
+    tokens = TokenFile(str(path))
+    assert tokens.current().who(TOKENS["alice"]) == "alice"
+    path.write_text(f"alice {TOKENS['alice']}\n")  # the colon lost in an edit
+    assert not tokens.current()
+    assert TOKENS["alice"] not in caplog.text
+    assert "token file refused, no writes until fixed" in caplog.text
