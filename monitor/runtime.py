@@ -39,8 +39,11 @@ def build_source(
 
 def template_env(config: Config) -> Any:
     from monitor.render import TemplateEnv
+    from monitor.web.links import public_url_of
 
-    return TemplateEnv(config.templates)
+    env = TemplateEnv(config.templates)
+    env.console_url = public_url_of(config)
+    return env
 
 
 def build_channels(config: Config, templates: Any = None, **transports: Any) -> dict[str, Channel]:

@@ -30,6 +30,7 @@ from typing import Any
 
 from monitor.config_checks import check_keys, problem_at
 from monitor.errors import Problem
+from monitor.web.options import check_daemon_web
 
 _TOP = {
     "instance_id",
@@ -39,6 +40,7 @@ _TOP = {
     "release_retry_seconds",
     "ops",
     "ha",
+    "web",
 }
 _HEALTH = {"enabled", "bind", "port"}
 _OPS = {"channels", "source_failures", "outbox_stuck_minutes"}
@@ -186,6 +188,8 @@ def check_daemon_options(obj: Any, path: str) -> list[Problem]:
                             f"{health['bind']!r}",
                         )
                     )
+
+    problems += check_daemon_web(obj, path)
 
     ops = obj.get("ops")
     if ops is not None:

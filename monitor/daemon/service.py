@@ -101,6 +101,7 @@ class Service:
         self.lease_lost = False
         self.active = False
         self.health: HealthServer | None = None
+        self.console: Any = None  # monitor.web.server.ConsoleServer (daemon.web)
         self._running = 0
         self._idle = threading.Condition()
         self._reload_lock = threading.Lock()
@@ -400,6 +401,9 @@ class Service:
             self.health = HealthServer(
                 self.metrics, self.readiness, bind=h.bind, port=h.port
             ).start()
+        from monitor.web.server import start_console
+
+        self.console = start_console(self)
 
     def wait_for_lease(self) -> bool:
         announced = False
@@ -547,5 +551,7 @@ class Service:
     def close(self) -> None:
         if self.health is not None:
             self.health.close()
+        if self.console is not None:
+            self.console.close()
         self.lease.release()
         self.daemon.close()

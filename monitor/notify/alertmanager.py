@@ -100,8 +100,9 @@ class AlertmanagerChannel(Channel):
             if n.change == CHANGE_RESOLVED:
                 # Resolved as of the release that revised it away: endsAt in the past.
                 item["endsAt"] = utc_iso(starts)
-            if digest.source_url:
-                item["generatorURL"] = digest.source_url
+            url = view["url"] or digest.source_url  # the alert's console page, if any
+            if url:
+                item["generatorURL"] = url
             alerts.append(item)
         text = "\n".join(
             f"{x['labels']['alertname']}: {x['annotations']['summary']}" for x in alerts

@@ -24,6 +24,7 @@ from monitor.notify.options import (
     verify_of,
 )
 from monitor.notify.rendering import render_slack
+from monitor.notify.slack_files import share_charts, upload_charts, with_charts
 
 # Slack allows about one message per second per webhook/channel; bursts are answered with 429.
 SLACK_MIN_INTERVAL = 1.0
@@ -101,6 +102,7 @@ class SlackApiChannel(Channel):
         "channel",
         "timeout",
         "api_url",
+        "charts",
         *secret_keys("token"),
     }
     REQUIRED: ClassVar[set[str]] = {"channel"}
@@ -120,10 +122,11 @@ class SlackApiChannel(Channel):
         self.api_url = str(options.get("api_url") or "https://slack.com/api/").rstrip("/") + "/"
 
     def render(self, digest: Digest) -> RenderedMessage:
-        return render_slack(self, digest)
+        return with_charts(self, digest, render_slack(self, digest))
 
     def send(self, message: RenderedMessage) -> None:
         token = secret(self.options, "token", self.name) or ""
+        charts = upload_charts(self, message, token)
         url = self.api_url + "chat.postMessage"
         body = {
             "channel": str(self.options.get("channel")),
@@ -147,6 +150,7 @@ class SlackApiChannel(Channel):
         except ValueError:
             raise DeliveryError(self.name, "chat.postMessage answered with non-JSON") from None
         if data.get("ok"):
+            share_charts(self, charts, data, token)
             return
         error = str(data.get("error") or "unknown_error")
         raise DeliveryError(

@@ -166,6 +166,7 @@ class TemplateEnv:
         self.bundled_dir = str(bundled_path("templates"))
         folders.append(self.bundled_dir)
         self.override_dir = override_dir
+        self.console_url: str | None = None  # daemon.web.public_url: alert links in messages
         loader = jinja2.FileSystemLoader(folders)
         common: dict[str, Any] = {
             "loader": loader,

@@ -19,6 +19,7 @@ from monitor.notify.base import CHANGE_NEW, CHANGE_RESOLVED, CHANGE_REVISED, Dig
 from monitor.render import filters
 from monitor.render.env import TemplateEnv, summary_variables
 from monitor.render.kinds import KIND_ALERT, KIND_MISSING, KIND_OPS, alert_kind
+from monitor.web.links import alert_url
 
 SEVERITY_ORDER = {"critical": 0, "error": 1, "warning": 2, "info": 3}
 SEVERITY_ICONS = {"critical": "🔴", "error": "🔴", "warning": "🟠", "info": "🔵"}
@@ -206,6 +207,7 @@ def notice_view(notice: Notice, templates: TemplateEnv) -> dict[str, Any]:
         "template": alert.template,
         "chart_cid": None,  # set by the email channel when it attaches a chart
         "chart_alt": None,
+        "url": alert_url(templates.console_url, alert.key),  # the alert's console page
     }
 
 

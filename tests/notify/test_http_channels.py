@@ -99,7 +99,7 @@ def test_api_post_message(peer, templates, frame) -> None:
         templates=templates,
     )
     ch.send(ch.render(digest(july_notices(frame))))
-    rec = peer.received[0]
+    rec = next(r for r in peer.received if r.path.endswith("/chat.postMessage"))
     assert rec.path == "/api/chat.postMessage"
     assert rec.headers["Authorization"] == "Bearer xoxb-secret"
     assert rec.json["channel"] == "C123"

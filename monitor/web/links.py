@@ -1,0 +1,38 @@
+"""Addresses of console pages, for messages (with ``daemon.web.public_url``) and the console.
+
+An alert key is ``rule|reporter|partner|commodity|flow|measure|period``: every character that
+is not safe in a path segment is percent-encoded, so a key can never break out of its link (in
+Slack's ``<url|text>`` syntax a bare ``|`` would end the URL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import quote, urlencode
+
+from monitor.model import SERIES_KEY
+
+
+def alert_path(key: str) -> str:
+    return "/alerts/" + quote(key, safe="")
+
+
+def series_path(source: str, series: Mapping[str, str]) -> str:
+    params = {"source": source, **{k: str(series[k]) for k in SERIES_KEY}}
+    return "/series?" + urlencode(params)
+
+
+def alert_url(public_url: str | None, key: str) -> str | None:
+    """The alert's page under the console's public address; None when none is configured."""
+    if not public_url:
+        return None
+    return public_url.rstrip("/") + alert_path(key)
+
+
+def public_url_of(config: object) -> str | None:
+    """``daemon.web.public_url`` of a Config (None when the console is off or has none)."""
+    from monitor.web.options import web_options
+
+    daemon = getattr(config, "daemon", None) or {}
+    options = web_options(daemon, getattr(config, "path", None))
+    return options.public_url if options.enabled else None
