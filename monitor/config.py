@@ -9,38 +9,46 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError
 
 from monitor.config_checks import did_you_mean
+from monitor.daemon.options import DaemonOptions
 from monitor.errors import ConfigError, Problem
 from monitor.notify.base import Route
+from monitor.notify.options import AnyChannelOptions, ChannelOptions
+from monitor.options import FLOAT, INT, Loc, Options, key_problems_of, problems, registry
 from monitor.resources import bundled_path, default_dataset
+from monitor.sources.options import AnySourceOptions, InitialMode, SourceOptions
 from monitor.yamlload import LocatedDict, LocatedList, Mark, load_yaml_file
 
 ENV_CONFIG = "CUSTOMS_MONITOR_CONFIG"
-INITIAL_MODES = ("alert_latest", "backfill", "alert_all")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+def _one_or_many(value: Any) -> Any:
+    return value if isinstance(value, list | tuple) else [value]
 
 
-class RouteModel(_Strict):
+class RouteModel(Options):
     name: str | None = None
-    match: dict[str, str | list[str]] = Field(default_factory=dict)
+    match: dict[str, Annotated[list[str], BeforeValidator(_one_or_many)]] = Field(
+        default_factory=dict, description="label -> accepted value(s); empty: the default route"
+    )
     channels: list[str] = Field(min_length=1)
     continue_: bool = Field(default=False, alias="continue")
     template: str | None = None
-    group_cap: int = Field(default=20, ge=1, le=45)
+    group_cap: Annotated[int, Field(ge=1, le=45), INT] = 20
 
 
-class ConfigModel(_Strict):
-    """The monitor.yaml format (``customs-monitor schema`` prints it as JSON Schema)."""
+class ConfigModel(Options):
+    """The monitor.yaml format (``customs-monitor schema`` prints it as JSON Schema).
+
+    A new top-level section is one model and one field here, and one field of ``Config``."""
 
     state: str | None = Field(
         default=None,
@@ -48,47 +56,62 @@ class ConfigModel(_Strict):
         "postgresql://...; default: state.db in the state directory",
     )
     state_dir: str | None = None
-    state_timeout: float = Field(
+    state_timeout: Annotated[float, Field(gt=0), FLOAT] = Field(
         default=30.0,
-        gt=0,
         description="seconds to wait for a state "
         "store locked by another process before the poll fails",
     )
     rules: list[str] | None = Field(default=None, description="files or folders of rule packs")
     templates: str | None = Field(default=None, description="folder overriding default templates")
-    initial: Literal["alert_latest", "backfill", "alert_all"] = Field(
+    initial: InitialMode = Field(
         default="alert_latest",
         description="first poll of a new source: alert on the latest "
         "period only, record history silently, or alert on everything",
     )
-    sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    sources: dict[str, AnySourceOptions] = Field(default_factory=dict)
+    channels: dict[str, AnyChannelOptions] = Field(default_factory=dict)
     routes: list[RouteModel] = Field(default_factory=list)
-    daemon: dict[str, Any] = Field(default_factory=dict)
+    daemon: DaemonOptions = Field(default_factory=DaemonOptions)
 
 
 def config_json_schema() -> dict[str, Any]:
     return ConfigModel.model_json_schema()
 
 
+SOURCE_TYPES: dict[str, type[SourceOptions]] = registry(AnySourceOptions)
+CHANNEL_TYPES: dict[str, type[ChannelOptions]] = registry(AnyChannelOptions)
+
+
 @dataclass
 class Config:
+    """A validated monitor.yaml: paths resolved, every section typed."""
+
     path: str | None  # None: the embedded default
     base_dir: str
     state: str
     state_dir: str
     rules: list[str]
     templates: str | None
-    initial: str
-    sources: dict[str, dict[str, Any]]
-    channels: dict[str, dict[str, Any]]
+    initial: InitialMode
+    sources: dict[str, SourceOptions]
+    channels: dict[str, ChannelOptions]
     routes: list[Route]
-    daemon: dict[str, Any] = field(default_factory=dict)
+    daemon: DaemonOptions = field(default_factory=DaemonOptions)
     state_timeout: float = 30.0
 
     @property
     def where(self) -> str:
         return self.path or "<embedded default>"
+
+    def initial_for(self, source: str) -> InitialMode:
+        """How a source's first poll alerts: its own ``initial``, else the top-level one."""
+        options = self.sources.get(source)
+        return (options.initial if options is not None else None) or self.initial
+
+    def source_link(self, source: str) -> str | None:
+        """The link a message gives for a source's data (None: no link); may hold secrets."""
+        options = self.sources.get(source)
+        return options.link if options is not None else None
 
 
 def default_state_dir() -> str:
@@ -115,118 +138,180 @@ def embedded_default(state_dir: str | None = None) -> dict[str, Any]:
 def load_config(
     path: str | None = None,
     *,
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> Config:
-    """Load and validate monitor.yaml (path, else $CUSTOMS_MONITOR_CONFIG, else the default)."""
+    """Load and validate monitor.yaml (path, else $CUSTOMS_MONITOR_CONFIG, else the default);
+    a ConfigError lists every problem found."""
+    config, found = read_config(path, env=env, overrides=overrides)
+    if found or config is None:
+        raise ConfigError(found)
+    return config
+
+
+def read_config(
+    path: str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> tuple[Config | None, list[Problem]]:
+    """Every problem of the config, and the config built from the parts that are valid (None
+    when the file cannot be read as a mapping): ``validate`` checks templates with it."""
     env = dict(os.environ) if env is None else env
     path = path or env.get(ENV_CONFIG) or None
+    found: list[Problem] = []
+    raw: Any
     if path is None:
-        raw: Any = embedded_default()
+        raw = embedded_default()
         base_dir = os.getcwd()
     else:
-        raw = load_yaml_file(path)
+        try:
+            raw = load_yaml_file(path, problems=found)
+        except ConfigError as exc:
+            return None, exc.problems
         base_dir = os.path.dirname(os.path.abspath(path))
         if raw is None:
-            raw = LocatedDict()
-            raw.mark, raw.key_marks, raw.value_marks = Mark(path, 1, 1), {}, {}
+            raw = LocatedDict(mark=Mark(path, 1, 1))
     if overrides:
         raw.update(overrides)
     where = path or "<embedded default>"
     if not isinstance(raw, dict):
         m = getattr(raw, "mark", Mark(where, 1, 1))
-        raise ConfigError(Problem(where, m.line, m.column, "the config must be a mapping"))
-    problems: list[Problem] = []
-    raw = _substitute(raw, env, where, problems)
+        return None, [*found, Problem(where, m.line, m.column, "the config must be a mapping")]
+    env_values = _Environment(env, where)
+    raw = env_values.substitute(raw)
+    found += env_values.problems
+    model = None
     try:
-        model = ConfigModel.model_validate(dict(raw))
+        model = ConfigModel.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(_pydantic_problems(exc, raw, where))
-        raise ConfigError(problems) from None
-    config = _build(model, raw, where, base_dir, path)
-    problems.extend(check_config(config, raw))
-    if problems:
-        raise ConfigError(problems)
-    return config
+        found += problems(
+            exc,
+            ConfigModel,
+            raw,
+            where,
+            subject=_subject(raw),
+            hidden=env_values.unset,
+            quiet=env_values.used,
+        )
+        model = _salvaged(raw, exc)
+    if model is None:
+        return None, found
+    config = _build(model, base_dir, path)
+    found += check_config(config, raw)
+    return config, found
 
 
-def _substitute(
-    obj: Any, env: dict[str, str], where: str, problems: list[Problem], mark: Mark | None = None
-) -> Any:
-    """Replace ${VAR} in strings; a missing variable is a located error (value never shown)."""
-    if isinstance(obj, LocatedDict):
-        for key in list(obj):
-            obj[key] = _substitute(obj[key], env, where, problems, obj.value_where(key))
+class _Environment:
+    """``${VAR}`` replaced from the environment, remembering where: an unset variable is one
+    problem naming it (never a value), and no other check reports the same place again."""
+
+    def __init__(self, env: Mapping[str, str], where: str) -> None:
+        self.env = env
+        self.where = where
+        self.unset: list[Loc] = []
+        self.used: list[Loc] = []  # values that came from the environment: never shown
+        self.problems: list[Problem] = []
+        self._first: dict[str, Problem] = {}
+
+    def substitute(self, obj: Any, loc: Loc = (), mark: Mark | None = None) -> Any:
+        if isinstance(obj, dict):
+            for key in list(obj):
+                at = obj.value_where(key) if isinstance(obj, LocatedDict) else mark
+                obj[key] = self.substitute(obj[key], (*loc, key), at)
+            return obj
+        if isinstance(obj, list):
+            for i, item in enumerate(obj):
+                at = obj.item_marks[i] if isinstance(obj, LocatedList) else mark
+                obj[i] = self.substitute(item, (*loc, i), at)
+            return obj
+        if isinstance(obj, str) and "${" in obj:
+            missing = [m.group(1) for m in _VAR.finditer(obj) if m.group(1) not in self.env]
+            if missing:
+                self.unset.append(loc)
+                for name in missing:
+                    self._report(name, mark or Mark(self.where, 0, 0))
+                return obj  # kept as written: present for the checks of which keys are given
+            self.used.append(loc)
+            return _VAR.sub(lambda m: self.env[m.group(1)], obj)
         return obj
-    if isinstance(obj, LocatedList):
-        for i, item in enumerate(obj):
-            obj[i] = _substitute(item, env, where, problems, obj.item_marks[i])
-        return obj
-    if isinstance(obj, dict):
-        return {k: _substitute(v, env, where, problems, mark) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_substitute(v, env, where, problems, mark) for v in obj]
-    if isinstance(obj, str) and "${" in obj:
 
-        def repl(m: re.Match[str]) -> str:
-            if m.group(1) not in env:
-                mk = mark or Mark(where, 0, 0)
-                problems.append(
-                    Problem(
-                        mk.path, mk.line, mk.column, f"environment variable {m.group(1)} is not set"
-                    )
-                )
-                return ""
-            return env[m.group(1)]
-
-        return _VAR.sub(repl, obj)
-    return obj
+    def _report(self, name: str, mark: Mark) -> None:
+        first = self._first.get(name)
+        if first is None:
+            problem = Problem(
+                mark.path or self.where,
+                mark.line,
+                mark.column,
+                f"environment variable {name} is not set",
+            )
+            self._first[name] = problem
+            self.problems.append(problem)
+            return
+        # One problem per variable, however often it is used: the others are listed in it.
+        also = f"line {mark.line}" if mark.line else "elsewhere"
+        i = self.problems.index(first)
+        head, sep, listed = first.message.partition(" (also used at ")
+        listed = f"{listed[:-1]}, {also})" if sep else f"{also})"
+        updated = Problem(first.path, first.line, first.column, f"{head} (also used at {listed}")
+        self.problems[i] = self._first[name] = updated
 
 
-def _locate(raw: Any, loc: tuple[Any, ...], where: str) -> tuple[Mark, bool]:
-    """Walk pydantic's error location through the located YAML; (mark, key_exists)."""
-    node, mark = raw, getattr(raw, "mark", Mark(where, 0, 0))
-    for part in loc:
-        if isinstance(node, LocatedDict) and isinstance(part, str):
-            if part not in node:
-                return node.mark, False
-            mark, node = node.where(part), node[part]
-        elif isinstance(node, LocatedList) and isinstance(part, int) and part < len(node):
-            mark, node = node.item_marks[part], node[part]
-        else:
-            break
-    return mark, True
+def _subject(raw: Mapping[str, Any]) -> Any:
+    routes = raw.get("routes")
+
+    def subject(loc: Loc) -> tuple[str, Loc]:
+        if len(loc) >= 2 and loc[0] in ("sources", "channels"):
+            return f"{str(loc[0])[:-1]} {loc[1]!r}", loc[2:]
+        if len(loc) >= 2 and loc[0] == "routes" and isinstance(loc[1], int):
+            return f"route {_route_name(routes, loc[1])!r}", loc[2:]
+        return "", loc
+
+    return subject
 
 
-def _pydantic_problems(exc: ValidationError, raw: Any, where: str) -> list[Problem]:
-    problems = []
+def _route_name(routes: Any, i: int) -> str:
+    route = routes[i] if isinstance(routes, list) and i < len(routes) else None
+    name = route.get("name") if isinstance(route, dict) else None
+    return name if isinstance(name, str) and name else f"route-{i + 1}"
+
+
+def _salvaged(raw: Mapping[str, Any], exc: ValidationError) -> ConfigModel | None:
+    """The config without the parts that failed (a broken channel, route or key), so the rest
+    can still be checked in the same run; None if even that does not validate."""
+    out = dict(raw)
+    broken: dict[str, set[Any]] = {}
     for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if p not in ("str", "list[str]", "function-after"))
-        mark, _ = _locate(raw, loc, where)
-        dotted = ".".join(str(p) for p in loc)
-        if err["type"] == "extra_forbidden":
-            key = str(loc[-1])
-            allowed = _allowed_keys(loc[:-1])
-            msg = f"unknown key {key!r}{did_you_mean(key, allowed)}"
-        elif err["type"] == "missing":
-            msg = f"missing required key {dotted!r}"
+        loc = err["loc"]
+        if not loc:
+            return None
+        top = str(loc[0])
+        if top in ("sources", "channels", "routes") and len(loc) >= 2:
+            broken.setdefault(top, set()).add(loc[1])
         else:
-            msg = f"{dotted}: {err['msg']}"
-        problems.append(Problem(mark.path or where, mark.line, mark.column, msg))
-    return problems
-
-
-def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    if loc and loc[0] == "routes":
-        return [f.alias or n for n, f in RouteModel.model_fields.items()]
-    return list(ConfigModel.model_fields)
+            out.pop(top, None)
+            if top == "rules":
+                out["rules"] = []  # not the bundled packs: the user named others
+    for top, keys in broken.items():
+        if top == "routes":
+            out[top] = [
+                {**r, "name": _route_name(raw["routes"], i)}
+                for i, r in enumerate(raw["routes"])
+                if i not in keys
+            ]
+        else:
+            out[top] = {k: v for k, v in raw[top].items() if k not in keys}
+    try:
+        return ConfigModel.model_validate(out)
+    except ValidationError:
+        return None
 
 
 def _resolve(base_dir: str, p: str) -> str:
     return p if os.path.isabs(p) else os.path.normpath(os.path.join(base_dir, p))
 
 
-def _build(model: ConfigModel, raw: Any, where: str, base_dir: str, path: str | None) -> Config:
+def _build(model: ConfigModel, base_dir: str, path: str | None) -> Config:
     state_dir = _resolve(base_dir, model.state_dir) if model.state_dir else default_state_dir()
     state = model.state or f"sqlite:///{os.path.join(state_dir, 'state.db')}"
     if state.startswith("sqlite:///") and not state.startswith("sqlite:////"):
@@ -238,20 +323,17 @@ def _build(model: ConfigModel, raw: Any, where: str, base_dir: str, path: str | 
         if model.rules is not None
         else [str(bundled_path("rules"))]
     )
-    routes = []
-    for i, r in enumerate(model.routes):
-        routes.append(
-            Route(
-                name=r.name or f"route-{i + 1}",
-                channels=tuple(r.channels),
-                match={
-                    k: tuple(v) if isinstance(v, list) else (str(v),) for k, v in r.match.items()
-                },
-                continue_=r.continue_,
-                template=r.template,
-                group_cap=r.group_cap,
-            )
+    routes = [
+        Route(
+            name=r.name or f"route-{i + 1}",
+            channels=tuple(r.channels),
+            match={k: tuple(v) for k, v in r.match.items()},
+            continue_=r.continue_,
+            template=r.template,
+            group_cap=r.group_cap,
         )
+        for i, r in enumerate(model.routes)
+    ]
     return Config(
         path=path,
         base_dir=base_dir,
@@ -260,114 +342,87 @@ def _build(model: ConfigModel, raw: Any, where: str, base_dir: str, path: str | 
         rules=rules,
         templates=_resolve(base_dir, model.templates) if model.templates else None,
         initial=model.initial,
-        sources=dict(raw.get("sources", {}) or {}),
-        channels=dict(raw.get("channels", {}) or {}),
+        sources=dict(model.sources),
+        channels=dict(model.channels),
         routes=routes,
-        daemon=dict(raw.get("daemon", {}) or {}),
+        daemon=model.daemon,
         state_timeout=model.state_timeout,
     )
 
 
-def check_config(config: Config, raw: Any) -> list[Problem]:
-    """Checks that need more than types: known source/channel types and their options, routes
-    naming known channels, the daemon section."""
-    from monitor.notify import channel_class, channel_types
-    from monitor.sources import source_class, source_types
-
+def check_config(config: Config, raw: Mapping[str, Any]) -> list[Problem]:
+    """Checks across sections: which keys are given together in each source and channel,
+    types this installation cannot run, routes and ``daemon.ops`` naming known channels."""
     where = config.where
-    problems: list[Problem] = []
-
-    def at(obj: Any, key: str | None) -> Mark:
-        if isinstance(obj, LocatedDict):
-            return obj.where(key) if key else obj.mark
-        return Mark(where, 0, 0)
-
-    for section, types, get_class in (
-        ("sources", source_types(), source_class),
-        ("channels", channel_types(), channel_class),
-    ):
-        block = raw.get(section) or {}
-        for name, options in block.items():
-            if not isinstance(options, dict) or "type" not in options:
-                m = at(block, name)
-                problems.append(
+    found: list[Problem] = []
+    for section, types in (("sources", SOURCE_TYPES), ("channels", CHANNEL_TYPES)):
+        block = raw.get(section)
+        for name, options in (block or {}).items() if isinstance(block, dict) else ():
+            kind = options.get("type") if isinstance(options, dict) else None
+            model = types.get(kind) if isinstance(kind, str) else None
+            if model is None:
+                continue  # the field checks reported it
+            what = f"{section[:-1]} {name!r}"
+            found += key_problems_of(model, options, where, what)
+            missing = model.unavailable()
+            if missing:
+                m = _value_mark(options, "type", where)
+                found.append(Problem(m.path, m.line, m.column, f"{what}: {missing}"))
+    declared = raw.get("channels")
+    channels = set(declared) if isinstance(declared, dict) else set(config.channels)
+    routes = raw.get("routes")
+    for i, route in enumerate(routes if isinstance(routes, list) else []):
+        listed = route.get("channels") if isinstance(route, dict) else None
+        for j, ch in enumerate(listed if isinstance(listed, list) else []):
+            if str(ch) not in channels:
+                m = _item_mark(listed, j, route, "channels", where)
+                found.append(
                     Problem(
                         m.path,
                         m.line,
                         m.column,
-                        f"{section[:-1]} {name!r}: missing required key 'type' "
-                        f"(one of {', '.join(types)})",
+                        f"route {_route_name(routes, i)!r}: unknown channel {ch!r}"
+                        f"{did_you_mean(str(ch), channels)}",
                     )
                 )
-                continue
-            kind = str(options["type"])
-            if kind not in types:
-                m = at(options, "type")
-                problems.append(
-                    Problem(
-                        m.path,
-                        m.line,
-                        m.column,
-                        f"{section[:-1]} {name!r}: unknown type {kind!r}"
-                        f"{did_you_mean(kind, types)} (one of "
-                        f"{', '.join(types)})",
-                    )
-                )
-                continue
-            try:
-                cls = get_class(kind)
-            except ImportError as exc:
-                m = at(options, "type")
-                problems.append(
-                    Problem(
-                        m.path,
-                        m.line,
-                        m.column,
-                        f"{section[:-1]} {name!r}: type {kind!r} is not "
-                        f"available in this installation ({exc})",
-                    )
-                )
-                continue
-            problems.extend(cls.check_options(name, options, where))
-    routes_raw = raw.get("routes") or []
-    for i, route in enumerate(config.routes):
-        for ch in route.channels:
-            if ch not in config.channels:
-                node = routes_raw[i] if i < len(routes_raw) else None
-                m = at(node, "channels")
-                problems.append(
-                    Problem(
-                        m.path,
-                        m.line,
-                        m.column,
-                        f"route {route.name!r}: unknown channel {ch!r}"
-                        f"{did_you_mean(ch, config.channels)}",
-                    )
-                )
-    if config.channels and not config.routes:
-        m = at(raw, None)
-        problems.append(
+    if channels and not routes:
+        m = getattr(raw, "mark", Mark(where, 0, 0))
+        found.append(
             Problem(
-                m.path,
+                m.path or where,
                 m.line,
                 m.column,
                 "channels are configured but no route sends to them "
                 "(add routes: [{channels: [...]}])",
             )
         )
-    from monitor.daemon.calendar import check_schedule
-    from monitor.daemon.options import DaemonOptions, check_channel_refs, check_daemon_options
-
-    for name, options in (raw.get("sources") or {}).items():
-        if isinstance(options, dict):
-            problems.extend(check_schedule(name, options, where))
-    if config.daemon:
-        daemon_problems = check_daemon_options(raw.get("daemon"), where)
-        problems.extend(daemon_problems)
-        if not daemon_problems:
-            problems.extend(
-                check_channel_refs(
-                    DaemonOptions.from_config(raw.get("daemon")), set(config.channels), where
+    # Read from the YAML, so an ops channel is checked even when another daemon key is wrong.
+    daemon = raw.get("daemon")
+    ops = daemon.get("ops") if isinstance(daemon, dict) else None
+    listed = ops.get("channels") if isinstance(ops, dict) else None
+    for j, ch in enumerate(listed if isinstance(listed, list) else []):
+        if isinstance(ch, str) and ch not in channels:
+            m = _item_mark(listed, j, ops, "channels", where)
+            found.append(
+                Problem(
+                    m.path,
+                    m.line,
+                    m.column,
+                    f"daemon.ops.channels: unknown channel {ch!r}{did_you_mean(ch, channels)}",
                 )
             )
-    return problems
+    return found
+
+
+def _value_mark(node: Any, key: str, where: str) -> Mark:
+    if isinstance(node, LocatedDict):
+        m = node.value_where(key)
+        return Mark(m.path or where, m.line, m.column)
+    return Mark(where, 0, 0)
+
+
+def _item_mark(items: Any, i: int, owner: Any, key: str, where: str) -> Mark:
+    if isinstance(items, LocatedList) and i < len(items.item_marks):
+        m = items.item_marks[i]
+        return Mark(m.path or where, m.line, m.column)
+    return _value_mark(owner, key, where)

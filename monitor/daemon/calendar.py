@@ -26,22 +26,21 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config_checks import check_keys, problem_at
-from monitor.errors import Problem
+if TYPE_CHECKING:  # the options are validated with the functions of this module
+    from monitor.daemon.options import ScheduleOptions
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 #: a source with neither ``schedule`` nor ``calendar`` polls every 30 minutes
 DEFAULT_SCHEDULE = "*/30 * * * *"
 PRELIMINARY_WINDOW = (7, 14)
 DETAIL_WINDOW = (18, 22)
-_CAL_KEYS = {"name", "every_minutes", "hours", "daily_at", "holidays"}
 _DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
@@ -189,7 +188,7 @@ def every_trigger(expr: str) -> IntervalTrigger | None:
         return None
     seconds = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
     if seconds < 5:
-        raise ValueError(f"@every needs at least 5 seconds, got {expr.strip()!r}")
+        raise ValueError("@every needs at least 5 seconds")
     return IntervalTrigger(seconds=seconds, timezone=dt.UTC)
 
 
@@ -212,115 +211,22 @@ def crontab_trigger(expr: str, timezone: str | dt.tzinfo = "UTC") -> CronTrigger
     )
 
 
-def _parse_calendar(value: Any) -> GaccCalendar:
-    """GaccCalendar from ``calendar:`` (``gacc`` or a mapping); raises ValueError."""
-    if isinstance(value, str):
-        if value != "gacc":
-            raise ValueError(f"unknown calendar {value!r} (known: gacc)")
-        return GaccCalendar()
-    name = value.get("name", "gacc")
-    if name != "gacc":
-        raise ValueError(f"unknown calendar {name!r} (known: gacc)")
-    kwargs: dict[str, Any] = {}
-    if "every_minutes" in value:
-        every = value["every_minutes"]
-        if isinstance(every, bool) or not isinstance(every, int) or not 1 <= every <= 720:
-            raise ValueError(f"every_minutes must be an integer from 1 to 720, got {every!r}")
-        kwargs["every_minutes"] = every
-    if "hours" in value:
-        start, _, end = str(value["hours"]).partition("-")
-        kwargs["start"], kwargs["end"] = _hhmm(start, "hours"), _hhmm(end, "hours")
-        if kwargs["start"] >= kwargs["end"]:
-            raise ValueError(
-                f"hours must be 'HH:MM-HH:MM' with start before end, got {value['hours']!r}"
-            )
-    if "daily_at" in value:
-        kwargs["daily_at"] = _hhmm(str(value["daily_at"]), "daily_at")
-    if "holidays" in value:
-        holidays = value["holidays"]
-        if not isinstance(holidays, list):
-            raise ValueError("holidays must be a list of dates (YYYY-MM-DD)")
-        parsed = set()
-        for item in holidays:
-            if isinstance(item, dt.date):
-                parsed.add(item)
-                continue
-            try:
-                parsed.add(dt.date.fromisoformat(str(item)))
-            except ValueError:
-                raise ValueError(f"holidays: not a date (YYYY-MM-DD): {item!r}") from None
-        kwargs["holidays"] = frozenset(parsed)
-    return GaccCalendar(**kwargs)
-
-
-def _hhmm(text: str, what: str) -> dt.time:
+def parse_hhmm(text: str) -> dt.time:
+    """``HH:MM`` as a time; ValueError otherwise."""
     m = _HHMM.match(text.strip())
     if not m:
-        raise ValueError(f"{what}: expected HH:MM, got {text.strip()!r}")
+        raise ValueError(f"expected HH:MM, got {text.strip()!r}")
     return dt.time(int(m.group(1)), int(m.group(2)))
 
 
-def check_schedule(name: str, options: dict[str, Any], path: str) -> list[Problem]:
-    """Located problems with a source's ``schedule``/``calendar``/``timezone`` options."""
-    problems: list[Problem] = []
-    what = f"source {name!r}"
-    if "schedule" in options and "calendar" in options:
-        problems.append(
-            problem_at(
-                options, "calendar", path, f"{what}: give either schedule or calendar, not both"
-            )
-        )
-    if "timezone" in options:
-        try:
-            ZoneInfo(str(options["timezone"]))
-        except (KeyError, ValueError):
-            problems.append(
-                problem_at(
-                    options, "timezone", path, f"{what}: unknown timezone {options['timezone']!r}"
-                )
-            )
-    if "schedule" in options:
-        try:
-            schedule_trigger(str(options["schedule"]))
-        except ValueError as exc:
-            problems.append(
-                problem_at(
-                    options,
-                    "schedule",
-                    path,
-                    f"{what}: bad schedule {options['schedule']!r}: {exc}",
-                )
-            )
-    if "calendar" in options:
-        cal = options["calendar"]
-        if isinstance(cal, dict):
-            problems += check_keys(cal, allowed=_CAL_KEYS, path=path, what=f"{what} calendar")
-        elif not isinstance(cal, str):
-            problems.append(
-                problem_at(
-                    options, "calendar", path, f"{what}: calendar must be 'gacc' or a mapping"
-                )
-            )
-            return problems
-        try:
-            _parse_calendar(
-                {k: v for k, v in cal.items() if k in _CAL_KEYS} if isinstance(cal, dict) else cal
-            )
-        except ValueError as exc:
-            problems.append(problem_at(options, "calendar", path, f"{what}: calendar: {exc}"))
-    return problems
+def trigger_for_source(options: ScheduleOptions) -> BaseTrigger:
+    """The trigger a source's validated schedule options ask for."""
+    if options.calendar is not None:
+        return GaccCalendarTrigger(options.calendar.calendar())
+    return schedule_trigger(options.schedule or DEFAULT_SCHEDULE, options.timezone)
 
 
-def trigger_for_source(options: dict[str, Any]) -> BaseTrigger:
-    """The trigger a source's options ask for (assumes ``check_schedule`` passed)."""
-    if "calendar" in options:
-        return GaccCalendarTrigger(_parse_calendar(options["calendar"]))
-    if "schedule" in options:
-        return schedule_trigger(str(options["schedule"]), str(options.get("timezone", "UTC")))
-    return crontab_trigger(DEFAULT_SCHEDULE, str(options.get("timezone", "UTC")))
-
-
-def expected_interval(options: dict[str, Any], now: dt.datetime) -> dt.timedelta:
+def expected_interval(options: ScheduleOptions, now: dt.datetime) -> dt.timedelta:
     """How long a healthy source may go between successful polls at ``now`` (for /readyz).
 
     Twice the gap to the trigger's next-but-one fire time: one missed poll is noise, two in a

@@ -1,14 +1,12 @@
-"""The ``daemon:`` section of monitor.yaml: health endpoint, watchdog, ops route, HA lease.
+"""Typed options of the daemon: the ``daemon:`` section and each source's schedule.
 
 Every key has a default, so a config without ``daemon:`` runs a sensible single instance.
-``check_daemon_options`` reports located problems (unknown keys with a suggestion, wrong types);
-the lead's config loader calls it, and ``DaemonOptions.from_config`` builds the typed value.
 
     daemon:
       instance_id: host-a            # default: the host name; shown in status and STATUS=
       health: {bind: 127.0.0.1, port: 9464, enabled: true}
       watchdog_seconds: 30           # ping cadence when systemd asks for none (WATCHDOG_USEC)
-      deliver_interval: 10          # seconds between outbox drains
+      deliver_interval: 10           # seconds between outbox drains
       ops:
         channels: [ops-email]        # where self-monitoring notices go (empty: log only)
         source_failures: 3           # consecutive failed polls before a notice
@@ -18,225 +16,233 @@ the lead's config loader calls it, and ``DaemonOptions.from_config`` builds the 
         check_seconds: 5             # the active re-checks its lock, the standby retries
         keepalive_seconds: 5         # TCP keepalive idle/interval for the lock connection
         lost_after_seconds: 10       # no answer from PostgreSQL for this long: lease lost
+
+A new part of the section is one model here and one field of ``DaemonOptions``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import socket
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Self
+from zoneinfo import ZoneInfo
 
-from monitor.config_checks import check_keys, problem_at
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from monitor.daemon.calendar import GaccCalendar, parse_hhmm, schedule_trigger
 from monitor.errors import Problem
-
-_TOP = {"instance_id", "health", "watchdog_seconds", "deliver_interval", "ops", "ha"}
-_HEALTH = {"enabled", "bind", "port"}
-_OPS = {"channels", "source_failures", "outbox_stuck_minutes"}
-_HA = {"lease_name", "check_seconds", "keepalive_seconds", "lost_after_seconds"}
+from monitor.options import FLOAT, INT, TEXT_LIST, Options, check
 
 
-@dataclass(frozen=True)
-class HealthOptions:
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("option", "must not be empty")
+    return value
+
+
+NonBlank = Annotated[str, AfterValidator(_not_blank)]
+
+
+def _ip_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise PydanticCustomError("option", "must be an IP address such as 127.0.0.1") from None
+    return value
+
+
+class HealthOptions(Options):
+    """The health and metrics endpoint (``/healthz``, ``/readyz``, ``/metrics``)."""
+
     enabled: bool = True
-    bind: str = "127.0.0.1"  # loopback by default: metrics are not for the internet
-    port: int = 9464  # the port Prometheus' exporter registry lists as unused
+    #: loopback by default: metrics are not for the internet
+    bind: Annotated[str, AfterValidator(_ip_address)] = "127.0.0.1"
+    #: the port Prometheus' exporter registry lists as unused
+    port: Annotated[int, Field(ge=0, le=65535), INT] = 9464
 
 
-@dataclass(frozen=True)
-class OpsOptions:
-    channels: tuple[str, ...] = ()
-    source_failures: int = 3
-    outbox_stuck_minutes: float = 60.0
+class OpsOptions(Options):
+    """Self-monitoring: failing sources and a stuck outbox become notices."""
+
+    channels: Annotated[tuple[str, ...], TEXT_LIST] = Field(
+        default=(), description="channels for the monitor's own troubles (empty: log only)"
+    )
+    source_failures: Annotated[int, Field(ge=1), INT] = 3
+    outbox_stuck_minutes: Annotated[float, Field(ge=1), FLOAT] = 60.0
 
 
-@dataclass(frozen=True)
-class HaOptions:
-    lease_name: str = "customs-monitor"
-    check_seconds: float = 5.0
-    keepalive_seconds: int = 5
+class HaOptions(Options):
+    """The PostgreSQL advisory-lock lease of an active/standby pair."""
+
+    lease_name: NonBlank = "customs-monitor"
+    check_seconds: Annotated[float, Field(ge=1, le=10), FLOAT] = 5.0
+    keepalive_seconds: Annotated[int, Field(ge=1, le=10), INT] = 5
     # The active must give up (fence) before PostgreSQL drops its dead connection and frees the
     # lock for the standby: check + lost_after < 4 * keepalive (the server's detection time).
-    lost_after_seconds: float = 10.0
+    lost_after_seconds: Annotated[float, Field(ge=2, le=25), FLOAT] = 10.0
+
+    @model_validator(mode="after")
+    def _fencing(self) -> Self:
+        server_drop = 4 * self.keepalive_seconds
+        found = []
+        if self.check_seconds + self.lost_after_seconds >= server_drop:
+            found.append(
+                f"check_seconds + lost_after_seconds "
+                f"({self.check_seconds + self.lost_after_seconds:g}) must be below "
+                f"4 x keepalive_seconds ({server_drop}), or a cut-off active could "
+                f"still be sending when the standby takes over"
+            )
+        if server_drop + self.check_seconds > 30:
+            found.append(
+                f"4 x keepalive_seconds + check_seconds "
+                f"({server_drop + self.check_seconds:g}) exceeds the 30 s takeover promise"
+            )
+        if found:
+            raise PydanticCustomError("sentence", "; ".join(found))
+        return self
 
 
-@dataclass(frozen=True)
-class DaemonOptions:
-    instance_id: str = field(default_factory=socket.gethostname)
-    health: HealthOptions = field(default_factory=HealthOptions)
-    watchdog_seconds: float = 30.0
-    deliver_interval: float = 10.0
-    ops: OpsOptions = field(default_factory=OpsOptions)
-    ha: HaOptions = field(default_factory=HaOptions)
+class DaemonOptions(Options):
+    """The ``daemon:`` section of monitor.yaml."""
+
+    instance_id: NonBlank = Field(
+        default_factory=socket.gethostname,
+        description="shown in status and systemd's STATUS= (default: the host name)",
+    )
+    health: HealthOptions = Field(default_factory=HealthOptions)
+    watchdog_seconds: Annotated[float, Field(ge=1, le=3600), FLOAT] = 30.0
+    deliver_interval: Annotated[float, Field(ge=1, le=86400), FLOAT] = 10.0
+    ops: OpsOptions = Field(default_factory=OpsOptions)
+    ha: HaOptions = Field(default_factory=HaOptions)
 
     @classmethod
-    def from_config(cls, obj: Any) -> DaemonOptions:
-        """Typed options from the ``daemon:`` mapping (None or missing keys: defaults).
-
-        Assumes ``check_daemon_options`` found no problems.
-        """
-        obj = obj or {}
-        health = obj.get("health") or {}
-        ops = obj.get("ops") or {}
-        ha = obj.get("ha") or {}
-        d_health, d_ops, d_ha = HealthOptions(), OpsOptions(), HaOptions()
-        return cls(
-            instance_id=str(obj.get("instance_id") or socket.gethostname()),
-            health=HealthOptions(
-                enabled=_as_bool(health.get("enabled", d_health.enabled)),
-                bind=str(health.get("bind", d_health.bind)),
-                port=int(health.get("port", d_health.port)),
-            ),
-            watchdog_seconds=float(obj.get("watchdog_seconds", cls.watchdog_seconds)),
-            deliver_interval=float(obj.get("deliver_interval", cls.deliver_interval)),
-            ops=OpsOptions(
-                channels=tuple(str(c) for c in ops.get("channels", d_ops.channels)),
-                source_failures=int(ops.get("source_failures", d_ops.source_failures)),
-                outbox_stuck_minutes=float(
-                    ops.get("outbox_stuck_minutes", d_ops.outbox_stuck_minutes)
-                ),
-            ),
-            ha=HaOptions(
-                lease_name=str(ha.get("lease_name", d_ha.lease_name)),
-                check_seconds=float(ha.get("check_seconds", d_ha.check_seconds)),
-                keepalive_seconds=int(ha.get("keepalive_seconds", d_ha.keepalive_seconds)),
-                lost_after_seconds=float(ha.get("lost_after_seconds", d_ha.lost_after_seconds)),
-            ),
-        )
-
-
-def _as_bool(value: Any) -> bool:
-    if hasattr(value, "as_bool"):  # yamlload.YamlBool: "yes"/"no" kept as text
-        return bool(value.as_bool())
-    return bool(value)
-
-
-def _number(
-    obj: Any,
-    key: str,
-    path: str,
-    what: str,
-    *,
-    minimum: float,
-    maximum: float | None,
-    integer: bool = False,
-) -> list[Problem]:
-    if key not in obj:
-        return []
-    value = obj[key]
-    kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind):
-        noun = "an integer" if integer else "a number"
-        return [problem_at(obj, key, path, f"{what}.{key} must be {noun}, got {value!r}")]
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = (
-            f"between {minimum:g} and {maximum:g}"
-            if maximum is not None
-            else f"at least {minimum:g}"
-        )
-        return [problem_at(obj, key, path, f"{what}.{key} must be {bound}, got {value!r}")]
-    return []
+    def from_config(cls, obj: Mapping[str, Any] | None) -> DaemonOptions:
+        """The options of a ``daemon:`` mapping (None: every default); ConfigError if wrong."""
+        return _DaemonSection.parse({"daemon": obj or {}}, what="").daemon
 
 
 def check_daemon_options(obj: Any, path: str) -> list[Problem]:
-    """Located problems with the ``daemon:`` section (None is fine: all defaults)."""
+    """Located problems of a ``daemon:`` mapping (None is fine: all defaults)."""
     if obj is None:
         return []
-    problems = check_keys(obj, allowed=_TOP, path=path, what="daemon")
-    if not isinstance(obj, dict):
-        return problems
-    problems += _number(obj, "watchdog_seconds", path, "daemon", minimum=1, maximum=3600)
-    problems += _number(obj, "deliver_interval", path, "daemon", minimum=1, maximum=86400)
-    if "instance_id" in obj and not str(obj["instance_id"]).strip():
-        problems.append(
-            problem_at(obj, "instance_id", path, "daemon.instance_id must not be empty")
+    return [*check(_DaemonSection, {"daemon": obj}, path)]
+
+
+class _DaemonSection(Options):
+    # Validating under the section's own name makes messages read "daemon.health.port ...".
+    daemon: DaemonOptions
+
+
+# -- schedules --------------------------------------------------------------------------------
+
+
+def _hhmm(value: Any) -> str:
+    if not isinstance(value, str):
+        raise PydanticCustomError("option", "must be a time HH:MM")
+    try:
+        parse_hhmm(value)
+    except ValueError:
+        raise PydanticCustomError("option", "must be a time HH:MM") from None
+    return value.strip()
+
+
+def _hours(value: Any) -> str:
+    message = "must be 'HH:MM-HH:MM' with start before end"
+    if not isinstance(value, str):
+        raise PydanticCustomError("option", message)
+    start, _, end = value.partition("-")
+    try:
+        if parse_hhmm(start) >= parse_hhmm(end):
+            raise ValueError
+    except ValueError:
+        raise PydanticCustomError("option", message) from None
+    return value.strip()
+
+
+class CalendarOptions(Options):
+    """A release calendar: dense polls inside GACC's release windows, daily otherwise."""
+
+    name: Literal["gacc"] = "gacc"
+    every_minutes: Annotated[int, Field(ge=1, le=720), INT] = 10
+    hours: Annotated[str, BeforeValidator(_hours)] = Field(
+        default="09:00-18:00", description="dense polling hours, Asia/Shanghai"
+    )
+    daily_at: Annotated[str, BeforeValidator(_hhmm)] = "09:30"
+    holidays: list[dt.date] = Field(default_factory=list, description="no release on these days")
+
+    def calendar(self) -> GaccCalendar:
+        start, _, end = self.hours.partition("-")
+        return GaccCalendar(
+            every_minutes=self.every_minutes,
+            start=parse_hhmm(start),
+            end=parse_hhmm(end),
+            daily_at=parse_hhmm(self.daily_at),
+            holidays=frozenset(self.holidays),
         )
 
-    health = obj.get("health")
-    if health is not None:
-        problems += check_keys(health, allowed=_HEALTH, path=path, what="daemon.health")
-        if isinstance(health, dict):
-            problems += _number(
-                health, "port", path, "daemon.health", minimum=0, maximum=65535, integer=True
-            )
-            if "bind" in health:
-                try:
-                    ipaddress.ip_address(str(health["bind"]))
-                except ValueError:
-                    problems.append(
-                        problem_at(
-                            health,
-                            "bind",
-                            path,
-                            f"daemon.health.bind must be an IP address such as 127.0.0.1, got "
-                            f"{health['bind']!r}",
-                        )
-                    )
 
-    ops = obj.get("ops")
-    if ops is not None:
-        problems += check_keys(ops, allowed=_OPS, path=path, what="daemon.ops")
-        if isinstance(ops, dict):
-            chans = ops.get("channels", [])
-            if not isinstance(chans, list) or not all(isinstance(c, str) for c in chans):
-                problems.append(
-                    problem_at(
-                        ops, "channels", path, "daemon.ops.channels must be a list of channel names"
-                    )
-                )
-            problems += _number(
-                ops, "source_failures", path, "daemon.ops", minimum=1, maximum=None, integer=True
-            )
-            problems += _number(
-                ops, "outbox_stuck_minutes", path, "daemon.ops", minimum=1, maximum=None
-            )
-
-    ha = obj.get("ha")
-    if ha is not None:
-        problems += check_keys(ha, allowed=_HA, path=path, what="daemon.ha")
-        if isinstance(ha, dict):
-            problems += _number(ha, "check_seconds", path, "daemon.ha", minimum=1, maximum=10)
-            problems += _number(
-                ha, "keepalive_seconds", path, "daemon.ha", minimum=1, maximum=10, integer=True
-            )
-            problems += _number(ha, "lost_after_seconds", path, "daemon.ha", minimum=2, maximum=25)
-            if not problems:
-                opts = DaemonOptions.from_config(obj).ha
-                server_drop = 4 * opts.keepalive_seconds
-                if opts.check_seconds + opts.lost_after_seconds >= server_drop:
-                    problems.append(
-                        problem_at(
-                            obj,
-                            "ha",
-                            path,
-                            f"daemon.ha: check_seconds + lost_after_seconds "
-                            f"({opts.check_seconds + opts.lost_after_seconds:g}) must be below "
-                            f"4 x keepalive_seconds ({server_drop}), or a cut-off active could "
-                            f"still be sending when the standby takes over",
-                        )
-                    )
-                if server_drop + opts.check_seconds > 30:
-                    problems.append(
-                        problem_at(
-                            obj,
-                            "ha",
-                            path,
-                            f"daemon.ha: 4 x keepalive_seconds + check_seconds "
-                            f"({server_drop + opts.check_seconds:g}) exceeds the 30 s takeover "
-                            f"promise",
-                        )
-                    )
-            if "lease_name" in ha and not str(ha["lease_name"]).strip():
-                problems.append(
-                    problem_at(ha, "lease_name", path, "daemon.ha.lease_name must not be empty")
-                )
-    return problems
+def _calendar(value: Any) -> Any:
+    if isinstance(value, str):
+        if value != "gacc":
+            raise PydanticCustomError("option_value", "is not a known calendar (known: gacc)")
+        return CalendarOptions()
+    return value
 
 
-def check_channel_refs(options: DaemonOptions, channels: set[str], path: str) -> list[Problem]:
-    """Ops channels must exist in ``channels:`` (called by the config loader once both parsed)."""
-    return [
-        Problem(path, 0, 0, f"daemon.ops.channels: unknown channel {c!r}")
-        for c in options.ops.channels
-        if c not in channels
-    ]
+def _calendar_schema(schema: dict[str, Any]) -> None:
+    schema["anyOf"] = [{"const": "gacc"}, *schema.get("anyOf", [])]
+
+
+def _schedule(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            schedule_trigger(value)
+        except ValueError as exc:
+            raise PydanticCustomError("option_value", f"is not valid: {exc}") from None
+    return value
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (KeyError, ValueError):
+        raise PydanticCustomError(
+            "option_value", "is not a known time zone (e.g. UTC, Asia/Shanghai)"
+        ) from None
+    return value
+
+
+class ScheduleOptions(Options):
+    """When a source polls: a crontab line, ``@every N(s|m|h)``, or a release calendar."""
+
+    schedule: Annotated[str | None, BeforeValidator(_schedule)] = Field(
+        default=None,
+        description='crontab line (weekday 1 = Monday) or "@every 5m"; default */30 * * * *',
+    )
+    calendar: Annotated[CalendarOptions | None, BeforeValidator(_calendar)] = Field(
+        default=None,
+        description="gacc, or a mapping of calendar options",
+        json_schema_extra=_calendar_schema,
+    )
+    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+
+    @classmethod
+    def key_problems(cls, data: Mapping[str, Any]) -> list[tuple[str | None, str]]:
+        found = super().key_problems(data)
+        if "schedule" in data and "calendar" in data:
+            found.append(("calendar", "give either schedule or calendar, not both"))
+        return found
+
+
+__all__ = [
+    "CalendarOptions",
+    "DaemonOptions",
+    "HaOptions",
+    "HealthOptions",
+    "OpsOptions",
+    "ScheduleOptions",
+    "check_daemon_options",
+]

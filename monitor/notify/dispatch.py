@@ -216,7 +216,7 @@ def render_safely(channel: Channel, digest: Digest) -> RenderedMessage:
     try:
         return channel.render(digest)
     except ConfigError as exc:
-        variant = getattr(digest, "template", None) or channel.options.get("template")
+        variant = getattr(digest, "template", None) or channel.options.template
         custom = bool(
             variant
             or any(n.alert.template for n in digest.notices)
@@ -235,5 +235,5 @@ def render_safely(channel: Channel, digest: Digest) -> RenderedMessage:
         plain = replace(plain, template=None)
     fallback = copy.copy(channel)  # same transports, default templates
     fallback.templates = TemplateEnv()
-    fallback.options = {k: v for k, v in channel.options.items() if k != "template"}
+    fallback.options = channel.options.model_copy(update={"template": None})
     return fallback.render(plain)
