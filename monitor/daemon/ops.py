@@ -29,12 +29,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from monitor.daemon.options import OpsOptions
+from monitor.config.daemon import OpsOptions
 from monitor.model import Alert
 from monitor.store.base import ALERT_FIRING, OUTBOX_PENDING, StoredAlert
 
 if TYPE_CHECKING:
-    from monitor.sources.options import SourceOptions
+    from monitor.config.sources import SourceOptions
 
 RULE_SOURCE_FAILING = "ops-source-failing"
 RULE_OUTBOX_STUCK = "ops-outbox-stuck"

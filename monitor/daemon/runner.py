@@ -20,12 +20,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config
+from monitor.config.sources import SourceOptions
 from monitor.daemon import calendar
 from monitor.errors import MonitorError
 from monitor.notify.deliver import deliver_due
 from monitor.pipeline import EvaluationOutcome, Pipeline, PollOutcome
 from monitor.runtime import build_channels, load_rules, open_state, template_env
-from monitor.sources.options import SourceOptions
 from monitor.store import SqlStore
 
 log = logging.getLogger(__name__)

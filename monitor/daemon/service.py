@@ -35,16 +35,17 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.clock import Clock, SystemClock, utc_iso
 from monitor.config import Config
+from monitor.config.daemon import DaemonOptions
+from monitor.config.routes import Route
 from monitor.daemon import calendar, ops
 from monitor.daemon.ha import Lease, lease_for
 from monitor.daemon.health import HealthServer, Readiness, readiness
 from monitor.daemon.metrics import Metrics
-from monitor.daemon.options import DaemonOptions
 from monitor.daemon.runner import evaluation_error, rejected_rows
 from monitor.daemon.systemd import Notifier
 from monitor.errors import MonitorError
 from monitor.model import Alert
-from monitor.notify.base import CHANGE_NEW, CHANGE_RESOLVED, Notice, Route
+from monitor.notify.base import CHANGE_NEW, CHANGE_RESOLVED, Notice
 from monitor.store import ALERT_FIRING, ALERT_RESOLVED, AlertUpdate
 
 log = logging.getLogger(__name__)

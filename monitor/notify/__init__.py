@@ -1,20 +1,18 @@
 """Notification: routing, silences, grouping, dedup, the outbox and one module per channel.
 
-Each channel type's options are a model in ``monitor.notify.options``; the model names the
+Each channel type's options are a model in ``monitor.config.channels``; the model names the
 channel class (``implementation``), which is imported only when a channel of that type is built.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import get_args
 
+from monitor.config.channels import AnyChannelOptions, ChannelOptions
+from monitor.config.options import registry
 from monitor.notify.base import Channel, Digest, Notice, RenderedMessage
-from monitor.notify.options import AnyChannelOptions, ChannelOptions
 
-_OPTIONS: dict[str, type[ChannelOptions]] = {
-    model.model_fields["type"].default: model for model in get_args(get_args(AnyChannelOptions)[0])
-}
+_OPTIONS: dict[str, type[ChannelOptions]] = registry(AnyChannelOptions)
 
 
 def channel_types() -> list[str]:

@@ -14,15 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.clock import utc_iso
+from monitor.config.channels import AlertmanagerOptions
 from monitor.notify.base import CHANGE_RESOLVED, Channel, Digest, RenderedMessage
-from monitor.notify.options import (
-    AlertmanagerOptions,
-    post,
-    raise_for_status,
-    session_of,
-    timeout_of,
-    verify_of,
-)
+from monitor.notify.options import post, raise_for_status, session_of, timeout_of, verify_of
 from monitor.notify.rendering import templates_of
 from monitor.render.view import notice_view
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from monitor.config.channels import AppriseOptions, ChannelOptions
 from monitor.errors import ConfigError, DeliveryError
 from monitor.notify.base import Channel, Digest, RenderedMessage
-from monitor.notify.options import AppriseOptions, ChannelOptions
 from monitor.notify.rendering import render_text
 
 

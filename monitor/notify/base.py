@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from monitor.config.channels import ChannelOptions
+from monitor.config.options import check
 from monitor.errors import Problem
 from monitor.model import Alert
-from monitor.notify.options import ChannelOptions
-from monitor.options import check
 
 CHANGE_NEW = "new"
 CHANGE_REVISED = "revised"  # a revision changed the figures of an alert already sent
@@ -79,7 +79,7 @@ class Channel(ABC):
     """
 
     type: ClassVar[str]
-    #: the options model of this channel type (monitor.notify.options)
+    #: the options model of this channel type (monitor.config.channels)
     Options: ClassVar[builtins.type[ChannelOptions]] = ChannelOptions
     options: ChannelOptions
     #: minimum seconds between two messages on this channel (Slack: 1 per second per webhook)
@@ -117,19 +117,3 @@ class Channel(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
-
-
-@dataclass(frozen=True)
-class Route:
-    """A routing rule from monitor.yaml ``routes:``; first match wins unless ``continue_``.
-
-    ``match`` maps a label name (or ``severity``, ``rule``, ``source``, ``partner``...) to the
-    accepted values; an empty match is the default route.
-    """
-
-    name: str
-    channels: tuple[str, ...]
-    match: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    continue_: bool = False
-    template: str | None = None
-    group_cap: int = 20

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from monitor.config.channels import ChannelOptions, ConsoleOptions
 from monitor.notify.base import Channel, Digest, RenderedMessage
-from monitor.notify.options import ChannelOptions, ConsoleOptions
 from monitor.notify.rendering import render_email, render_slack, render_text
 
 RULE = "─" * 72

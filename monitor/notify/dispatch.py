@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from monitor.config.routes import Route
 from monitor.errors import ConfigError
 from monitor.model import Alert, Release
 from monitor.notify.base import (
@@ -36,7 +37,6 @@ from monitor.notify.base import (
     Digest,
     Notice,
     RenderedMessage,
-    Route,
 )
 from monitor.render.env import TemplateFailure, collect_failures
 from monitor.render.view import sort_notices

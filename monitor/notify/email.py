@@ -20,10 +20,10 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any
 
+from monitor.config.channels import ChannelOptions, EmailOptions
 from monitor.errors import DeliveryError
 from monitor.http import connection_problem
 from monitor.notify.base import Channel, Digest, RenderedMessage
-from monitor.notify.options import ChannelOptions, EmailOptions
 from monitor.notify.rendering import render_email
 
 log = logging.getLogger(__name__)

@@ -21,10 +21,10 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any
 
+from monitor.config.channels import ChannelOptions, FileChannelOptions
 from monitor.errors import DeliveryError
 from monitor.notify.base import Channel, Digest, RenderedMessage
 from monitor.notify.email import build_mime
-from monitor.notify.options import ChannelOptions, FileChannelOptions
 from monitor.notify.rendering import render_email, render_slack
 
 log = logging.getLogger(__name__)

@@ -11,19 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from monitor.config.channels import ChannelOptions, SlackApiOptions, SlackOptions
 from monitor.errors import DeliveryError
 from monitor.http import retry_after_seconds
 from monitor.notify.base import Channel, Digest, RenderedMessage
-from monitor.notify.options import (
-    ChannelOptions,
-    SlackApiOptions,
-    SlackOptions,
-    post,
-    raise_for_status,
-    session_of,
-    timeout_of,
-    verify_of,
-)
+from monitor.notify.options import post, raise_for_status, session_of, timeout_of, verify_of
 from monitor.notify.rendering import render_slack
 
 # Slack allows about one message per second per webhook/channel; bursts are answered with 429.

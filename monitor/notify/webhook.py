@@ -17,16 +17,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from monitor.config.channels import ChannelOptions, WebhookOptions
 from monitor.notify.base import Channel, Digest, Notice, RenderedMessage
-from monitor.notify.options import (
-    ChannelOptions,
-    WebhookOptions,
-    post,
-    raise_for_status,
-    session_of,
-    timeout_of,
-    verify_of,
-)
+from monitor.notify.options import post, raise_for_status, session_of, timeout_of, verify_of
 from monitor.notify.rendering import render_text, templates_of
 from monitor.render.view import notice_view, sort_notices
 

@@ -1,20 +1,18 @@
 """Source connectors: one module per source type, all behind ``monitor.sources.base.Source``.
 
-Each type's options are a model in ``monitor.sources.options``; the model names the connector
+Each type's options are a model in ``monitor.config.sources``; the model names the connector
 class (``implementation``), which is imported only when a source of that type is built.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import get_args
 
+from monitor.config.options import registry
+from monitor.config.sources import AnySourceOptions, SourceOptions
 from monitor.sources.base import FetchResult, Source
-from monitor.sources.options import AnySourceOptions, SourceOptions
 
-_OPTIONS: dict[str, type[SourceOptions]] = {
-    model.model_fields["type"].default: model for model in get_args(get_args(AnySourceOptions)[0])
-}
+_OPTIONS: dict[str, type[SourceOptions]] = registry(AnySourceOptions)
 
 
 def source_types() -> list[str]:

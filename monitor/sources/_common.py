@@ -21,6 +21,7 @@ import pandas as pd
 import requests
 
 from monitor.clock import Clock
+from monitor.config.sources import DEFAULT_MAX_WAIT, HttpOptions, KeyOptions, PacedHttpOptions
 from monitor.countries import alpha2_from_alpha3
 from monitor.errors import SourceError
 from monitor.http import (
@@ -31,7 +32,6 @@ from monitor.http import (
     retry_after_seconds,
 )
 from monitor.model import SERIES_KEY, month_to_period, normalize, period_to_month
-from monitor.sources.options import DEFAULT_MAX_WAIT, HttpOptions, KeyOptions, PacedHttpOptions
 
 log = logging.getLogger("monitor.sources")
 

@@ -19,10 +19,10 @@ import pandas as pd
 import requests
 
 from monitor.clock import Clock, SystemClock
+from monitor.config.options import check
+from monitor.config.sources import SourceOptions
 from monitor.errors import Problem, SourceError
 from monitor.model import OBSERVATION_KEY, Normalized, RejectedRow, empty_observations
-from monitor.options import check
-from monitor.sources.options import SourceOptions
 
 
 class RejectedRowsError(SourceError):
@@ -138,7 +138,7 @@ class Source(ABC):
     """Base class of connectors. Subclasses set ``type`` and implement ``fetch``."""
 
     type: ClassVar[str]
-    #: the options model of this source type (monitor.sources.options)
+    #: the options model of this source type (monitor.config.sources)
     Options: ClassVar[builtins.type[SourceOptions]] = SourceOptions
     options: SourceOptions
 

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from monitor.config.sources import CensusOptions, SourceOptions
 from monitor.model import WORLD, empty_observations
 from monitor.sources._common import (
     HttpClient,
@@ -27,7 +28,6 @@ from monitor.sources._common import (
     sha256,
 )
 from monitor.sources.base import FetchResult, Source
-from monitor.sources.options import CensusOptions, SourceOptions
 
 log = logging.getLogger("monitor.sources.census")
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from monitor.config.sources import ComtradeOptions, SourceOptions
 from monitor.errors import SourceError
 from monitor.model import empty_observations
 from monitor.sources._common import (
@@ -33,7 +34,6 @@ from monitor.sources._common import (
     recent_months,
 )
 from monitor.sources.base import FetchResult, Source
-from monitor.sources.options import ComtradeOptions, SourceOptions
 
 log = logging.getLogger("monitor.sources.comtrade")
 

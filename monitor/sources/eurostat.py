@@ -20,10 +20,10 @@ from typing import Any, ClassVar
 import pandas as pd
 import pycountry
 
+from monitor.config.sources import EurostatOptions, SourceOptions
 from monitor.model import MEASURE_ALIASES, WORLD, empty_observations
 from monitor.sources._common import HttpClient, canonical, recent_months, sha256
 from monitor.sources.base import FetchResult, Source
-from monitor.sources.options import EurostatOptions, SourceOptions
 
 log = logging.getLogger("monitor.sources.eurostat")
 

@@ -31,11 +31,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from monitor.config.sources import FileOptions
 from monitor.errors import SourceError
 from monitor.model import COLUMNS, MAX_REJECTED_DETAILS, Normalized, normalize_chunk
 from monitor.sources._common import resolve_path
 from monitor.sources.base import FetchResult, ObservationStream, Source
-from monitor.sources.options import FileOptions
 
 log = logging.getLogger(__name__)
 

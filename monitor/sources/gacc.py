@@ -20,12 +20,12 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
+from monitor.config.sources import GaccOptions, SourceOptions
 from monitor.errors import SourceError
 from monitor.model import empty_observations
 from monitor.sources._common import HttpClient, canonical, resolve_path, sha256
 from monitor.sources._gacc_parse import GaccFormatError, parse
 from monitor.sources.base import FetchResult, Source
-from monitor.sources.options import GaccOptions, SourceOptions
 
 log = logging.getLogger("monitor.sources.gacc")
 

@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from monitor.config.sources import ReplayOptions, SourceOptions
 from monitor.model import period_to_month
 from monitor.resources import default_dataset
 from monitor.sources._common import resolve_path
 from monitor.sources.base import FetchResult, Source
 from monitor.sources.file import read_canonical
-from monitor.sources.options import ReplayOptions, SourceOptions
 
 
 def release_time(period: str, release_day: int = 20, lag_months: int = 1) -> datetime:

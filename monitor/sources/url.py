@@ -13,11 +13,11 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
+from monitor.config.sources import SourceOptions, UrlOptions
 from monitor.model import empty_observations
 from monitor.sources._common import HttpClient, canonical, sha256
 from monitor.sources._text import UndecodableError, decode
 from monitor.sources.base import FetchResult, Source
-from monitor.sources.options import SourceOptions, UrlOptions
 
 PARQUET_MAGIC = b"PAR1"
 

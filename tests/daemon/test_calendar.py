@@ -6,6 +6,8 @@ import datetime as dt
 
 import pytest
 
+from monitor.config.daemon import ScheduleOptions
+from monitor.config.options import check
 from monitor.daemon.calendar import (
     SHANGHAI,
     GaccCalendar,
@@ -14,8 +16,6 @@ from monitor.daemon.calendar import (
     expected_interval,
     trigger_for_source,
 )
-from monitor.daemon.options import ScheduleOptions
-from monitor.options import check
 from monitor.yamlload import load_yaml
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from monitor.config.daemon import OpsOptions
+from monitor.config.sources import CensusOptions
 from monitor.daemon import ops
-from monitor.daemon.options import OpsOptions
-from monitor.sources.options import CensusOptions
 from monitor.store import ALERT_FIRING, ALERT_RESOLVED, AlertUpdate, OutboxEntry
 
 NOW = dt.datetime(2025, 8, 20, 3, 0, tzinfo=dt.UTC)

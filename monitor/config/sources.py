@@ -12,8 +12,8 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AfterValidator, Field, SecretStr
 from pydantic_core import PydanticCustomError
 
-from monitor.daemon.options import ScheduleOptions
-from monitor.options import FLOAT, INT, TEXT_LIST, Code, Codes, text_list_schema
+from monitor.config.daemon import ScheduleOptions
+from monitor.config.options import FLOAT, INT, TEXT_LIST, Code, Codes, text_list_schema
 
 InitialMode = Literal["alert_latest", "backfill", "alert_all"]
 # Retry-After longer than this is not waited for inside one fetch: the scheduler retries later.

@@ -14,35 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import Field, ValidationError
 
+from monitor.config.channels import AnyChannelOptions, ChannelOptions
+from monitor.config.daemon import DaemonOptions
+from monitor.config.options import FLOAT, Loc, Options, key_problems_of, problems, registry
+from monitor.config.routes import Route, RouteModel
+from monitor.config.sources import AnySourceOptions, InitialMode, SourceOptions
 from monitor.config_checks import did_you_mean
-from monitor.daemon.options import DaemonOptions
 from monitor.errors import ConfigError, Problem
-from monitor.notify.base import Route
-from monitor.notify.options import AnyChannelOptions, ChannelOptions
-from monitor.options import FLOAT, INT, Loc, Options, key_problems_of, problems, registry
 from monitor.resources import bundled_path, default_dataset
-from monitor.sources.options import AnySourceOptions, InitialMode, SourceOptions
 from monitor.yamlload import LocatedDict, LocatedList, Mark, load_yaml_file
 
 ENV_CONFIG = "CUSTOMS_MONITOR_CONFIG"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def _one_or_many(value: Any) -> Any:
-    return value if isinstance(value, list | tuple) else [value]
-
-
-class RouteModel(Options):
-    name: str | None = None
-    match: dict[str, Annotated[list[str], BeforeValidator(_one_or_many)]] = Field(
-        default_factory=dict, description="label -> accepted value(s); empty: the default route"
-    )
-    channels: list[str] = Field(min_length=1)
-    continue_: bool = Field(default=False, alias="continue")
-    template: str | None = None
-    group_cap: Annotated[int, Field(ge=1, le=45), INT] = 20
 
 
 class ConfigModel(Options):

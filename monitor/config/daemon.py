@@ -32,9 +32,9 @@ from zoneinfo import ZoneInfo
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from monitor.daemon.calendar import GaccCalendar, parse_hhmm, schedule_trigger
+from monitor.config.options import FLOAT, INT, TEXT_LIST, Options, check
+from monitor.config.schedule import parse_hhmm, schedule_trigger
 from monitor.errors import Problem
-from monitor.options import FLOAT, INT, TEXT_LIST, Options, check
 
 
 def _not_blank(value: str) -> str:
@@ -172,16 +172,6 @@ class CalendarOptions(Options):
     )
     daily_at: Annotated[str, BeforeValidator(_hhmm)] = "09:30"
     holidays: list[dt.date] = Field(default_factory=list, description="no release on these days")
-
-    def calendar(self) -> GaccCalendar:
-        start, _, end = self.hours.partition("-")
-        return GaccCalendar(
-            every_minutes=self.every_minutes,
-            start=parse_hhmm(start),
-            end=parse_hhmm(end),
-            daily_at=parse_hhmm(self.daily_at),
-            holidays=frozenset(self.holidays),
-        )
 
 
 def _calendar(value: Any) -> Any:
