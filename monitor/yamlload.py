@@ -57,12 +57,10 @@ class LocatedList(list):
 class YamlBool(str):
     """A scalar such as ``NO`` that YAML 1.1 would read as a boolean; kept as its text.
 
-    ``bool(YamlBool('NO'))`` is truthy like any string; schemas that expect a boolean convert it
-    with ``as_bool``; schemas that expect a code accept the text (``NO`` is Norway).
+    ``bool(YamlBool('NO'))`` is truthy like any string; an options model that expects a boolean
+    reads the spelling (``no`` is false); schemas that expect a code accept the text (``NO`` is
+    Norway).
     """
-
-    def as_bool(self) -> bool:
-        return self.lower() in {"y", "yes", "on", "true"}
 
 
 def _mark(path: str, node: yaml.Node) -> Mark:

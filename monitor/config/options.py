@@ -85,7 +85,8 @@ def _not_bool(kind: ErrorType) -> Callable[[Any], Any]:
     return check
 
 
-#: put after the constraints: ``Annotated[int, Field(ge=1), INT]``
+#: after the constraints (``Annotated[int, Field(ge=1), INT]``): placed before them, the JSON
+#: Schema would lose the bounds
 INT = BeforeValidator(_not_bool("int_type"))
 FLOAT = BeforeValidator(_not_bool("float_type"))
 
@@ -221,7 +222,7 @@ def registry(annotation: Any) -> dict[str, Any]:
 
 def tags(annotation: Any) -> list[str]:
     """The ``type`` values of a discriminated union of models, in order."""
-    return [t for m in _members(annotation) if _is_model(m) and (t := _tag_of(m)) is not None]
+    return list(registry(annotation))
 
 
 def _field(model: type[BaseModel], key: str) -> FieldInfo | None:
@@ -242,7 +243,6 @@ class _Walk:
     """One error's location followed through the model and the located YAML together."""
 
     def __init__(self, model: type[BaseModel], raw: Any, loc: Loc, where: str) -> None:
-        self.where = where
         self.loc: list[str | int] = []  # without the union tags pydantic inserts
         self.parent_model: type[BaseModel] | None = None  # the model of the innermost mapping
         self.annotation: Any = model
@@ -314,7 +314,7 @@ def _join(*parts: str) -> str:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value.as_text() if hasattr(value, "as_text") else value)
+    text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -394,9 +394,6 @@ def problems(
             else:
                 hint = _hint(kind, ctx, err["input"]) if show else ""
                 message = f"{subject_text} {phrase}{got}{hint}".strip()
-            at = ctx.get("at")
-            if at and isinstance(walk.node, LocatedDict) and at in walk.node:
-                mark = walk.node.value_where(str(at))
         out.append(Problem(mark.path or where, mark.line, mark.column, message))
     return out
 
