@@ -3,6 +3,15 @@
 With no config file the embedded default is used: the bundled real dataset (China's rare-earth
 magnet exports), the bundled rule packs and a console channel. Relative paths in a config file
 resolve against the file's folder.
+
+Every part of monitor.yaml is a model in this package, and the components receive those models:
+
+    options.py   the base model, shared field types, located problems from pydantic's errors
+    sources.py   one model per source type     channels.py  one model per channel type
+    daemon.py    the daemon: section, a source's schedule and calendar
+    routes.py    routes:                       schedule.py  what a crontab or @every line means
+
+The package imports no component (daemon, sources, notify, engine, commands): they import it.
 """
 
 from __future__ import annotations
