@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from monitor.errors import Problem
@@ -22,7 +22,12 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 
 def check_keys(
-    obj: Any, *, allowed: set[str], required: set[str] = frozenset(), path: str, what: str
+    obj: Any,
+    *,
+    allowed: Collection[str],
+    required: Collection[str] = frozenset(),
+    path: str,
+    what: str,
 ) -> list[Problem]:
     """Unknown keys (with a suggestion) and missing required keys of a mapping."""
     problems: list[Problem] = []
@@ -40,7 +45,7 @@ def check_keys(
                     f"{what}: unknown key {key!r}{did_you_mean(key, allowed)}",
                 )
             )
-    for key in sorted(required - set(obj)):
+    for key in sorted(set(required) - set(obj)):
         m = _where(obj, None, path)
         problems.append(Problem(m.path, m.line, m.column, f"{what}: missing required key {key!r}"))
     return problems

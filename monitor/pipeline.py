@@ -198,8 +198,7 @@ class Pipeline:
         periods = sorted(set(release.new_periods) | set(release.revised_periods))
         if not release.initial:
             return periods
-        options = self.config.sources.get(release.source, {})
-        mode = str(options.get("initial", self.config.initial))
+        mode = self.config.initial_for(release.source)
         if mode == "backfill":
             return []
         if mode == "alert_latest":
@@ -378,8 +377,7 @@ class Pipeline:
             ]
 
     def _source_url(self, source: str) -> str | None:
-        options = self.config.sources.get(source, {})
-        url = options.get("link") or options.get("url")
+        url = self.config.source_link(source)
         if url:
             from monitor.http import redact_url
 

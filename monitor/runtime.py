@@ -33,7 +33,7 @@ def build_source(
             )
         )
     options = config.sources[name]
-    cls = source_class(str(options["type"]))
+    cls = source_class(options.type)
     return cls(name, options, clock=clock, session=session, cursor=cursor, base_dir=config.base_dir)
 
 
@@ -50,7 +50,7 @@ def build_channels(config: Config, templates: Any = None, **transports: Any) -> 
     templates = templates if templates is not None else template_env(config)
     channels = {}
     for name, options in config.channels.items():
-        cls = channel_class(str(options["type"]))
+        cls = channel_class(options.type)
         channels[name] = cls(name, options, templates=templates, **transports)
     return channels
 

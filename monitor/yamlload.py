@@ -57,12 +57,10 @@ class LocatedList(list):
 class YamlBool(str):
     """A scalar such as ``NO`` that YAML 1.1 would read as a boolean; kept as its text.
 
-    ``bool(YamlBool('NO'))`` is truthy like any string; schemas that expect a boolean convert it
-    with ``as_bool``; schemas that expect a code accept the text (``NO`` is Norway).
+    ``bool(YamlBool('NO'))`` is truthy like any string; an options model that expects a boolean
+    reads the spelling (``no`` is false); schemas that expect a code accept the text (``NO`` is
+    Norway).
     """
-
-    def as_bool(self) -> bool:
-        return self.lower() in {"y", "yes", "on", "true"}
 
 
 def _mark(path: str, node: yaml.Node) -> Mark:
@@ -163,9 +161,14 @@ def _construct(loader: _Loader, node: yaml.Node, path: str, problems: list[Probl
         return node.value
 
 
-def load_yaml(text: str, path: str) -> Any:
-    """Parse YAML text; raise ConfigError with every located problem found."""
-    problems: list[Problem] = []
+def load_yaml(text: str, path: str, *, problems: list[Problem] | None = None) -> Any:
+    """Parse YAML text; raise ConfigError with every located problem found.
+
+    With ``problems``, problems that leave a usable document (a duplicate key: the first is
+    kept; an unsupported tag: null) are appended there and the document is returned, so a
+    caller can check the rest of it in the same run; a syntax error still raises."""
+    collect = problems is not None
+    problems = problems if problems is not None else []
     try:
         loader = _Loader(text)
         try:
@@ -196,12 +199,12 @@ def load_yaml(text: str, path: str) -> Any:
     except yaml.YAMLError as exc:  # e.g. an unknown !tag
         m = _mark(path, node)
         raise ConfigError(Problem(path, m.line, m.column, f"invalid YAML: {exc}")) from None
-    if problems:
+    if problems and not collect:
         raise ConfigError(problems)
     return data
 
 
-def load_yaml_file(path: str) -> Any:
+def load_yaml_file(path: str, *, problems: list[Problem] | None = None) -> Any:
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
@@ -209,7 +212,7 @@ def load_yaml_file(path: str) -> Any:
         raise ConfigError(Problem(str(path), 0, 0, f"cannot read: {exc.strerror}")) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(Problem(str(path), 0, 0, f"not UTF-8 text: {exc.reason}")) from None
-    return load_yaml(text, str(path))
+    return load_yaml(text, str(path), problems=problems)
 
 
 def located(obj: Any, path: str = "<unknown>") -> Mark:

@@ -64,7 +64,7 @@ def run_list(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     for name, options in sorted(config.sources.items()):
-        print(f"{name}\t{options.get('type')}")
+        print(f"{name}\t{options.type}")
     return 0
 
 

@@ -246,7 +246,6 @@ def _count(entries: list[OutboxEntry]) -> dict[str, int]:
 def run(args: argparse.Namespace) -> int:
     from monitor.config import load_config
     from monitor.daemon.ha import PgAdvisoryLease
-    from monitor.daemon.options import DaemonOptions
     from monitor.runtime import open_state
 
     config = load_config(args.config)
@@ -256,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if str(config.state).startswith("postgresql"):
-        options = DaemonOptions.from_config(getattr(config, "daemon", None))
+        options = config.daemon
         lease = PgAdvisoryLease(config.state, options.ha, options.instance_id + "-status")
         report.active = lease.holder() or ""
     print(as_json(report) if args.format == "json" else format_status(report), end="")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from typing import Any
 
 from monitor.errors import ConfigError, Problem
 
@@ -25,31 +27,88 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def collect_problems(config_path: str | None, paths: list[str]) -> tuple[list[Problem], str]:
-    from monitor.config import load_config
+    """Every problem of the config, the rule packs and the templates, in one run: each stage
+    checks what the others could read, however broken they are."""
+    from monitor.config import read_config
+    from monitor.config_checks import check_state_driver
     from monitor.engine import validate_rules
+    from monitor.render.checks import check_templates
+    from monitor.web.options import check_web_options
 
-    problems: list[Problem] = []
-    config = None
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
+    config, problems = read_config(config_path)
     if config is not None:
-        from monitor.config_checks import check_state_driver
-
-        problems.extend(check_state_driver(config))
+        problems += check_state_driver(config)
+        problems += check_web_options(config)
     rule_paths = paths or (config.rules if config else [])
-    rule_problems = validate_rules(rule_paths)
-    problems.extend(rule_problems)
-    if config is not None and not rule_problems:
-        from monitor.engine import load_rules
-        from monitor.render.checks import check_templates
-
-        problems.extend(check_templates(config, load_rules(rule_paths)))
+    problems += validate_rules(rule_paths)
+    if config is not None:
+        problems += check_templates(config, _loadable_rules(rule_paths))
     checked = f"config {config.where if config else config_path}, rules in " + ", ".join(
         rule_paths or ["(none)"]
     )
-    return sorted(set(problems)), checked
+    return sorted(set(_defaults_once(problems))), checked
+
+
+def _loadable_rules(paths: list[str]) -> list[Any]:
+    """The rules of every pack that loads (the others' problems are already listed), so the
+    templates they name are checked in the same run."""
+    from monitor.engine import load_rules
+    from monitor.engine.rules import pack_files
+
+    rules: list[Any] = []
+    for path in pack_files(paths)[0]:
+        try:
+            rules.extend(load_rules([str(path)]))
+        except ConfigError:
+            continue
+    return rules
+
+
+_RULE_PREFIX = re.compile(r"^rule(?: '[^']*')?: ")
+
+
+def _defaults_once(problems: list[Problem]) -> list[Problem]:
+    """A problem inside a pack's ``defaults:`` is found once per rule that inherits it, each
+    time in that rule's name; it is one problem, of the defaults."""
+    inside: dict[str, set[tuple[int, int]]] = {}
+    out = []
+    for p in problems:
+        if p.line and _RULE_PREFIX.match(p.message):
+            if p.path not in inside:
+                inside[p.path] = _defaults_marks(p.path)
+            if (p.line, p.column) in inside[p.path]:
+                p = Problem(p.path, p.line, p.column, _RULE_PREFIX.sub("defaults: ", p.message))
+        out.append(p)
+    return out
+
+
+def _defaults_marks(path: str) -> set[tuple[int, int]]:
+    """Every place (line, column) of a rule pack's ``defaults:`` and what it holds."""
+    from monitor.yamlload import load_yaml_file
+
+    try:
+        doc = load_yaml_file(path, problems=[])
+    except ConfigError:
+        return set()
+    return _marks(doc.get("defaults")) if isinstance(doc, dict) else set()
+
+
+def _marks(node: Any) -> set[tuple[int, int]]:
+    from monitor.yamlload import LocatedDict, LocatedList
+
+    out: set[tuple[int, int]] = set()
+    if isinstance(node, LocatedDict):
+        out.add((node.mark.line, node.mark.column))
+        for key, value in node.items():
+            for m in (node.where(key), node.value_where(key)):
+                out.add((m.line, m.column))
+            out |= _marks(value)
+    elif isinstance(node, LocatedList):
+        out.add((node.mark.line, node.mark.column))
+        out.update((m.line, m.column) for m in node.item_marks)
+        for item in node:
+            out |= _marks(item)
+    return out
 
 
 def _run(args: argparse.Namespace) -> int:

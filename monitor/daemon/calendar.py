@@ -17,33 +17,30 @@ Config on a source (``calendar:`` and ``schedule:`` are exclusive)::
     schedule: "*/30 * * * *"            # crontab, standard day-of-week (0 or 7 = Sunday)
     schedule: "@every 5m"               # a fixed interval (s, m or h; at least 5 s)
 
-APScheduler 3's ``CronTrigger.from_crontab`` numbers weekdays from Monday (``1`` is Tuesday);
-``crontab_trigger`` converts the day-of-week field to names so crontab lines mean what they say.
+The options are validated by ``monitor.config.daemon.ScheduleOptions``; a ``schedule:`` line
+means what ``monitor.config.schedule`` says (crontab weekdays as in cron, ``@every``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config_checks import check_keys, problem_at
-from monitor.errors import Problem
+from monitor.config.daemon import CalendarOptions, ScheduleOptions
+from monitor.config.schedule import (
+    DEFAULT_SCHEDULE,
+    crontab_trigger,
+    every_trigger,
+    parse_hhmm,
+    schedule_trigger,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-#: a source with neither ``schedule`` nor ``calendar`` polls every 30 minutes
-DEFAULT_SCHEDULE = "*/30 * * * *"
 PRELIMINARY_WINDOW = (7, 14)
 DETAIL_WINDOW = (18, 22)
-_CAL_KEYS = {"name", "every_minutes", "hours", "daily_at", "holidays"}
-_DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
 @dataclass(frozen=True)
@@ -138,189 +135,26 @@ class GaccCalendarTrigger(BaseTrigger):
         return f"<GaccCalendarTrigger {self.calendar!r}>"
 
 
-def _dow_to_names(field: str) -> str:
-    """Crontab day-of-week (0-7, 0 and 7 Sunday, names, ranges, steps) -> APScheduler names."""
-    days: set[int] = set()
-    for part in field.split(","):
-        part = part.strip().lower()
-        rng, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
-        if step < 1:
-            raise ValueError(f"bad step in day-of-week {field!r}")
-        if rng == "*":
-            lo, hi = 0, 6
-        elif "-" in rng:
-            a, b = rng.split("-", 1)
-            lo, hi = _dow_value(a), _dow_value(b)
-            if hi == 0 and b.strip() == "7":
-                hi = 7
-        else:
-            lo = _dow_value(rng)
-            hi = 6 if step_text else lo
-        if lo > hi:
-            raise ValueError(f"day-of-week range {rng!r} runs backwards")
-        days.update(d % 7 for d in range(lo, hi + 1, step))
-    if days == set(range(7)):
-        return "*"
-    # APScheduler weekday order starts on Monday; emit names so the numbering cannot matter.
-    return ",".join(_DOW_NAMES[d] for d in sorted(days, key=lambda d: (d + 6) % 7))
-
-
-def _dow_value(text: str) -> int:
-    text = text.strip().lower()
-    if text in _DOW_NAMES:
-        return _DOW_NAMES.index(text)
-    if text.isdigit() and 0 <= int(text) <= 7:
-        return int(text) % 7 if int(text) != 7 else 0
-    raise ValueError(f"not a day of week: {text!r}")
-
-
-_EVERY = re.compile(r"^@every\s+(\d+)\s*(s|m|h)$")
-
-
-def every_trigger(expr: str) -> IntervalTrigger | None:
-    """``@every 30s`` / ``@every 10m`` / ``@every 2h``: a fixed interval (None if not that form).
-
-    For sources that are cheap to ask (a checksum endpoint, a local drop folder) and for tests;
-    at least 5 seconds so a typo cannot hammer a server.
-    """
-    m = _EVERY.match(expr.strip())
-    if not m:
-        return None
-    seconds = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
-    if seconds < 5:
-        raise ValueError(f"@every needs at least 5 seconds, got {expr.strip()!r}")
-    return IntervalTrigger(seconds=seconds, timezone=dt.UTC)
-
-
-def schedule_trigger(expr: str, timezone: str | dt.tzinfo = "UTC") -> BaseTrigger:
-    """A ``schedule:`` value: ``@every N(s|m|h)`` or a 5-field crontab line."""
-    return every_trigger(expr) or crontab_trigger(expr, timezone)
-
-
-def crontab_trigger(expr: str, timezone: str | dt.tzinfo = "UTC") -> CronTrigger:
-    """A CronTrigger with standard crontab semantics (day-of-week 0/7 = Sunday)."""
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(
-            f"a crontab line has 5 fields (minute hour day month weekday), got {len(fields)}"
-        )
-    minute, hour, day, month, dow = fields
-    tz = ZoneInfo(timezone) if isinstance(timezone, str) else timezone
-    return CronTrigger(
-        minute=minute, hour=hour, day=day, month=month, day_of_week=_dow_to_names(dow), timezone=tz
+def gacc_calendar(options: CalendarOptions) -> GaccCalendar:
+    """The calendar a source's validated ``calendar:`` options describe."""
+    start, _, end = options.hours.partition("-")
+    return GaccCalendar(
+        every_minutes=options.every_minutes,
+        start=parse_hhmm(start),
+        end=parse_hhmm(end),
+        daily_at=parse_hhmm(options.daily_at),
+        holidays=frozenset(options.holidays),
     )
 
 
-def _parse_calendar(value: Any) -> GaccCalendar:
-    """GaccCalendar from ``calendar:`` (``gacc`` or a mapping); raises ValueError."""
-    if isinstance(value, str):
-        if value != "gacc":
-            raise ValueError(f"unknown calendar {value!r} (known: gacc)")
-        return GaccCalendar()
-    name = value.get("name", "gacc")
-    if name != "gacc":
-        raise ValueError(f"unknown calendar {name!r} (known: gacc)")
-    kwargs: dict[str, Any] = {}
-    if "every_minutes" in value:
-        every = value["every_minutes"]
-        if isinstance(every, bool) or not isinstance(every, int) or not 1 <= every <= 720:
-            raise ValueError(f"every_minutes must be an integer from 1 to 720, got {every!r}")
-        kwargs["every_minutes"] = every
-    if "hours" in value:
-        start, _, end = str(value["hours"]).partition("-")
-        kwargs["start"], kwargs["end"] = _hhmm(start, "hours"), _hhmm(end, "hours")
-        if kwargs["start"] >= kwargs["end"]:
-            raise ValueError(
-                f"hours must be 'HH:MM-HH:MM' with start before end, got {value['hours']!r}"
-            )
-    if "daily_at" in value:
-        kwargs["daily_at"] = _hhmm(str(value["daily_at"]), "daily_at")
-    if "holidays" in value:
-        holidays = value["holidays"]
-        if not isinstance(holidays, list):
-            raise ValueError("holidays must be a list of dates (YYYY-MM-DD)")
-        parsed = set()
-        for item in holidays:
-            if isinstance(item, dt.date):
-                parsed.add(item)
-                continue
-            try:
-                parsed.add(dt.date.fromisoformat(str(item)))
-            except ValueError:
-                raise ValueError(f"holidays: not a date (YYYY-MM-DD): {item!r}") from None
-        kwargs["holidays"] = frozenset(parsed)
-    return GaccCalendar(**kwargs)
+def trigger_for_source(options: ScheduleOptions) -> BaseTrigger:
+    """The trigger a source's validated schedule options ask for."""
+    if options.calendar is not None:
+        return GaccCalendarTrigger(gacc_calendar(options.calendar))
+    return schedule_trigger(options.schedule or DEFAULT_SCHEDULE, options.timezone)
 
 
-def _hhmm(text: str, what: str) -> dt.time:
-    m = _HHMM.match(text.strip())
-    if not m:
-        raise ValueError(f"{what}: expected HH:MM, got {text.strip()!r}")
-    return dt.time(int(m.group(1)), int(m.group(2)))
-
-
-def check_schedule(name: str, options: dict[str, Any], path: str) -> list[Problem]:
-    """Located problems with a source's ``schedule``/``calendar``/``timezone`` options."""
-    problems: list[Problem] = []
-    what = f"source {name!r}"
-    if "schedule" in options and "calendar" in options:
-        problems.append(
-            problem_at(
-                options, "calendar", path, f"{what}: give either schedule or calendar, not both"
-            )
-        )
-    if "timezone" in options:
-        try:
-            ZoneInfo(str(options["timezone"]))
-        except (KeyError, ValueError):
-            problems.append(
-                problem_at(
-                    options, "timezone", path, f"{what}: unknown timezone {options['timezone']!r}"
-                )
-            )
-    if "schedule" in options:
-        try:
-            schedule_trigger(str(options["schedule"]))
-        except ValueError as exc:
-            problems.append(
-                problem_at(
-                    options,
-                    "schedule",
-                    path,
-                    f"{what}: bad schedule {options['schedule']!r}: {exc}",
-                )
-            )
-    if "calendar" in options:
-        cal = options["calendar"]
-        if isinstance(cal, dict):
-            problems += check_keys(cal, allowed=_CAL_KEYS, path=path, what=f"{what} calendar")
-        elif not isinstance(cal, str):
-            problems.append(
-                problem_at(
-                    options, "calendar", path, f"{what}: calendar must be 'gacc' or a mapping"
-                )
-            )
-            return problems
-        try:
-            _parse_calendar(
-                {k: v for k, v in cal.items() if k in _CAL_KEYS} if isinstance(cal, dict) else cal
-            )
-        except ValueError as exc:
-            problems.append(problem_at(options, "calendar", path, f"{what}: calendar: {exc}"))
-    return problems
-
-
-def trigger_for_source(options: dict[str, Any]) -> BaseTrigger:
-    """The trigger a source's options ask for (assumes ``check_schedule`` passed)."""
-    if "calendar" in options:
-        return GaccCalendarTrigger(_parse_calendar(options["calendar"]))
-    if "schedule" in options:
-        return schedule_trigger(str(options["schedule"]), str(options.get("timezone", "UTC")))
-    return crontab_trigger(DEFAULT_SCHEDULE, str(options.get("timezone", "UTC")))
-
-
-def expected_interval(options: dict[str, Any], now: dt.datetime) -> dt.timedelta:
+def expected_interval(options: ScheduleOptions, now: dt.datetime) -> dt.timedelta:
     """How long a healthy source may go between successful polls at ``now`` (for /readyz).
 
     Twice the gap to the trigger's next-but-one fire time: one missed poll is noise, two in a
@@ -336,3 +170,16 @@ def expected_interval(options: dict[str, Any], now: dt.datetime) -> dt.timedelta
     if isinstance(trigger, GaccCalendarTrigger):
         gap = max(gap, dt.timedelta(days=1))
     return 2 * gap
+
+
+__all__ = [
+    "DEFAULT_SCHEDULE",
+    "GaccCalendar",
+    "GaccCalendarTrigger",
+    "crontab_trigger",
+    "every_trigger",
+    "expected_interval",
+    "gacc_calendar",
+    "schedule_trigger",
+    "trigger_for_source",
+]

@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
-from monitor.daemon.options import HaOptions
+from monitor.config.daemon import HaOptions
 
 log = logging.getLogger(__name__)
 

@@ -25,13 +25,16 @@ evaluation pass by ``evaluation_changes``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.daemon.options import OpsOptions
+from monitor.config.daemon import OpsOptions
 from monitor.model import Alert
 from monitor.store.base import ALERT_FIRING, OUTBOX_PENDING, StoredAlert
+
+if TYPE_CHECKING:
+    from monitor.config.sources import SourceOptions
 
 RULE_SOURCE_FAILING = "ops-source-failing"
 RULE_OUTBOX_STUCK = "ops-outbox-stuck"
@@ -332,10 +335,10 @@ def describe(alert: Alert) -> str:
     return alert.summary + (f": {error}" if error else "")
 
 
-def thresholds_from_sources(sources: dict[str, dict[str, Any]]) -> dict[str, int]:
+def thresholds_from_sources(sources: Mapping[str, SourceOptions]) -> dict[str, int]:
     """Per-source ``failure_alert_after`` overrides of ``daemon.ops.source_failures``."""
     return {
-        name: int(opts["failure_alert_after"])
+        name: opts.failure_alert_after
         for name, opts in sources.items()
-        if isinstance(opts, dict) and "failure_alert_after" in opts
+        if opts.failure_alert_after is not None
     }

@@ -20,9 +20,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config
+from monitor.config.sources import SourceOptions
 from monitor.daemon import calendar
-from monitor.daemon.options import DaemonOptions
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import MonitorError
 from monitor.notify.deliver import deliver_due
 from monitor.pipeline import EvaluationOutcome, Pipeline, PollOutcome
 from monitor.runtime import build_channels, load_rules, open_state, template_env
@@ -95,9 +95,7 @@ class Daemon:
             channels=self.channels,
             clock=self.clock,
             session_factory=session_factory,
-            retry_first=timedelta(
-                seconds=DaemonOptions.from_config(config.daemon).release_retry_seconds
-            ),
+            retry_first=timedelta(seconds=config.daemon.release_retry_seconds),
         )
         self.scheduler = scheduler or BlockingScheduler(timezone=UTC)
         self.stats = DaemonStats()
@@ -118,11 +116,8 @@ class Daemon:
         self._deliver_lock = threading.Lock()
 
     # -- jobs ------------------------------------------------------------------------------
-    def trigger_for(self, name: str, options: dict[str, Any]) -> Any:
+    def trigger_for(self, name: str, options: SourceOptions) -> Any:
         """The source's trigger: a release calendar, ``@every N``, or a crontab line."""
-        problems = calendar.check_schedule(name, options, self.config.where)
-        if problems:
-            raise ConfigError(problems)
         return calendar.trigger_for_source(options)
 
     def schedule_jobs(self, *, start_now: bool = True) -> None:
@@ -141,10 +136,9 @@ class Daemon:
                 # next_run_time=None would add the job paused; leave it out to follow the trigger.
                 **({"next_run_time": now} if start_now else {}),
             )
-        interval = float(self.config.daemon.get("deliver_interval", 10))
         self.scheduler.add_job(
             self.deliver_job,
-            IntervalTrigger(seconds=interval),
+            IntervalTrigger(seconds=self.config.daemon.deliver_interval),
             id="deliver",
             name="deliver outbox",
             max_instances=1,

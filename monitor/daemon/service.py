@@ -34,16 +34,18 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.clock import Clock, SystemClock, utc_iso
+from monitor.config import Config
+from monitor.config.daemon import DaemonOptions
+from monitor.config.routes import Route
 from monitor.daemon import calendar, ops
 from monitor.daemon.ha import Lease, lease_for
 from monitor.daemon.health import HealthServer, Readiness, readiness
 from monitor.daemon.metrics import Metrics
-from monitor.daemon.options import DaemonOptions
 from monitor.daemon.runner import evaluation_error, rejected_rows
 from monitor.daemon.systemd import Notifier
 from monitor.errors import MonitorError
 from monitor.model import Alert
-from monitor.notify.base import CHANGE_NEW, CHANGE_RESOLVED, Notice, Route
+from monitor.notify.base import CHANGE_NEW, CHANGE_RESOLVED, Notice
 from monitor.store import ALERT_FIRING, ALERT_RESOLVED, AlertUpdate
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ EXIT_MARGIN = 1.0
 class Service:
     def __init__(
         self,
-        config: Any,
+        config: Config,
         *,
         config_path: str | None = None,
         clock: Clock | None = None,
@@ -76,7 +78,7 @@ class Service:
         self.config = config
         self.config_path = config_path
         self.clock = daemon.clock if daemon is not None else (clock or SystemClock())
-        self.options = DaemonOptions.from_config(config.daemon)
+        self.options: DaemonOptions = config.daemon
         self.notifier = Notifier(environ)
         self.stop_timeout = stop_timeout
         # Only the real process ends itself at the deadline; in-process users (tests) do not.
@@ -526,16 +528,15 @@ class Service:
             # The old daemon's sources and channels are left to the garbage collector: a job
             # started before the reload may still be using them.
             self.config, self.daemon = config, self._instrumented(daemon)
-            self.options = DaemonOptions.from_config(config.daemon)
+            self.options = config.daemon
             if old_options.health != self.options.health or old_options.ha != self.options.ha:
                 log.warning("daemon.health and daemon.ha changes take effect at the next restart")
-                self.options = DaemonOptions(
-                    instance_id=old_options.instance_id,
-                    health=old_options.health,
-                    ha=old_options.ha,
-                    watchdog_seconds=self.options.watchdog_seconds,
-                    deliver_interval=self.options.deliver_interval,
-                    ops=self.options.ops,
+                self.options = self.options.model_copy(
+                    update={
+                        "instance_id": old_options.instance_id,
+                        "health": old_options.health,
+                        "ha": old_options.ha,
+                    }
                 )
             if self.active and not self.stopping.is_set():
                 self.schedule_jobs(start_now=False)

@@ -1,30 +1,28 @@
-"""Notification: routing, silences, grouping, dedup, the outbox and one module per channel."""
+"""Notification: routing, silences, grouping, dedup, the outbox and one module per channel.
+
+Each channel type's options are a model in ``monitor.config.channels``; the model names the
+channel class (``implementation``), which is imported only when a channel of that type is built.
+"""
 
 from __future__ import annotations
 
 import importlib
 
+from monitor.config.channels import AnyChannelOptions, ChannelOptions
+from monitor.config.options import registry
 from monitor.notify.base import Channel, Digest, Notice, RenderedMessage
 
-_CHANNEL_TYPES = {
-    "console": "monitor.notify.console:ConsoleChannel",
-    "file": "monitor.notify.file:FileChannel",
-    "slack": "monitor.notify.slack:SlackWebhookChannel",
-    "slack_api": "monitor.notify.slack:SlackApiChannel",
-    "email": "monitor.notify.email:EmailChannel",
-    "alertmanager": "monitor.notify.alertmanager:AlertmanagerChannel",
-    "webhook": "monitor.notify.webhook:WebhookChannel",
-    "apprise": "monitor.notify.apprise:AppriseChannel",
-}
+_OPTIONS: dict[str, type[ChannelOptions]] = registry(AnyChannelOptions)
 
 
 def channel_types() -> list[str]:
-    return sorted(_CHANNEL_TYPES)
+    return sorted(_OPTIONS)
 
 
 def channel_class(type_name: str) -> type[Channel]:
-    module, _, attr = _CHANNEL_TYPES[type_name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    module, _, attr = _OPTIONS[type_name].implementation.partition(":")
+    cls: type[Channel] = getattr(importlib.import_module(module), attr)
+    return cls
 
 
 __all__ = ["Channel", "Digest", "Notice", "RenderedMessage", "channel_class", "channel_types"]

@@ -11,19 +11,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from monitor.clock import utc_iso
+from monitor.config.channels import AlertmanagerOptions
 from monitor.notify.base import CHANGE_RESOLVED, Channel, Digest, RenderedMessage
-from monitor.notify.options import (
-    post,
-    raise_for_status,
-    secret,
-    secret_keys,
-    session_of,
-    timeout_of,
-    verify_of,
-)
+from monitor.notify.options import post, raise_for_status, session_of, timeout_of, verify_of
 from monitor.notify.rendering import templates_of
 from monitor.render.view import notice_view
 
@@ -45,15 +38,8 @@ def _parse_when(text: str) -> datetime:
 
 class AlertmanagerChannel(Channel):
     type = "alertmanager"
-    OPTIONS: ClassVar[set[str]] = {
-        "ca_bundle",
-        "url",
-        "timeout",
-        "active_for_hours",
-        "username",
-        *secret_keys("password", "bearer_token"),
-    }
-    REQUIRED: ClassVar[set[str]] = {"url"}
+    Options = AlertmanagerOptions
+    options: AlertmanagerOptions
 
     def render(self, digest: Digest) -> RenderedMessage:
         env = templates_of(self)
@@ -62,8 +48,8 @@ class AlertmanagerChannel(Channel):
             if len(digest.release_date) > 10
             else f"{digest.release_date}T00:00:00+00:00"
         )
-        hours = self.options.get("active_for_hours")
-        active_for = timedelta(hours=float(hours)) if hours else DEFAULT_ACTIVE_FOR
+        hours = self.options.active_for_hours
+        active_for = timedelta(hours=hours) if hours else DEFAULT_ACTIVE_FOR
         alerts = []
         for n in digest.notices:
             a = n.alert
@@ -114,20 +100,20 @@ class AlertmanagerChannel(Channel):
         )
 
     def send(self, message: RenderedMessage) -> None:
-        url = str(self.options["url"]).rstrip("/") + "/api/v2/alerts"
+        url = self.options.url.rstrip("/") + "/api/v2/alerts"
         headers = {}
         auth = None
-        token = secret(self.options, "bearer_token", self.name, required=False)
+        token = self.options.bearer_token_secret.read(self.name, required=False)
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        elif self.options.get("username"):
+        elif self.options.username:
             auth = (
-                str(self.options["username"]),
-                secret(self.options, "password", self.name, required=False) or "",
+                self.options.username,
+                self.options.password_secret.read(self.name, required=False) or "",
             )
         response = post(
             self.name,
-            session_of(self),
+            session_of(self, self.options),
             url,
             json=message.payload.get("alerts", []),
             headers=headers,

@@ -5,49 +5,44 @@ give them as ``urls`` (resolved ``${VAR}``), ``urls_file`` (one per line) or ``u
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any
 
-from monitor.errors import ConfigError, DeliveryError, Problem
+from monitor.config.channels import AppriseOptions, ChannelOptions
+from monitor.errors import ConfigError, DeliveryError
 from monitor.notify.base import Channel, Digest, RenderedMessage
-from monitor.notify.options import as_list, secret, secret_keys
 from monitor.notify.rendering import render_text
 
 
 def _apprise() -> Any:
-    try:
-        import apprise
-    except ImportError:
-        raise ConfigError(
-            "channel type 'apprise' needs the optional Apprise package: "
-            "pip install 'customs-monitor[apprise]'"
-        ) from None
+    missing = AppriseOptions.unavailable()
+    if missing:
+        raise ConfigError(missing)
+    import apprise
+
     return apprise
 
 
 class AppriseChannel(Channel):
     type = "apprise"
-    OPTIONS: ClassVar[set[str]] = {*secret_keys("urls")}
-
-    @classmethod
-    def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
-        problems = super().check_options(name, options, path)
-        try:
-            _apprise()
-        except ConfigError as exc:
-            problems.append(Problem(path, 0, 0, f"channel {name!r}: {exc.problems[0].message}"))
-        return problems
+    Options = AppriseOptions
+    options: AppriseOptions
 
     def __init__(
-        self, name: str, options: dict[str, Any], *, templates: Any = None, **transports: Any
+        self,
+        name: str,
+        options: ChannelOptions | Mapping[str, Any],
+        *,
+        templates: Any = None,
+        **transports: Any,
     ) -> None:
         super().__init__(name, options, templates=templates, **transports)
         self._module = _apprise()
 
     def _urls(self) -> list[str]:
-        raw = self.options.get("urls")
-        if raw:
-            return as_list(raw)
-        text = secret(self.options, "urls", self.name) or ""
+        if self.options.urls:
+            return [u.get_secret_value() for u in self.options.urls]
+        text = self.options.urls_secret.read(self.name) or ""
         return [u.strip() for u in text.replace(",", "\n").splitlines() if u.strip()]
 
     def render(self, digest: Digest) -> RenderedMessage:

@@ -10,10 +10,14 @@ of pandas or the store.
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from monitor.config.channels import ChannelOptions
+from monitor.config.options import check
 from monitor.errors import Problem
 from monitor.model import Alert
 
@@ -75,31 +79,35 @@ class Channel(ABC):
     """
 
     type: ClassVar[str]
-    OPTIONS: ClassVar[set[str]] = set()
-    REQUIRED: ClassVar[set[str]] = set()
-    COMMON_OPTIONS: ClassVar[set[str]] = {"type", "template", "max_per_second", "digest_cap"}
+    #: the options model of this channel type (monitor.config.channels)
+    Options: ClassVar[builtins.type[ChannelOptions]] = ChannelOptions
+    options: ChannelOptions
     #: minimum seconds between two messages on this channel (Slack: 1 per second per webhook)
     min_interval: float = 0.0
 
     def __init__(
-        self, name: str, options: dict[str, Any], *, templates: Any = None, **transports: Any
+        self,
+        name: str,
+        options: ChannelOptions | Mapping[str, Any],
+        *,
+        templates: Any = None,
+        **transports: Any,
     ) -> None:
+        """``options``: the validated model (from the config); a mapping is validated here
+        (a ConfigError naming the channel if it is wrong)."""
         self.name = name
-        self.options = options
+        self.options = self.Options.parse(options, what=f"channel {name!r}")
         self.templates = templates  # monitor.render.TemplateEnv
         self.transports = transports  # injected: session=requests.Session, smtp_factory=...
 
     @classmethod
-    def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
-        from monitor.config_checks import check_keys
-
-        return check_keys(
-            options,
-            allowed=cls.OPTIONS | cls.COMMON_OPTIONS,
-            required=cls.REQUIRED,
-            path=path,
-            what=f"channel {name!r}",
-        )
+    def check_options(cls, name: str, options: Mapping[str, Any], path: str) -> list[Problem]:
+        """Located problems of ``options`` (the YAML mapping) as this channel type's."""
+        found = check(cls.Options, options, path, what=f"channel {name!r}")
+        missing = cls.Options.unavailable()
+        if missing:
+            found.append(Problem(path, 0, 0, f"channel {name!r}: {missing}"))
+        return found
 
     @abstractmethod
     def render(self, digest: Digest) -> RenderedMessage: ...
@@ -109,19 +117,3 @@ class Channel(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
-
-
-@dataclass(frozen=True)
-class Route:
-    """A routing rule from monitor.yaml ``routes:``; first match wins unless ``continue_``.
-
-    ``match`` maps a label name (or ``severity``, ``rule``, ``source``, ``partner``...) to the
-    accepted values; an empty match is the default route.
-    """
-
-    name: str
-    channels: tuple[str, ...]
-    match: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    continue_: bool = False
-    template: str | None = None
-    group_cap: int = 20

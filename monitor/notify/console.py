@@ -8,14 +8,13 @@ which is how the demo prints each alert as it would reach Slack and email.
 from __future__ import annotations
 
 import sys
-from typing import Any, ClassVar, TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
 
-from monitor.errors import ConfigError, Problem
+from monitor.config.channels import ChannelOptions, ConsoleOptions
 from monitor.notify.base import Channel, Digest, RenderedMessage
-from monitor.notify.options import as_list, option_problems
 from monitor.notify.rendering import render_email, render_slack, render_text
 
-FORMATS = ("text", "slack", "email")
 RULE = "─" * 72
 
 
@@ -47,37 +46,26 @@ def email_as_text(message: RenderedMessage) -> str:
 
 class ConsoleChannel(Channel):
     type = "console"
-    OPTIONS: ClassVar[set[str]] = {"format", "stream"}
-
-    @classmethod
-    def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
-        return super().check_options(name, options, path) + option_problems(
-            name, options, path, choices={"format": FORMATS, "stream": ("stdout", "stderr")}
-        )
+    Options = ConsoleOptions
+    options: ConsoleOptions
 
     def __init__(
-        self, name: str, options: dict[str, Any], *, templates: Any = None, **transports: Any
+        self,
+        name: str,
+        options: ChannelOptions | Mapping[str, Any],
+        *,
+        templates: Any = None,
+        **transports: Any,
     ) -> None:
         super().__init__(name, options, templates=templates, **transports)
-        self.formats = as_list(options.get("format")) or ["text"]
-        unknown = [f for f in self.formats if f not in FORMATS]
-        if unknown:
-            raise ConfigError(
-                Problem(
-                    "<config>",
-                    0,
-                    0,
-                    f"channel {name!r}: unknown format "
-                    f"{unknown[0]!r} (expected {', '.join(FORMATS)})",
-                )
-            )
+        self.formats: list[str] = list(self.options.format)
 
     @property
     def stream(self) -> TextIO:
         stream = self.transports.get("stream")
         if stream is not None:
             return stream
-        return sys.stderr if self.options.get("stream") == "stderr" else sys.stdout
+        return sys.stderr if self.options.stream == "stderr" else sys.stdout
 
     def render(self, digest: Digest) -> RenderedMessage:
         parts: dict[str, Any] = {}

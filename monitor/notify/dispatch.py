@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from monitor.config.routes import Route
 from monitor.errors import ConfigError
 from monitor.model import Alert, Release
 from monitor.notify.base import (
@@ -36,7 +37,6 @@ from monitor.notify.base import (
     Digest,
     Notice,
     RenderedMessage,
-    Route,
 )
 from monitor.render.env import TemplateFailure, collect_failures
 from monitor.render.view import sort_notices
@@ -216,7 +216,7 @@ def render_safely(channel: Channel, digest: Digest) -> RenderedMessage:
     try:
         return channel.render(digest)
     except ConfigError as exc:
-        variant = getattr(digest, "template", None) or channel.options.get("template")
+        variant = getattr(digest, "template", None) or channel.options.template
         custom = bool(
             variant
             or any(n.alert.template for n in digest.notices)
@@ -235,5 +235,5 @@ def render_safely(channel: Channel, digest: Digest) -> RenderedMessage:
         plain = replace(plain, template=None)
     fallback = copy.copy(channel)  # same transports, default templates
     fallback.templates = TemplateEnv()
-    fallback.options = {k: v for k, v in channel.options.items() if k != "template"}
+    fallback.options = channel.options.model_copy(update={"template": None})
     return fallback.render(plain)

@@ -14,16 +14,16 @@ import logging
 import smtplib
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from typing import Any, ClassVar
+from typing import Any
 
-from monitor.errors import ConfigError, DeliveryError
+from monitor.config.channels import ChannelOptions, EmailOptions
+from monitor.errors import DeliveryError
 from monitor.http import connection_problem
 from monitor.notify.base import Channel, Digest, RenderedMessage
-from monitor.notify.options import as_bool, as_list, secret, secret_keys
 from monitor.notify.rendering import render_email
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def build_mime(
     html = message.payload.get("html")
     if html:
         mime.add_alternative(html, subtype="html")
-        html_part = mime.get_payload()[-1]
+        html_part = list(mime.iter_parts())[-1]
         for image in message.payload.get("images", []):
             # inline + Content-ID: shown where the HTML references it, not again as a download
             # (with only a filename the email library would mark it an attachment).
@@ -81,53 +81,40 @@ def build_mime(
 
 class EmailChannel(Channel):
     type = "email"
-    OPTIONS: ClassVar[set[str]] = {
-        "host",
-        "port",
-        "from",
-        "to",
-        "starttls",
-        "ssl",
-        "username",
-        "timeout",
-        "list_id",
-        "ca_file",
-        "charts",
-        *secret_keys("password"),
-    }
-    REQUIRED: ClassVar[set[str]] = {"host", "from", "to"}
+    Options = EmailOptions
+    options: EmailOptions
 
     def __init__(
-        self, name: str, options: dict[str, Any], *, templates: Any = None, **transports: Any
+        self,
+        name: str,
+        options: ChannelOptions | Mapping[str, Any],
+        *,
+        templates: Any = None,
+        **transports: Any,
     ) -> None:
         super().__init__(name, options, templates=templates, **transports)
-        for key in sorted(self.REQUIRED):
-            if not options.get(key):
-                raise ConfigError(f"channel {name!r}: missing required option {key!r}")
-        self.host = str(options["host"])
-        self.implicit_tls = as_bool(options.get("ssl"), default=False)
-        self.port = int(options.get("port") or (465 if self.implicit_tls else 587))
-        self.starttls = (not self.implicit_tls) and as_bool(options.get("starttls"), default=True)
-        self.sender = str(options["from"])
-        self.recipients = as_list(options["to"])
-        self.username = options.get("username")
-        self.timeout = float(options.get("timeout") or 30.0)
+        o = self.options
+        self.host = o.host
+        self.implicit_tls = o.ssl
+        self.port = o.port or (465 if self.implicit_tls else 587)
+        self.starttls = (not self.implicit_tls) and o.starttls
+        self.sender = o.sender
+        self.recipients = list(o.to)
+        self.username = o.username
+        self.timeout = o.timeout
         domain = parseaddr(self.sender)[1].rpartition("@")[2] or "customs-monitor.local"
         self.domain = domain
-        self.list_id = str(options.get("list_id") or f"customs-monitor alerts <{name}.{domain}>")
+        self.list_id = o.list_id or f"customs-monitor alerts <{name}.{domain}>"
         self.smtp_factory: SmtpFactory = transports.get("smtp_factory") or default_smtp_factory
 
     def render(self, digest: Digest) -> RenderedMessage:
-        return render_email(
-            self, digest, charts=as_bool(self.options.get("charts"), True), domain=self.domain
-        )
+        return render_email(self, digest, charts=self.options.charts, domain=self.domain)
 
     def _context(self) -> ssl.SSLContext:
-        ca_file = self.options.get("ca_file")
-        return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        return ssl.create_default_context(cafile=self.options.ca_file or None)
 
     def send(self, message: RenderedMessage) -> None:
-        password = secret(self.options, "password", self.name, required=False)
+        password = self.options.password_secret.read(self.name, required=False)
         mime = build_mime(
             message, sender=self.sender, recipients=self.recipients, list_id=self.list_id
         )
@@ -147,7 +134,7 @@ class EmailChannel(Channel):
                     smtp.starttls(context=context)  # verified against ca_file / system CAs
                     smtp.ehlo()
                 if self.username:
-                    smtp.login(str(self.username), password or "")
+                    smtp.login(self.username, password or "")
                 refused = smtp.send_message(
                     mime,
                     from_addr=parseaddr(self.sender)[1],

@@ -16,20 +16,19 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from email.parser import BytesHeaderParser
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from monitor.errors import ConfigError, DeliveryError, Problem
+from monitor.config.channels import ChannelOptions, FileChannelOptions
+from monitor.errors import DeliveryError
 from monitor.notify.base import Channel, Digest, RenderedMessage
 from monitor.notify.email import build_mime
-from monitor.notify.options import as_bool, as_list, option_problems
 from monitor.notify.rendering import render_email, render_slack
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("slack", "email")
 #: identifies an .eml's content (its Date header and MIME boundaries differ between re-sends)
 CONTENT_HEADER = "X-Customs-Monitor-Content"
 MAX_VERSIONS = 1000
@@ -37,34 +36,20 @@ MAX_VERSIONS = 1000
 
 class FileChannel(Channel):
     type = "file"
-    OPTIONS: ClassVar[set[str]] = {"path", "format", "from", "to", "charts"}
-    REQUIRED: ClassVar[set[str]] = {"path"}
-
-    @classmethod
-    def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
-        return super().check_options(name, options, path) + option_problems(
-            name, options, path, choices={"format": FORMATS}
-        )
+    Options = FileChannelOptions
+    options: FileChannelOptions
 
     def __init__(
-        self, name: str, options: dict[str, Any], *, templates: Any = None, **transports: Any
+        self,
+        name: str,
+        options: ChannelOptions | Mapping[str, Any],
+        *,
+        templates: Any = None,
+        **transports: Any,
     ) -> None:
         super().__init__(name, options, templates=templates, **transports)
-        if not options.get("path"):
-            raise ConfigError(f"channel {name!r}: missing required option 'path'")
-        self.path = Path(str(options["path"]))
-        self.formats = as_list(options.get("format")) or list(FORMATS)
-        unknown = [f for f in self.formats if f not in FORMATS]
-        if unknown:
-            raise ConfigError(
-                Problem(
-                    "<config>",
-                    0,
-                    0,
-                    f"channel {name!r}: unknown format "
-                    f"{unknown[0]!r} (expected {', '.join(FORMATS)})",
-                )
-            )
+        self.path = Path(self.options.path)
+        self.formats: list[str] = list(self.options.format)
 
     def render(self, digest: Digest) -> RenderedMessage:
         files: dict[str, Any] = {}
@@ -74,7 +59,7 @@ class FileChannel(Channel):
             files["slack"] = slack.payload
             base = slack
         if "email" in self.formats:
-            mail = render_email(self, digest, charts=as_bool(self.options.get("charts"), True))
+            mail = render_email(self, digest, charts=self.options.charts)
             files["email"] = mail.to_json()
             base = mail if base is None else base
         assert base is not None
@@ -96,8 +81,8 @@ class FileChannel(Channel):
                 mail = RenderedMessage.from_json(files["email"])
                 mime = build_mime(
                     mail,
-                    sender=str(self.options.get("from") or "customs-monitor@localhost"),
-                    recipients=as_list(self.options.get("to")) or ["analysts@localhost"],
+                    sender=self.options.sender or "customs-monitor@localhost",
+                    recipients=list(self.options.to) or ["analysts@localhost"],
                 )
                 content = json.dumps(files["email"], sort_keys=True, ensure_ascii=False)
                 mime[CONTENT_HEADER] = hashlib.sha256(content.encode("utf-8")).hexdigest()[:32]

@@ -33,11 +33,11 @@ def templates_of(channel: Channel) -> TemplateEnv:
 
 def variant_of(channel: Channel, digest: Digest) -> str | None:
     """The template variant: the route's (carried on the digest), else the channel's option."""
-    return getattr(digest, "template", None) or channel.options.get("template") or None
+    return getattr(digest, "template", None) or channel.options.template or None
 
 
 def cap_of(channel: Channel, digest: Digest) -> int:
-    cap = getattr(digest, "cap", None) or channel.options.get("digest_cap") or DEFAULT_CAP
+    cap = getattr(digest, "cap", None) or channel.options.digest_cap or DEFAULT_CAP
     return max(1, int(cap))
 
 

@@ -8,21 +8,14 @@ channel (rather than slack_sdk's urllib client) so timeouts, proxies and tests w
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any
 
-from monitor.errors import DeliveryError, Problem
+from monitor.config.channels import ChannelOptions, SlackApiOptions, SlackOptions
+from monitor.errors import DeliveryError
 from monitor.http import retry_after_seconds
 from monitor.notify.base import Channel, Digest, RenderedMessage
-from monitor.notify.options import (
-    option_problems,
-    post,
-    raise_for_status,
-    secret,
-    secret_keys,
-    session_of,
-    timeout_of,
-    verify_of,
-)
+from monitor.notify.options import post, raise_for_status, session_of, timeout_of, verify_of
 from monitor.notify.rendering import render_slack
 from monitor.notify.slack_files import share_charts, upload_charts, with_charts
 
@@ -53,40 +46,41 @@ PERMANENT_API_ERRORS = {
 }
 
 
-def _min_interval(options: dict[str, Any]) -> float:
-    rate = options.get("max_per_second")
-    return 1.0 / float(rate) if rate else SLACK_MIN_INTERVAL
+def _min_interval(options: ChannelOptions) -> float:
+    rate = options.max_per_second
+    return 1.0 / rate if rate else SLACK_MIN_INTERVAL
 
 
 class SlackWebhookChannel(Channel):
     type = "slack"
-    OPTIONS: ClassVar[set[str]] = {"ca_bundle", "timeout", *secret_keys("webhook_url")}
-
-    @classmethod
-    def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
-        return super().check_options(name, options, path) + option_problems(
-            name, options, path, secrets=("webhook_url",)
-        )
+    Options = SlackOptions
+    options: SlackOptions
 
     def __init__(
-        self, name: str, options: dict[str, Any], *, templates: Any = None, **transports: Any
+        self,
+        name: str,
+        options: ChannelOptions | Mapping[str, Any],
+        *,
+        templates: Any = None,
+        **transports: Any,
     ) -> None:
         super().__init__(name, options, templates=templates, **transports)
-        self.min_interval = _min_interval(options)
-        secret(options, "webhook_url", name)  # fail at start-up, not at the first alert
+        self.min_interval = _min_interval(self.options)
+        # fail at start-up, not at the first alert
+        self.options.webhook_url_secret.read(name)
 
     def render(self, digest: Digest) -> RenderedMessage:
         return render_slack(self, digest)
 
     def send(self, message: RenderedMessage) -> None:
-        url = secret(self.options, "webhook_url", self.name) or ""
+        url = self.options.webhook_url_secret.read(self.name) or ""
         body = {
             "text": message.payload.get("text", message.text),
             "blocks": message.payload.get("blocks", []),
         }
         response = post(
             self.name,
-            session_of(self),
+            session_of(self, self.options),
             url,
             json=body,
             timeout=timeout_of(self.options),
@@ -97,46 +91,38 @@ class SlackWebhookChannel(Channel):
 
 class SlackApiChannel(Channel):
     type = "slack_api"
-    OPTIONS: ClassVar[set[str]] = {
-        "ca_bundle",
-        "channel",
-        "timeout",
-        "api_url",
-        "charts",
-        *secret_keys("token"),
-    }
-    REQUIRED: ClassVar[set[str]] = {"channel"}
-
-    @classmethod
-    def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
-        return super().check_options(name, options, path) + option_problems(
-            name, options, path, secrets=("token",)
-        )
+    Options = SlackApiOptions
+    options: SlackApiOptions
 
     def __init__(
-        self, name: str, options: dict[str, Any], *, templates: Any = None, **transports: Any
+        self,
+        name: str,
+        options: ChannelOptions | Mapping[str, Any],
+        *,
+        templates: Any = None,
+        **transports: Any,
     ) -> None:
         super().__init__(name, options, templates=templates, **transports)
-        self.min_interval = _min_interval(options)
-        secret(options, "token", name)
-        self.api_url = str(options.get("api_url") or "https://slack.com/api/").rstrip("/") + "/"
+        self.min_interval = _min_interval(self.options)
+        self.options.token_secret.read(name)
+        self.api_url = (self.options.api_url or "https://slack.com/api/").rstrip("/") + "/"
 
     def render(self, digest: Digest) -> RenderedMessage:
         return with_charts(self, digest, render_slack(self, digest))
 
     def send(self, message: RenderedMessage) -> None:
-        token = secret(self.options, "token", self.name) or ""
+        token = self.options.token_secret.read(self.name) or ""
         charts = upload_charts(self, message, token)
         url = self.api_url + "chat.postMessage"
         body = {
-            "channel": str(self.options.get("channel")),
+            "channel": self.options.channel,
             "text": message.payload.get("text", message.text),
             "blocks": message.payload.get("blocks", []),
             "unfurl_links": False,
         }
         response = post(
             self.name,
-            session_of(self),
+            session_of(self, self.options),
             url,
             json=body,
             headers={"Authorization": f"Bearer {token}"},

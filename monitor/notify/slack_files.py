@@ -25,7 +25,6 @@ from monitor.errors import DeliveryError
 from monitor.http import retry_after_seconds
 from monitor.notify.base import Channel, Digest, RenderedMessage
 from monitor.notify.options import (
-    as_bool,
     post,
     raise_for_status,
     session_of,
@@ -61,7 +60,7 @@ def with_charts(channel: Channel, digest: Digest, message: RenderedMessage) -> R
     """``message`` plus the email's charts of this digest (``payload["files"]``), unless the
     channel says ``charts: false``. The same drawing code and inputs as the email: one chart
     per alert shown with a history, the top alerts only."""
-    if not as_bool(channel.options.get("charts"), True):
+    if not getattr(channel.options, "charts", True):
         return message
     from monitor.notify.rendering import render_email
 

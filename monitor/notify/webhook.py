@@ -14,20 +14,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any
 
-from monitor.errors import Problem
+from monitor.config.channels import ChannelOptions, WebhookOptions
 from monitor.notify.base import Channel, Digest, Notice, RenderedMessage
-from monitor.notify.options import (
-    option_problems,
-    post,
-    raise_for_status,
-    secret,
-    secret_keys,
-    session_of,
-    timeout_of,
-    verify_of,
-)
+from monitor.notify.options import post, raise_for_status, session_of, timeout_of, verify_of
 from monitor.notify.rendering import render_text, templates_of
 from monitor.render.view import notice_view, sort_notices
 
@@ -36,19 +28,19 @@ SIGNATURE_HEADER = "X-Customs-Monitor-Signature"
 
 class WebhookChannel(Channel):
     type = "webhook"
-    OPTIONS: ClassVar[set[str]] = {"ca_bundle", "timeout", "headers", *secret_keys("url", "secret")}
-
-    @classmethod
-    def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
-        return super().check_options(name, options, path) + option_problems(
-            name, options, path, secrets=("url",)
-        )
+    Options = WebhookOptions
+    options: WebhookOptions
 
     def __init__(
-        self, name: str, options: dict[str, Any], *, templates: Any = None, **transports: Any
+        self,
+        name: str,
+        options: ChannelOptions | Mapping[str, Any],
+        *,
+        templates: Any = None,
+        **transports: Any,
     ) -> None:
         super().__init__(name, options, templates=templates, **transports)
-        secret(options, "url", name)
+        self.options.url_secret.read(name)
 
     def render(self, digest: Digest) -> RenderedMessage:
         text = render_text(self, digest)
@@ -81,24 +73,24 @@ class WebhookChannel(Channel):
         }
 
     def send(self, message: RenderedMessage) -> None:
-        url = secret(self.options, "url", self.name) or ""
+        url = self.options.url_secret.read(self.name) or ""
         data = json.dumps(
             message.payload.get("body", {}), sort_keys=True, separators=(",", ":"), default=str
         ).encode()
         headers = {
             "Content-Type": "application/json",
-            **{str(k): str(v) for k, v in (self.options.get("headers") or {}).items()},
+            **{k: v.get_secret_value() for k, v in self.options.headers.items()},
         }
         # The body is rendered once and stored in the outbox, so a re-send after a crash carries
         # the same key: receivers that honour it absorb the at-least-once window.
         headers["Idempotency-Key"] = hashlib.sha256(data).hexdigest()[:32]
-        key = secret(self.options, "secret", self.name, required=False)
+        key = self.options.secret_secret.read(self.name, required=False)
         if key:
             digest = hmac.new(key.encode(), data, hashlib.sha256).hexdigest()
             headers[SIGNATURE_HEADER] = f"sha256={digest}"
         response = post(
             self.name,
-            session_of(self),
+            session_of(self, self.options),
             url,
             data=data,
             headers=headers,

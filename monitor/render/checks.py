@@ -117,9 +117,9 @@ def check_templates(config: Any, rules: Any = ()) -> list[Problem]:
         (r.template, config.where, 0, f"route {r.name!r}") for r in config.routes if r.template
     ]
     named += [
-        (str(o["template"]), config.where, 0, f"channel {n!r}")
+        (o.template, config.where, 0, f"channel {n!r}")
         for n, o in config.channels.items()
-        if isinstance(o, dict) and o.get("template")
+        if o.template
     ]
     named += [
         (r.template, r.path or config.where, r.line, f"rule {r.id!r}")

@@ -1,30 +1,28 @@
-"""Source connectors: one module per source type, all behind ``monitor.sources.base.Source``."""
+"""Source connectors: one module per source type, all behind ``monitor.sources.base.Source``.
+
+Each type's options are a model in ``monitor.config.sources``; the model names the connector
+class (``implementation``), which is imported only when a source of that type is built.
+"""
 
 from __future__ import annotations
 
 import importlib
 
+from monitor.config.options import registry
+from monitor.config.sources import AnySourceOptions, SourceOptions
 from monitor.sources.base import FetchResult, Source
 
-_SOURCE_TYPES = {
-    "file": "monitor.sources.file:FileSource",
-    "replay": "monitor.sources.replay:ReplaySource",
-    "url": "monitor.sources.url:UrlSource",
-    "gacc": "monitor.sources.gacc:GaccSource",
-    "comtrade": "monitor.sources.comtrade:ComtradeSource",
-    "census": "monitor.sources.census:CensusSource",
-    "eurostat": "monitor.sources.eurostat:EurostatSource",
-}
+_OPTIONS: dict[str, type[SourceOptions]] = registry(AnySourceOptions)
 
 
 def source_types() -> list[str]:
-    return sorted(_SOURCE_TYPES)
+    return sorted(_OPTIONS)
 
 
 def source_class(type_name: str) -> type[Source]:
-    target = _SOURCE_TYPES[type_name]
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    module, _, attr = _OPTIONS[type_name].implementation.partition(":")
+    cls: type[Source] = getattr(importlib.import_module(module), attr)
+    return cls
 
 
 __all__ = ["FetchResult", "Source", "source_class", "source_types"]

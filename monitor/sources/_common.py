@@ -21,8 +21,9 @@ import pandas as pd
 import requests
 
 from monitor.clock import Clock
+from monitor.config.sources import DEFAULT_MAX_WAIT, HttpOptions, KeyOptions, PacedHttpOptions
 from monitor.countries import alpha2_from_alpha3
-from monitor.errors import Problem, SourceError
+from monitor.errors import SourceError
 from monitor.http import (
     DEFAULT_TIMEOUT,
     connection_problem,
@@ -36,38 +37,6 @@ log = logging.getLogger("monitor.sources")
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
-# Retry-After longer than this is not waited for inside one fetch: the scheduler retries later.
-DEFAULT_MAX_WAIT = 60.0
-
-
-def check_choice(
-    name: str,
-    options: dict[str, Any],
-    path: str,
-    key: str,
-    choices: tuple[str, ...],
-    *,
-    many: bool = False,
-) -> list[Problem]:
-    """A located problem when ``options[key]`` is not one of ``choices``."""
-    from monitor.config_checks import problem_at
-
-    if key not in options:
-        return []
-    value = options[key]
-    values = value if many and isinstance(value, list | tuple) else [value]
-    bad = [v for v in values if str(v) not in choices]
-    if not bad:
-        return []
-    return [
-        problem_at(
-            options,
-            key,
-            path,
-            f"source {name!r}: {key} must be one of {', '.join(choices)}, not {bad[0]!r}",
-        )
-    ]
-
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -78,15 +47,14 @@ def full_url(url: str, params: dict[str, Any] | None) -> str:
     return requests.Request("GET", url, params=params or {}).prepare().url or url
 
 
-def read_secret(source: str, options: dict[str, Any], base_dir: str | None) -> str | None:
+def read_secret(source: str, options: KeyOptions, base_dir: str | None) -> str | None:
     """The API key from ``key`` (config resolves ${VAR}) or ``key_file`` (first line)."""
-    key = options.get("key")
+    key = options.key.get_secret_value() if options.key is not None else ""
     if key:
-        return str(key).strip()
-    key_file = options.get("key_file")
-    if not key_file:
+        return key.strip()
+    if not options.key_file:
         return None
-    path = resolve_path(source, str(key_file), base_dir)
+    path = resolve_path(source, options.key_file, base_dir)
     try:
         text = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
@@ -156,7 +124,7 @@ class HttpClient:
     def __init__(
         self,
         source: str,
-        options: dict[str, Any],
+        options: HttpOptions,
         clock: Clock,
         session: requests.Session | None,
         *,
@@ -164,13 +132,15 @@ class HttpClient:
     ) -> None:
         self.source = source
         self.clock = clock
-        self.session = session or make_session(ca_bundle=options.get("ca_bundle"))
-        timeout = options.get("timeout")
+        self.session = session or make_session(ca_bundle=options.ca_bundle)
+        timeout = options.timeout
         self.timeout: tuple[float, float] = (
-            (float(timeout), float(timeout)) if timeout is not None else DEFAULT_TIMEOUT
+            (timeout, timeout) if timeout is not None else DEFAULT_TIMEOUT
         )
-        self.interval = float(options.get("rate_limit", default_interval))
-        self.max_wait = float(options.get("max_wait", DEFAULT_MAX_WAIT))
+        paced = options if isinstance(options, PacedHttpOptions) else None
+        rate_limit = paced.rate_limit if paced is not None else None
+        self.interval = rate_limit if rate_limit is not None else default_interval
+        self.max_wait = paced.max_wait if paced is not None else DEFAULT_MAX_WAIT
         self._last: datetime | None = None
         self.calls = 0
         self.secrets: set[str] = set()

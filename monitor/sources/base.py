@@ -9,8 +9,9 @@ leaves a cursor that claims data we do not have.
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -18,6 +19,8 @@ import pandas as pd
 import requests
 
 from monitor.clock import Clock, SystemClock
+from monitor.config.options import check
+from monitor.config.sources import SourceOptions
 from monitor.errors import Problem, SourceError
 from monitor.model import OBSERVATION_KEY, Normalized, RejectedRow, empty_observations
 
@@ -135,32 +138,24 @@ class Source(ABC):
     """Base class of connectors. Subclasses set ``type`` and implement ``fetch``."""
 
     type: ClassVar[str]
-    #: options every source accepts besides its own
-    COMMON_OPTIONS: ClassVar[set[str]] = {
-        "type",
-        "schedule",
-        "calendar",
-        "initial",
-        "timezone",
-        "failure_alert_after",
-        "labels",
-    }
-    #: the source's own options (validation reports anything else as unknown)
-    OPTIONS: ClassVar[set[str]] = set()
-    REQUIRED: ClassVar[set[str]] = set()
+    #: the options model of this source type (monitor.config.sources)
+    Options: ClassVar[builtins.type[SourceOptions]] = SourceOptions
+    options: SourceOptions
 
     def __init__(
         self,
         name: str,
-        options: dict[str, Any],
+        options: SourceOptions | Mapping[str, Any],
         *,
         clock: Clock | None = None,
         session: requests.Session | None = None,
         cursor: dict[str, Any] | None = None,
         base_dir: str | None = None,
     ) -> None:
+        """``options``: the validated model (from the config); a mapping is validated here
+        (a ConfigError naming the source if it is wrong)."""
         self.name = name
-        self.options = options
+        self.options = self.Options.parse(options, what=f"source {name!r}")
         self.clock = clock or SystemClock()
         self.session = session
         self.cursor = dict(cursor or {})
@@ -169,17 +164,9 @@ class Source(ABC):
         self.dry_run = False
 
     @classmethod
-    def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
-        """Located problems with this source's options (unknown keys, missing, wrong types)."""
-        from monitor.config_checks import check_keys
-
-        return check_keys(
-            options,
-            allowed=cls.OPTIONS | cls.COMMON_OPTIONS,
-            required=cls.REQUIRED,
-            path=path,
-            what=f"source {name!r}",
-        )
+    def check_options(cls, name: str, options: Mapping[str, Any], path: str) -> list[Problem]:
+        """Located problems of ``options`` (the YAML mapping) as this source type's."""
+        return check(cls.Options, options, path, what=f"source {name!r}")
 
     @abstractmethod
     def fetch(self) -> FetchResult:

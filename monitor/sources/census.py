@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Any, ClassVar
 
 import pandas as pd
 
-from monitor.errors import Problem, SourceError
+from monitor.config.sources import CensusOptions, SourceOptions
 from monitor.model import WORLD, empty_observations
 from monitor.sources._common import (
     HttpClient,
     canonical,
-    check_choice,
     code_table,
     month_range,
     read_secret,
@@ -31,7 +31,6 @@ from monitor.sources.base import FetchResult, Source
 
 log = logging.getLogger("monitor.sources.census")
 
-BASE_URL = "https://api.census.gov/data/timeseries/intltrade"
 # endpoint -> (flow, commodity field, value field, quantity field, quantity unit field)
 ENDPOINTS = {
     "imports": ("import", "I_COMMODITY", "GEN_VAL_MO", "GEN_QY1_MO", "UNIT_QY1"),
@@ -49,42 +48,17 @@ def country_table() -> dict[str, str]:
 
 class CensusSource(Source):
     type = "census"
-    OPTIONS: ClassVar[set[str]] = {
-        "key",
-        "key_file",
-        "endpoint",
-        "commodity",
-        "level",
-        "countries",
-        "months",
-        "base_url",
-        "rate_limit",
-        "max_wait",
-        "timeout",
-        "ca_bundle",
-    }
-    REQUIRED: ClassVar[set[str]] = {"endpoint", "commodity"}
+    Options = CensusOptions
+    options: CensusOptions
     #: months per request when backfilling (one `time=from .. to ..` query each)
     BACKFILL_CHUNK_MONTHS: ClassVar[int] = 12
 
-    @classmethod
-    def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
-        return [
-            *super().check_options(name, options, path),
-            *check_choice(name, options, path, "endpoint", tuple(ENDPOINTS)),
-        ]
-
-    def __init__(self, name: str, options: dict[str, Any], **kw: Any) -> None:
+    def __init__(self, name: str, options: SourceOptions | Mapping[str, Any], **kw: Any) -> None:
         super().__init__(name, options, **kw)
         self.rejected: Counter[str] = Counter()
-        endpoint = str(options.get("endpoint", ""))
-        if endpoint not in ENDPOINTS:
-            raise SourceError(
-                name, f"endpoint must be imports or exports, not {endpoint!r}", retryable=False
-            )
-        self.endpoint = endpoint
-        self.base_url = str(options.get("base_url", BASE_URL)).rstrip("/")
-        self.client = HttpClient(name, options, self.clock, self.session, default_interval=1.0)
+        self.endpoint = self.options.endpoint
+        self.base_url = self.options.base_url.rstrip("/")
+        self.client = HttpClient(name, self.options, self.clock, self.session, default_interval=1.0)
         self.session = self.client.session
 
     @cached_property
@@ -97,14 +71,14 @@ class CensusSource(Source):
 
     def _params(self, start: str, end: str) -> dict[str, Any]:
         _, cfield, vfield, qfield, ufield = ENDPOINTS[self.endpoint]
-        commodity = str(self.options["commodity"])
+        commodity = self.options.commodity
         digits = len(commodity.rstrip("*"))
         params: dict[str, Any] = {
             "get": ",".join(["CTY_CODE", "CTY_NAME", vfield, qfield, ufield, cfield]),
             "time": start if start == end else f"from {start} to {end}",
             cfield: commodity,
             # A prefix (850511*) means its 10-digit lines; an exact code its own level.
-            "COMM_LVL": self.options.get("level")
+            "COMM_LVL": self.options.level
             or (
                 "HS10"
                 if commodity.endswith("*")
@@ -113,11 +87,9 @@ class CensusSource(Source):
                 else None
             ),
         }
-        countries = self.options.get("countries")
-        if countries:
+        if self.options.countries:
             # The API ORs a repeated predicate: CTY_CODE=5700&CTY_CODE=-
-            listed = countries if isinstance(countries, list | tuple) else [countries]
-            params["CTY_CODE"] = [str(c) for c in listed]
+            params["CTY_CODE"] = list(self.options.countries)
         if self.key:
             params["key"] = self.key  # redact_url masks it in every message
         return {k: v for k, v in params.items() if v is not None}
@@ -137,7 +109,7 @@ class CensusSource(Source):
         for is refused whole, naming the first such row.
         """
         _, cfield, *_ = ENDPOINTS[self.endpoint]
-        commodity = str(self.options["commodity"])
+        commodity = self.options.commodity
         checks: list[tuple[str, pd.Series, str]] = []
         if months is not None:
             checks.append(("time", ~frame["time"].isin(months), f"{months[0]}..{months[-1]}"))
@@ -147,10 +119,8 @@ class CensusSource(Source):
         else:
             wrong = codes != commodity
         checks.append((cfield, wrong, commodity))
-        countries = self.options.get("countries")
-        if countries:
-            listed = countries if isinstance(countries, list | tuple) else [countries]
-            asked = [str(c) for c in listed]
+        if self.options.countries:
+            asked = list(self.options.countries)
             checks.append(("CTY_CODE", ~frame["CTY_CODE"].fillna("").isin(asked), ", ".join(asked)))
         for column, bad, wanted in checks:
             if bad.any():
@@ -245,10 +215,10 @@ class CensusSource(Source):
 
     def fetch(self) -> FetchResult:
         self.rejected.clear()
-        months = recent_months(self.clock.now(), int(self.options.get("months", 13)))
+        months = recent_months(self.clock.now(), self.options.months)
         observations, digest = self._download(months[0], months[-1])
         cursor = {**self.cursor, "checksum": digest}
-        where = f"{self.base_url}/{self.endpoint}/hs {self.options['commodity']}"
+        where = f"{self.base_url}/{self.endpoint}/hs {self.options.commodity}"
         if self.cursor.get("checksum") == digest:
             return FetchResult(
                 empty_observations(), cursor, unchanged=True, description=f"{where}: unchanged"

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any
 
 import pandas as pd
 
-from monitor.errors import Problem, SourceError
+from monitor.config.sources import ComtradeOptions, SourceOptions
+from monitor.errors import SourceError
 from monitor.model import empty_observations
 from monitor.sources._common import (
     HttpClient,
     canonical,
-    check_choice,
     chunks,
     iso3_to_iso2,
     month_range,
@@ -36,7 +37,6 @@ from monitor.sources.base import FetchResult, Source
 
 log = logging.getLogger("monitor.sources.comtrade")
 
-BASE_URL = "https://comtradeapi.un.org"
 FLOWS = {"X": "export", "M": "import", "RX": "re_export", "RM": "re_import"}
 PREVIEW_LIMIT = 500  # the keyless preview never returns more
 GET_LIMIT = 250_000  # the keyed get's maximum maxRecords
@@ -56,40 +56,14 @@ MISSING_WEIGHT = (
 
 class ComtradeSource(Source):
     type = "comtrade"
-    OPTIONS: ClassVar[set[str]] = {
-        "key",
-        "key_file",
-        "reporter",
-        "partner",
-        "commodity",
-        "flow",
-        "frequency",
-        "months",
-        "years",
-        "base_url",
-        "rate_limit",
-        "max_records",
-        "max_wait",
-        "timeout",
-        "ca_bundle",
-    }
-    REQUIRED: ClassVar[set[str]] = {"reporter", "commodity"}
+    Options = ComtradeOptions
+    options: ComtradeOptions
 
-    @classmethod
-    def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
-        return [
-            *super().check_options(name, options, path),
-            *check_choice(name, options, path, "frequency", ("M", "A")),
-            *check_choice(name, options, path, "flow", tuple(FLOWS), many=True),
-        ]
-
-    def __init__(self, name: str, options: dict[str, Any], **kw: Any) -> None:
+    def __init__(self, name: str, options: SourceOptions | Mapping[str, Any], **kw: Any) -> None:
         super().__init__(name, options, **kw)
-        self.freq = str(options.get("frequency", "M")).upper()
-        if self.freq not in ("M", "A"):
-            raise SourceError(name, f"frequency must be M or A, not {self.freq!r}", retryable=False)
-        self.base_url = str(options.get("base_url", BASE_URL)).rstrip("/")
-        self.client = HttpClient(name, options, self.clock, self.session, default_interval=6.0)
+        self.freq = self.options.frequency
+        self.base_url = self.options.base_url.rstrip("/")
+        self.client = HttpClient(name, self.options, self.clock, self.session, default_interval=6.0)
         self.session = self.client.session
         # Backfill chunks: 12 periods per call, i.e. 12 months, or 12 years of annual data.
         self.BACKFILL_CHUNK_MONTHS = PERIODS_PER_CALL * (12 if self.freq == "A" else 1)
@@ -106,7 +80,7 @@ class ComtradeSource(Source):
     @property
     def limit(self) -> int:
         default = GET_LIMIT if self.key else PREVIEW_LIMIT
-        return min(int(self.options.get("max_records", default)), default)
+        return min(self.options.max_records or default, default)
 
     # -- request building -----------------------------------------------------------------
 
@@ -123,16 +97,8 @@ class ComtradeSource(Source):
         """Comtrade period codes to watch: the last ``months`` months (or ``years`` years)."""
         now = self.clock.now()
         if self.freq == "A":
-            return [str(y) for y in range(now.year - int(self.options.get("years", 3)), now.year)]
-        return [p.replace("-", "") for p in recent_months(now, int(self.options.get("months", 12)))]
-
-    def _list(self, key: str, default: str | None = None) -> str | None:
-        value = self.options.get(key, default)
-        if value is None:
-            return None
-        if isinstance(value, list | tuple):
-            return ",".join(str(v) for v in value)
-        return str(value)
+            return [str(y) for y in range(now.year - self.options.years, now.year)]
+        return [p.replace("-", "") for p in recent_months(now, self.options.months)]
 
     # -- availability -----------------------------------------------------------------------
 
@@ -140,7 +106,7 @@ class ComtradeSource(Source):
         """period -> datasetChecksum (or lastReleased when no checksum) for the reporter."""
         found: dict[str, str] = {}
         for part in chunks(periods, PERIODS_PER_CALL):
-            params = {"reporterCode": self._list("reporter"), "period": ",".join(part)}
+            params = {"reporterCode": _joined(self.options.reporter), "period": ",".join(part)}
             resp = self.client.get(self._path("getDa"), params=params, headers=self._headers())
             body = self.client.json(resp)
             records = _records(self.client, body, resp.url)
@@ -156,11 +122,11 @@ class ComtradeSource(Source):
 
     def _get(self, periods: list[str]) -> list[dict[str, Any]]:
         params = {
-            "reporterCode": self._list("reporter"),
+            "reporterCode": _joined(self.options.reporter),
             "period": ",".join(periods),
-            "cmdCode": self._list("commodity"),
-            "flowCode": self._list("flow", "X,M"),
-            "partnerCode": self._list("partner"),
+            "cmdCode": _joined(self.options.commodity),
+            "flowCode": _joined(self.options.flow),
+            "partnerCode": _joined(self.options.partner),
             "partner2Code": "0",
             "customsCode": "C00",
             "motCode": "0",
@@ -205,7 +171,7 @@ class ComtradeSource(Source):
         An answer with records nobody asked for (another month, another reporter...) is not
         stored in part: it is refused whole, naming the first such record.
         """
-        asked = {
+        asked: dict[str, set[str]] = {
             "period": _codes(params.get("period")),
             "reporterCode": _codes(params.get("reporterCode")),
             "flowCode": _codes(params.get("flowCode")),
@@ -332,7 +298,7 @@ class ComtradeSource(Source):
         known: dict[str, str] = dict(self.cursor.get("checksums", {}))
         changed = [p for p in periods if p in marks and known.get(p) != marks[p]]
         cursor = {**self.cursor, "checksums": {**known, **marks}}
-        where = f"{self.base_url} reporter {self._list('reporter')}"
+        where = f"{self.base_url} reporter {_joined(self.options.reporter)}"
         if not changed:
             return FetchResult(
                 empty_observations(),
@@ -407,3 +373,8 @@ def _records(client: HttpClient, body: Any, url: str) -> list[dict[str, Any]]:
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise client.error("unexpected JSON: 'data' is not a list of records", url, retryable=False)
     return data
+
+
+def _joined(codes: Sequence[str] | None) -> str | None:
+    """Codes as the API takes them: comma-separated (None: the parameter is left out)."""
+    return ",".join(codes) if codes else None

@@ -14,19 +14,19 @@ import io
 import logging
 import re
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pandas as pd
 import pycountry
 
-from monitor.errors import Problem
+from monitor.config.sources import EurostatOptions, SourceOptions
 from monitor.model import MEASURE_ALIASES, WORLD, empty_observations
-from monitor.sources._common import HttpClient, canonical, check_choice, recent_months, sha256
+from monitor.sources._common import HttpClient, canonical, recent_months, sha256
 from monitor.sources.base import FetchResult, Source
 
 log = logging.getLogger("monitor.sources.eurostat")
 
-BASE_URL = "https://ec.europa.eu/eurostat/api/comext/dissemination/sdmx/2.1/data/DS-045409"
 FLOWS = {"1": "import", "2": "export"}
 FLOW_NAMES = {"import": "1", "export": "2", "1": "1", "2": "2"}
 INDICATORS = {
@@ -54,52 +54,32 @@ class _LineError(ValueError):
     """A data line that cannot be read as asked; the caller adds the line number and URL."""
 
 
-def _join(value: Any) -> str:
-    return "+".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
+def _join(codes: list[str]) -> str:
+    return "+".join(codes)
 
 
 class EurostatSource(Source):
     type = "eurostat"
-    OPTIONS: ClassVar[set[str]] = {
-        "reporter",
-        "partner",
-        "product",
-        "flow",
-        "months",
-        "base_url",
-        "rate_limit",
-        "max_wait",
-        "timeout",
-        "ca_bundle",
-    }
-    REQUIRED: ClassVar[set[str]] = {"reporter", "partner", "product"}
+    Options = EurostatOptions
+    options: EurostatOptions
     #: months per request when backfilling (startPeriod/endPeriod of one series key)
     BACKFILL_CHUNK_MONTHS: ClassVar[int] = 60
 
-    @classmethod
-    def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
-        return [
-            *super().check_options(name, options, path),
-            *check_choice(name, options, path, "flow", tuple(FLOW_NAMES), many=True),
-        ]
-
-    def __init__(self, name: str, options: dict[str, Any], **kw: Any) -> None:
+    def __init__(self, name: str, options: SourceOptions | Mapping[str, Any], **kw: Any) -> None:
         super().__init__(name, options, **kw)
         self.rejected: Counter[str] = Counter()
-        self.base_url = str(options.get("base_url", BASE_URL)).rstrip("/")
-        self.client = HttpClient(name, options, self.clock, self.session, default_interval=1.0)
+        self.base_url = self.options.base_url.rstrip("/")
+        self.client = HttpClient(name, self.options, self.clock, self.session, default_interval=1.0)
         self.session = self.client.session
 
     def _url(self) -> str:
-        flows = self.options.get("flow", ["import", "export"])
-        flows = flows if isinstance(flows, list | tuple) else [flows]
-        flow = "+".join(FLOW_NAMES.get(str(f), str(f)) for f in flows)
+        flow = "+".join(FLOW_NAMES[f] for f in self.options.flow)
         key = ".".join(
             [
                 "M",
-                _join(self.options["reporter"]),
-                _join(self.options["partner"]),
-                _join(self.options["product"]),
+                _join(self.options.reporter),
+                _join(self.options.partner),
+                _join(self.options.product),
                 flow,
                 "+".join(INDICATORS),
             ]
@@ -182,16 +162,11 @@ class EurostatSource(Source):
         return out
 
     def _asked(self) -> dict[str, set[str]]:
-        def codes(key: str, default: Any = None) -> set[str]:
-            value = self.options.get(key, default)
-            listed = value if isinstance(value, list | tuple) else [value]
-            return {str(v) for v in listed}
-
         return {
-            "reporter": {_geo_code(v) for v in codes("reporter")},
-            "partner": {_geo_code(v) for v in codes("partner")},
-            "product": codes("product"),
-            "flow": {FLOW_NAMES.get(f, f) for f in codes("flow", ["import", "export"])},
+            "reporter": {_geo_code(v) for v in self.options.reporter},
+            "partner": {_geo_code(v) for v in self.options.partner},
+            "product": set(self.options.product),
+            "flow": {FLOW_NAMES[f] for f in self.options.flow},
         }
 
     def _row(self, cells: dict[str, str], asked: dict[str, set[str]]) -> dict[str, Any] | str:
@@ -246,7 +221,7 @@ class EurostatSource(Source):
 
     def fetch(self) -> FetchResult:
         self.rejected.clear()
-        start = recent_months(self.clock.now(), int(self.options.get("months", 13)))[0]
+        start = recent_months(self.clock.now(), self.options.months)[0]
         observations, validators = self._download(start, None, conditional=True)
         cursor = {**self.cursor, **validators}
         where = self._url()

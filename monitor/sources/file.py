@@ -31,7 +31,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from monitor.errors import Problem, SourceError
+from monitor.config.sources import FileOptions
+from monitor.errors import SourceError
 from monitor.model import COLUMNS, MAX_REJECTED_DETAILS, Normalized, normalize_chunk
 from monitor.sources._common import resolve_path
 from monitor.sources.base import FetchResult, ObservationStream, Source
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 
 BLOCK_BYTES = 32 * 2**20  # CSV bytes per chunk (about half a million canonical rows)
 BATCH_ROWS = 500_000  # Parquet rows per chunk
-BAD_ROWS = ("refuse", "skip")
 _TEXT = pa.dictionary(pa.int32(), pa.string())
 _TEXT_COLUMNS = [c for c in COLUMNS if c != "value"]
 
@@ -485,44 +485,11 @@ def read_canonical(
 
 class FileSource(Source):
     type: ClassVar[str] = "file"
-    OPTIONS: ClassVar[set[str]] = {"path", "encoding", "bad_rows"}
-    REQUIRED: ClassVar[set[str]] = {"path"}
-
-    @classmethod
-    def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
-        from monitor.config_checks import problem_at
-
-        problems = super().check_options(name, options, path)
-        if "path" in options and not isinstance(options["path"], str):
-            problems.append(
-                problem_at(options, "path", path, f"source {name!r}: path must be a string")
-            )
-        if "encoding" in options:
-            try:
-                codecs.lookup(str(options["encoding"]))
-            except LookupError:
-                problems.append(
-                    problem_at(
-                        options,
-                        "encoding",
-                        path,
-                        f"source {name!r}: unknown encoding {options['encoding']!r} "
-                        "(e.g. utf-8, gb18030, cp1252, utf-16)",
-                    )
-                )
-        if "bad_rows" in options and options["bad_rows"] not in BAD_ROWS:
-            problems.append(
-                problem_at(
-                    options,
-                    "bad_rows",
-                    path,
-                    f"source {name!r}: bad_rows must be one of {', '.join(BAD_ROWS)}",
-                )
-            )
-        return problems
+    Options = FileOptions
+    options: FileOptions
 
     def fetch(self) -> FetchResult:
-        path = resolve_path(self.name, self.options["path"], self.base_dir)
+        path = resolve_path(self.name, self.options.path, self.base_dir)
         try:
             stat = path.stat()
             # The quick check of make and rsync: a file whose size and modification time are
@@ -538,11 +505,11 @@ class FileSource(Source):
         cursor = {"sha256": digest, "stat": list(seen)}
         if digest == self.cursor.get("sha256"):  # touched, not changed
             return self._unchanged(path, cursor)
-        file = CanonicalFile(path, source=self.name, encoding=self.options.get("encoding"))
+        file = CanonicalFile(path, source=self.name, encoding=self.options.encoding)
         return FetchResult(
             observations=pd.DataFrame(),
             stream=file.stream(
-                bad_rows=str(self.options.get("bad_rows", "refuse")),
+                bad_rows=self.options.bad_rows,
                 hint=" (nothing stored; with bad_rows: skip the other rows would be)",
             ),
             cursor=cursor,

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
 
-from monitor.errors import Problem, SourceError
+from monitor.config.sources import GaccOptions, SourceOptions
+from monitor.errors import SourceError
 from monitor.model import empty_observations
-from monitor.sources._common import HttpClient, canonical, check_choice, resolve_path, sha256
+from monitor.sources._common import HttpClient, canonical, resolve_path, sha256
 from monitor.sources._gacc_parse import GaccFormatError, parse
 from monitor.sources.base import FetchResult, Source
 
@@ -42,20 +43,13 @@ class _Input:
 
 class GaccSource(Source):
     type = "gacc"
-    OPTIONS: ClassVar[set[str]] = {"path", "url", "flow", "archive", "ca_bundle", "timeout"}
-    REQUIRED: ClassVar[set[str]] = {"path"}
-
-    @classmethod
-    def check_options(cls, name: str, options: dict[str, Any], path: str) -> list[Problem]:
-        return [
-            *super().check_options(name, options, path),
-            *check_choice(name, options, path, "flow", ("export", "import")),
-        ]
+    Options = GaccOptions
+    options: GaccOptions
 
     #: ``sources check`` turns this on: read and parse, but move nothing.
     dry_run: bool = False
 
-    def __init__(self, name: str, options: dict[str, Any], **kw: Any) -> None:
+    def __init__(self, name: str, options: SourceOptions | Mapping[str, Any], **kw: Any) -> None:
         super().__init__(name, options, **kw)
         self._client: HttpClient | None = None
         self._url_validators: dict[str, Any] = {}
@@ -63,7 +57,7 @@ class GaccSource(Source):
     # -- inputs ---------------------------------------------------------------------------
 
     def _folder(self) -> Path:
-        folder = resolve_path(self.name, str(self.options["path"]), self.base_dir)
+        folder = resolve_path(self.name, self.options.path, self.base_dir)
         if not folder.is_dir():
             raise SourceError(self.name, f"drop folder {folder} does not exist", retryable=False)
         return folder
@@ -85,9 +79,9 @@ class GaccSource(Source):
                 inputs.append(_Input(p.name, p.read_bytes(), p))
             except OSError as exc:
                 raise SourceError(self.name, f"cannot read {p}: {exc.strerror}") from None
-        url = self.options.get("url")
+        url = self.options.url
         if url:
-            fetched = self._fetch_url(str(url))
+            fetched = self._fetch_url(url)
             if fetched is not None:
                 inputs.append(fetched)
         return inputs
@@ -115,9 +109,9 @@ class GaccSource(Source):
     # -- fetch ----------------------------------------------------------------------------
 
     def _flow(self, name: str) -> str:
-        flow = self.options.get("flow")
+        flow = self.options.flow
         if flow:
-            return str(flow)
+            return flow
         lowered = name.lower()
         found = [f for f, words in _FLOW_WORDS.items() if any(w in lowered for w in words)]
         if len(found) != 1:
@@ -206,7 +200,7 @@ class GaccSource(Source):
 
     def _archiver(self, folder: Path, items: list[_Input]) -> Callable[[], None]:
         def archive() -> None:
-            if self.dry_run or not self.options.get("archive", True):
+            if self.dry_run or not self.options.archive:
                 return
             done = folder / "done"
             for item in items:

@@ -7,9 +7,11 @@ accelerated clock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from monitor.config.sources import ReplayOptions, SourceOptions
 from monitor.model import period_to_month
 from monitor.resources import default_dataset
 from monitor.sources._common import resolve_path
@@ -25,15 +27,16 @@ def release_time(period: str, release_day: int = 20, lag_months: int = 1) -> dat
 
 class ReplaySource(Source):
     type: ClassVar[str] = "replay"
-    OPTIONS: ClassVar[set[str]] = {"path", "release_day", "lag_months"}
+    Options = ReplayOptions
+    options: ReplayOptions
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
-        path = self.options.get("path")
+    def __init__(self, name: str, options: SourceOptions | Mapping[str, Any], **kw: Any) -> None:
+        super().__init__(name, options, **kw)
+        path = self.options.path
         self.path = resolve_path(self.name, path, self.base_dir) if path else default_dataset()
         self._data = read_canonical(self.path, source=self.name)
-        day = int(self.options.get("release_day", 20))
-        lag = int(self.options.get("lag_months", 1))
+        day = self.options.release_day
+        lag = self.options.lag_months
         self._published_at = {p: release_time(p, day, lag) for p in self._data["period"].unique()}
 
     def schedule(self) -> list[datetime]:

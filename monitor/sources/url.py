@@ -7,11 +7,13 @@ cost one 304; a server without validators is caught by a checksum of the body.
 from __future__ import annotations
 
 import io
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
 
+from monitor.config.sources import SourceOptions, UrlOptions
 from monitor.model import empty_observations
 from monitor.sources._common import HttpClient, canonical, sha256
 from monitor.sources._text import UndecodableError, decode
@@ -22,26 +24,18 @@ PARQUET_MAGIC = b"PAR1"
 
 class UrlSource(Source):
     type = "url"
-    OPTIONS: ClassVar[set[str]] = {
-        "url",
-        "format",
-        "rate_limit",
-        "max_wait",
-        "timeout",
-        "ca_bundle",
-    }
-    REQUIRED: ClassVar[set[str]] = {"url"}
+    Options = UrlOptions
+    options: UrlOptions
 
-    def __init__(self, name: str, options: dict[str, Any], **kw: Any) -> None:
+    def __init__(self, name: str, options: SourceOptions | Mapping[str, Any], **kw: Any) -> None:
         super().__init__(name, options, **kw)
-        self.url = str(options["url"])
-        self.client = HttpClient(name, options, self.clock, self.session)
+        self.url = self.options.url
+        self.client = HttpClient(name, self.options, self.clock, self.session)
         self.session = self.client.session
 
     def _format(self, resp_type: str, body: bytes) -> str:
-        fmt = self.options.get("format")
-        if fmt:
-            return str(fmt).lower()
+        if self.options.format:
+            return self.options.format
         path = urlsplit(self.url).path.lower()
         if path.endswith(".parquet") or "parquet" in resp_type or body[:4] == PARQUET_MAGIC:
             return "parquet"

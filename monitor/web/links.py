@@ -33,6 +33,5 @@ def public_url_of(config: object) -> str | None:
     """``daemon.web.public_url`` of a Config (None when the console is off or has none)."""
     from monitor.web.options import web_options
 
-    daemon = getattr(config, "daemon", None) or {}
-    options = web_options(daemon, getattr(config, "path", None))
+    options = web_options(config)
     return options.public_url if options.enabled else None

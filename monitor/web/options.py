@@ -18,21 +18,18 @@ from __future__ import annotations
 
 import hmac
 import importlib.util
-import ipaddress
 import logging
 import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from monitor.config_checks import check_keys, problem_at
+from monitor.config.daemon import is_loopback
 from monitor.errors import ConfigError, Problem
 
 log = logging.getLogger(__name__)
 
-KEYS = {"enabled", "bind", "port", "public_url", "token_file", "require_login"}
 DEFAULT_PORT = 9465
 MIN_TOKEN_LENGTH = 16
 #: what the console needs beyond the core dependencies (the ``web`` extra)
@@ -41,6 +38,9 @@ WEB_MODULES = ("flask", "flask_wtf", "waitress")
 
 @dataclass(frozen=True)
 class WebOptions:
+    """What the console runs with: ``daemon.web`` as validated (monitor.config.daemon), its
+    token file resolved against the config file's folder."""
+
     enabled: bool = False
     bind: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -58,141 +58,54 @@ class WebOptions:
         return self.require_login or not self.loopback
 
 
-def is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
-
-
-def _as_bool(value: Any) -> bool:
-    if hasattr(value, "as_bool"):  # yamlload.YamlBool: "yes"/"no" kept as text
-        return bool(value.as_bool())
-    return bool(value)
-
-
 def _base_dir(path: str | None) -> str:
     if path and not path.startswith("<") and os.path.exists(path):
         return os.path.dirname(os.path.abspath(path))
     return os.getcwd()
 
 
-def web_options(daemon: dict[str, Any] | None, config_path: str | None = None) -> WebOptions:
-    """Typed options from the ``daemon:`` mapping; ``token_file`` resolved against the config
-    file's folder. Assumes ``check_web_options`` found no problems."""
-    raw = (daemon or {}).get("web")
-    if raw is None:
+def web_options(config: Any) -> WebOptions:
+    """The console's options from a Config (off when ``daemon.web`` is unset)."""
+    web = config.daemon.web
+    if web is None:
         return WebOptions()
-    d = WebOptions()
-    token_file = raw.get("token_file")
-    if token_file:
-        token_file = str(token_file)
-        if not os.path.isabs(token_file):
-            token_file = os.path.normpath(os.path.join(_base_dir(config_path), token_file))
-    public_url = raw.get("public_url")
+    token_file = web.token_file
+    if token_file and not os.path.isabs(token_file):
+        token_file = os.path.normpath(os.path.join(_base_dir(config.path), token_file))
     return WebOptions(
-        enabled=_as_bool(raw.get("enabled", True)),
-        bind=str(raw.get("bind", d.bind)),
-        port=int(raw.get("port", d.port)),
-        public_url=str(public_url).rstrip("/") if public_url else None,
+        enabled=web.enabled,
+        bind=web.bind,
+        port=web.port,
+        public_url=web.public_url,
         token_file=token_file or None,
-        require_login=_as_bool(raw.get("require_login", False)),
+        require_login=web.require_login,
     )
 
 
-def public_url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be the console's public address (None when it can)."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        return "is not a URL"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "must be an http:// or https:// URL with a host"
-    if parts.username or parts.password:
-        return "must not carry a user name or password (links are shown to everyone)"
-    if parts.query or parts.fragment:
-        return "must not have a query or fragment (alert paths are appended to it)"
-    return None
-
-
-def check_web_options(
-    obj: Any, path: str, *, health_port: int | None = None, installed: bool | None = None
-) -> list[Problem]:
-    """Located problems with ``daemon.web`` (None is fine: no console)."""
-    if obj is None:
+def check_web_options(config: Any, *, installed: bool | None = None) -> list[Problem]:
+    """What ``validate`` checks of the console beyond the options' types and values: that the
+    token file reads (its problems located in it, never showing a token) and that the ``web``
+    extra is installed."""
+    options = web_options(config)
+    if not options.enabled:
         return []
-    problems = check_keys(obj, allowed=KEYS, path=path, what="daemon.web")
-    if not isinstance(obj, dict):
-        return problems
-    if "port" in obj:
-        port = obj["port"]
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-            problems.append(
-                problem_at(
-                    obj, "port", path, f"daemon.web.port must be an integer 0-65535, got {port!r}"
-                )
-            )
-        elif port and health_port is not None and port == health_port:
-            problems.append(
-                problem_at(
-                    obj,
-                    "port",
-                    path,
-                    f"daemon.web.port {port} is the health endpoint's port: give the console "
-                    f"its own (default {DEFAULT_PORT})",
-                )
-            )
-    bind = str(obj.get("bind", WebOptions.bind))
-    if "bind" in obj:
+    problems: list[Problem] = []
+    if options.token_file:
         try:
-            ipaddress.ip_address(bind)
-        except ValueError:
-            problems.append(
-                problem_at(
-                    obj,
-                    "bind",
-                    path,
-                    f"daemon.web.bind must be an IP address such as 127.0.0.1, got {bind!r}",
-                )
-            )
-            bind = WebOptions.bind
-    if "public_url" in obj:
-        why = public_url_problem(str(obj["public_url"]))
-        if why:
-            problems.append(problem_at(obj, "public_url", path, f"daemon.web.public_url {why}"))
-    enabled = _as_bool(obj.get("enabled", True))
-    token_file = obj.get("token_file")
-    if token_file:
-        where = str(token_file)
-        if not os.path.isabs(where):
-            where = os.path.normpath(os.path.join(_base_dir(path), where))
-        try:
-            load_tokens(where)
+            load_tokens(options.token_file)
         except ConfigError as exc:
             problems.extend(exc.problems)
-    elif enabled and not is_loopback(bind):
+    have = installed if installed is not None else web_extra_installed()
+    if not have:
         problems.append(
-            problem_at(
-                obj,
-                "bind",
-                path,
-                f"daemon.web.bind {bind} is reachable from the network: set daemon.web.token_file "
-                "(then every page needs a sign-in), or bind to 127.0.0.1",
+            Problem(
+                config.where,
+                0,
+                0,
+                "daemon.web: the console needs the web extra: "
+                "pip install 'customs-monitor[web]' (or set daemon.web.enabled: false)",
             )
         )
-    if enabled:
-        have = installed if installed is not None else web_extra_installed()
-        if not have:
-            problems.append(
-                problem_at(
-                    obj,
-                    None,
-                    path,
-                    "daemon.web: the console needs the web extra: "
-                    "pip install 'customs-monitor[web]' (or set daemon.web.enabled: false)",
-                )
-            )
     return problems
 
 
@@ -313,16 +226,3 @@ def load_tokens(path: str) -> Tokens:
     if problems:
         raise ConfigError(problems)
     return Tokens(by_name=by_name, source=path)
-
-
-def check_daemon_web(daemon: Any, path: str) -> list[Problem]:
-    """``check_web_options`` for the ``daemon:`` mapping (the health port comes from it)."""
-    if not isinstance(daemon, dict):
-        return []
-    health = daemon.get("health")
-    health_port: int | None = 9464
-    if isinstance(health, dict):
-        port = health.get("port", 9464)
-        enabled = _as_bool(health.get("enabled", True))
-        health_port = port if isinstance(port, int) and enabled else None
-    return check_web_options(daemon.get("web"), path, health_port=health_port)

@@ -104,7 +104,7 @@ def start_console(service: Any) -> ConsoleServer | None:
 
     A console that cannot listen (the port is taken) is logged as an error and the daemon runs
     on without it: polling and delivering alerts matter more than the pages about them."""
-    options = web_options(service.config.daemon, service.config.path)
+    options = web_options(service.config)
     if not options.enabled:
         return None
     try:

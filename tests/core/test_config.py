@@ -39,7 +39,7 @@ def test_no_config_uses_the_embedded_default(monkeypatch, tmp_path):
     monkeypatch.setenv("CUSTOMS_MONITOR_STATE_DIR", str(tmp_path))
     config = load_config(None)
     assert config.path is None
-    assert config.sources["magnets"]["type"] == "file"
+    assert config.sources["magnets"].type == "file"
     assert config.state == f"sqlite:///{tmp_path / 'state.db'}"
     assert [r.channels for r in config.routes] == [("console",)]
 
@@ -56,7 +56,7 @@ def test_environment_variables_are_substituted(tmp_path):
     """${VAR} reads the environment."""
     text = GOOD.replace("{type: console}", '{type: console, stream: "${OUT}"}')
     config = load_config(write(tmp_path, text), env={"OUT": "stderr"})
-    assert config.channels["trade-desk"]["stream"] == "stderr"
+    assert config.channels["trade-desk"].stream == "stderr"
 
 
 def test_missing_environment_variable_is_located_and_not_leaked(tmp_path):
@@ -108,7 +108,7 @@ def test_duplicate_keys_are_rejected(tmp_path):
 
 def test_wrong_type_is_located(tmp_path):
     """A value of the wrong type names its key and line."""
-    with pytest.raises(ConfigError, match=r"monitor.yaml:2:1: rules:"):
+    with pytest.raises(ConfigError, match=r"monitor.yaml:2:8: rules must be a list, got"):
         load_config(write(tmp_path, GOOD.replace("rules: [rules/]", "rules: {a: 1}")))
 
 

@@ -6,16 +6,26 @@ import datetime as dt
 
 import pytest
 
+from monitor.config.daemon import ScheduleOptions
+from monitor.config.options import check
 from monitor.daemon.calendar import (
     SHANGHAI,
     GaccCalendar,
     GaccCalendarTrigger,
-    check_schedule,
     crontab_trigger,
     expected_interval,
     trigger_for_source,
 )
 from monitor.yamlload import load_yaml
+
+
+def schedule(options: dict) -> ScheduleOptions:
+    return ScheduleOptions.model_validate(options)
+
+
+def check_schedule(name: str, options: dict, path: str):
+    """The located problems of a source's schedule options, as ``validate`` reports them."""
+    return check(ScheduleOptions, options, path, what=f"source {name!r}")
 
 
 def bj(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> dt.datetime:
@@ -114,16 +124,16 @@ def test_crontab_weekday_range_and_step():
 
 def test_schedule_timezone_is_applied():
     """A schedule with a timezone fires at that zone's wall-clock time."""
-    trig = trigger_for_source({"schedule": "30 9 * * *", "timezone": "Asia/Shanghai"})
+    trig = trigger_for_source(schedule({"schedule": "30 9 * * *", "timezone": "Asia/Shanghai"}))
     nxt = trig.get_next_fire_time(None, dt.datetime(2025, 8, 4, tzinfo=dt.UTC))
     assert nxt.astimezone(dt.UTC).hour == 1 and nxt.minute == 30
 
 
 def test_check_schedule_locates_bad_cron():
     """A malformed schedule is reported at its line."""
-    src = load_yaml("gacc:\n  type: gacc\n  schedule: '0 9 * *'\n", "m.yaml")["gacc"]
+    src = load_yaml("gacc:\n  timezone: UTC\n  schedule: '0 9 * *'\n", "m.yaml")["gacc"]
     [problem] = check_schedule("gacc", src, "m.yaml")
-    assert problem.line == 3
+    assert (problem.line, problem.column) == (3, 13)
     assert "5 fields" in problem.message
 
 
@@ -141,7 +151,7 @@ def test_check_schedule_locates_bad_holiday_and_key():
     )["s"]
     messages = [p.message for p in check_schedule("s", src, "m.yaml")]
     assert any("did you mean 'holidays'" in m for m in messages)
-    assert any("not a date" in m for m in messages)
+    assert any("holidays[0] must be a date (YYYY-MM-DD), got '2025-13-01'" in m for m in messages)
 
 
 def test_calendar_mapping_options_apply():
@@ -150,7 +160,7 @@ def test_calendar_mapping_options_apply():
         "calendar: {name: gacc, every_minutes: 30, hours: '10:00-11:00', daily_at: '08:00'}",
         "m.yaml",
     )
-    trig = trigger_for_source(opts)
+    trig = trigger_for_source(schedule(opts))
     assert fires(trig, bj(2025, 8, 20, 0, 0), 4) == [
         bj(2025, 8, 20, 10, 0),
         bj(2025, 8, 20, 10, 30),
@@ -163,19 +173,19 @@ def test_calendar_mapping_options_apply():
 def test_expected_interval_tracks_the_schedule():
     """A half-hourly cron may go an hour between successes; a calendar source two days."""
     now = dt.datetime(2025, 8, 20, 3, 0, tzinfo=dt.UTC)
-    assert expected_interval({"schedule": "*/30 * * * *"}, now) == dt.timedelta(hours=1)
-    assert expected_interval({"calendar": "gacc"}, now) == dt.timedelta(days=2)
+    assert expected_interval(schedule({"schedule": "*/30 * * * *"}), now) == dt.timedelta(hours=1)
+    assert expected_interval(schedule({"calendar": "gacc"}), now) == dt.timedelta(days=2)
 
 
 def test_expected_interval_of_a_short_schedule_is_twice_its_gap():
     """'@every 5s' may go 10 seconds between successes (no minutes-long floor)."""
     now = dt.datetime(2025, 8, 20, 3, 0, tzinfo=dt.UTC)
-    assert expected_interval({"schedule": "@every 5s"}, now) == dt.timedelta(seconds=10)
+    assert expected_interval(schedule({"schedule": "@every 5s"}), now) == dt.timedelta(seconds=10)
 
 
 def test_every_schedule_is_a_fixed_interval():
     """'@every 90s' fires every 90 seconds."""
-    trig = trigger_for_source({"schedule": "@every 90s"})
+    trig = trigger_for_source(schedule({"schedule": "@every 90s"}))
     start = dt.datetime(2025, 8, 4, tzinfo=dt.UTC)
     first = trig.get_next_fire_time(None, start)
     assert trig.get_next_fire_time(first, first) - first == dt.timedelta(seconds=90)

@@ -14,6 +14,7 @@ import time
 import psycopg
 import pytest
 
+from monitor.config.daemon import HaOptions
 from monitor.daemon.ha import (
     FileLease,
     NoLease,
@@ -22,7 +23,6 @@ from monitor.daemon.ha import (
     libpq_conninfo,
     wait_until_active,
 )
-from monitor.daemon.options import HaOptions
 
 from .tcpproxy import FreezableProxy
 
@@ -123,7 +123,7 @@ def test_frozen_network_fences_the_active_within_deadline(pg_url):
 _HOLDER = textwrap.dedent("""
     import sys, time
     from monitor.daemon.ha import PgAdvisoryLease
-    from monitor.daemon.options import HaOptions
+    from monitor.config.daemon import HaOptions
     lease = PgAdvisoryLease(sys.argv[1], HaOptions(lease_name="t"), "child")
     assert lease.try_acquire()
     print("held", flush=True)

@@ -24,7 +24,7 @@ from .test_service import write_config, write_data
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 ROUNDS = int(os.environ.get("HA_TAKEOVER_ROUNDS", "6"))
-CHECK_SECONDS = 5.0  # monitor.daemon.options.HaOptions' default
+CHECK_SECONDS = 5.0  # monitor.config.daemon.HaOptions' default
 
 
 def test_takeover_with_the_default_options(tmp_path, pg_url) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from monitor.config.daemon import OpsOptions
+from monitor.config.sources import CensusOptions
 from monitor.daemon import ops
-from monitor.daemon.options import OpsOptions
 from monitor.store import ALERT_FIRING, ALERT_RESOLVED, AlertUpdate, OutboxEntry
 
 NOW = dt.datetime(2025, 8, 20, 3, 0, tzinfo=dt.UTC)
@@ -42,7 +43,8 @@ def test_source_failing_after_threshold(store):
 def test_per_source_threshold_overrides_default(store):
     """failure_alert_after on a source wins over daemon.ops.source_failures."""
     fail(store, "census", 2)
-    thresholds = ops.thresholds_from_sources({"census": {"failure_alert_after": 2}})
+    census = CensusOptions(endpoint="imports", commodity="850511", failure_alert_after=2)
+    thresholds = ops.thresholds_from_sources({"census": census})
     changes = ops.check(store, OPS, NOW, thresholds=thresholds)
     assert [a.partner for a in changes.opened] == ["census"]
 

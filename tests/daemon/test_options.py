@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.daemon.options import DaemonOptions, check_daemon_options
+from monitor.config.daemon import DaemonOptions, check_daemon_options
 from monitor.yamlload import load_yaml
 
 

@@ -80,8 +80,8 @@ def test_cli_status_reads_the_configured_store(tmp_path, capsys):
 def test_cli_status_names_the_active_instance(tmp_path, pg_url, capsys):
     """On PostgreSQL, status says which instance holds the lease."""
     from monitor.cli import main
+    from monitor.config.daemon import HaOptions
     from monitor.daemon.ha import PgAdvisoryLease
-    from monitor.daemon.options import HaOptions
 
     config = tmp_path / "monitor.yaml"
     config.write_text(f"state: {pg_url}\nsources: {{}}\nchannels: {{}}\n")

@@ -40,7 +40,10 @@ def test_unknown_console_format(tmp_path) -> None:
     [problem] = problems_for(
         tmp_path, "channels:\n  c:\n    type: console\n    format: [slack, mail]\n"
     )
-    assert "format 'mail' is not one of text, slack, email" in problem
+    assert problem.endswith(
+        ":4:21: channel 'c': format[1] must be one of text, slack, email, got 'mail' "
+        "(did you mean 'email'?)"
+    )
 
 
 def test_unknown_option_suggests(tmp_path) -> None:

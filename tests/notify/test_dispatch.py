@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from monitor.config.routes import Route
 from monitor.errors import ConfigError
 from monitor.model import Release
-from monitor.notify.base import CHANGE_RESOLVED, CHANGE_REVISED, RenderedMessage, Route
+from monitor.notify.base import CHANGE_RESOLVED, CHANGE_REVISED, RenderedMessage
 from monitor.notify.console import ConsoleChannel
 from monitor.notify.dispatch import matches, plan
 from monitor.notify.silences import Silence

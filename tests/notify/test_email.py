@@ -164,7 +164,7 @@ def test_smtp_refusing_then_accepting(tmp_path, store, now, frame, templates) ->
 
 def test_missing_required_options(templates) -> None:
     """A channel without recipients is a configuration error naming it."""
-    with pytest.raises(ConfigError, match="channel 'mail': missing required option 'to'"):
+    with pytest.raises(ConfigError, match="channel 'mail': missing required key 'to'"):
         EmailChannel("mail", {"host": "x", "from": "a@b"}, templates=templates)
 
 

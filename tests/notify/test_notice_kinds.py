@@ -203,8 +203,8 @@ def test_missing_release_never_claims_a_release(missing_notice, templates) -> No
 
 def test_ops_notice_says_what_failed_and_nothing_about_trade(tmp_path, templates) -> None:
     """A failing source's ops notice: its summary, the last error; no tonnes or months."""
+    from monitor.config.daemon import OpsOptions
     from monitor.daemon import ops
-    from monitor.daemon.options import OpsOptions
     from monitor.store import open_store
 
     store = open_store(f"sqlite:///{tmp_path / 'state.db'}")

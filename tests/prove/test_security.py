@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from monitor.daemon.options import DaemonOptions
+from monitor.config.daemon import DaemonOptions
 from monitor.errors import ConfigError, DeliveryError, SourceError
 from monitor.model import Alert
 from monitor.notify.base import RenderedMessage

@@ -217,9 +217,11 @@ def test_validate_checks_the_web_options(tmp_path, capsys, web, problem) -> None
     assert problem in out
 
 
-def test_missing_web_extra_is_named() -> None:
+def test_missing_web_extra_is_named(tmp_path) -> None:
     """A console configured without Flask installed says which extra to install."""
-    problems = check_web_options({}, "monitor.yaml", installed=False)
+    from monitor.config import load_config
+
+    problems = check_web_options(load_config(str(config(tmp_path, "{}"))), installed=False)
     assert [p.message for p in problems] == [
         "daemon.web: the console needs the web extra: pip install 'customs-monitor[web]' "
         "(or set daemon.web.enabled: false)"

@@ -1,0 +1,153 @@
+"""The import graph of monitor/: the configuration (monitor.config) sits below the components
+it feeds, module by module and package by package.
+
+The graph is read from the source with ``ast``: every ``import`` and ``from ... import`` of a
+``monitor`` module, at module level and inside functions (a deferred import still runs), except
+under ``if TYPE_CHECKING:``; importing ``monitor.a.b`` also runs ``monitor/a/__init__.py``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import monitor
+
+ROOT = Path(monitor.__file__).resolve().parent
+
+CONFIG = "monitor.config"
+#: what the configuration feeds (and so may not import)
+CONSUMERS = (
+    "monitor.daemon",
+    "monitor.sources",
+    "monitor.notify",
+    "monitor.render",
+    "monitor.engine",
+    "monitor.runtime",
+    "monitor.pipeline",
+    "monitor.commands",
+    "monitor.cli",
+    "monitor.demo",
+)
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(tree: ast.AST, module: str, is_package: bool, known: set[str]) -> set[str]:
+    found: set[str] = set()
+    package = module if is_package else module.rpartition(".")[0]
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            found.add(base)
+            found.update(f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in known)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    own = {".".join(module.split(".")[:i]) for i in range(1, module.count(".") + 1)}
+    out: set[str] = set()
+    for name in found:
+        parts = name.split(".")
+        # importing a.b.c runs a, a.b and a.b.c (a module's own packages are already running)
+        out.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return {m for m in out if m in known and m != module and m not in own}
+
+
+def import_graph() -> dict[str, set[str]]:
+    files = {_module_name(p): p for p in ROOT.rglob("*.py")}
+    known = set(files)
+    return {
+        name: _imports(
+            ast.parse(path.read_text(encoding="utf-8")), name, path.stem == "__init__", known
+        )
+        for name, path in files.items()
+    }
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The same imports between monitor's packages (monitor.daemon, monitor.config, ...) and
+    top-level modules (monitor.pipeline, ...)."""
+    out: dict[str, set[str]] = {}
+    for module, deps in graph.items():
+        here = _package(module)
+        out.setdefault(here, set()).update(_package(d) for d in deps if _package(d) != here)
+    return out
+
+
+def _package(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> dict[str, list[str]]:
+    """Every module ``start`` imports, directly or not, with one chain that leads there."""
+    chains = {start: [start]}
+    todo = [start]
+    while todo:
+        current = todo.pop()
+        for nxt in sorted(graph.get(current, ())):
+            if nxt not in chains:
+                chains[nxt] = [*chains[current], nxt]
+                todo.append(nxt)
+    return chains
+
+
+def test_the_graph_sees_deferred_imports() -> None:
+    """The graph is not blind: runner imports config at module level, service imports runner
+    inside a function, and an import under TYPE_CHECKING is left out."""
+    graph = import_graph()
+    assert "monitor.config" in graph["monitor.daemon.runner"]
+    assert "monitor.daemon.runner" in graph["monitor.daemon.service"]
+    assert "monitor.config.sources" not in graph["monitor.daemon.ops"]
+
+
+def test_the_graph_finds_a_package_cycle() -> None:
+    """A package that imports one that imports it back is on a cycle (render and notify import
+    each other today), so the check below can fail."""
+    packages = package_graph(import_graph())
+    assert "monitor.render" in reachable(packages, "monitor.notify")
+    assert "monitor.notify" in reachable(packages, "monitor.render")
+
+
+def test_config_is_on_no_import_cycle() -> None:
+    """Nothing monitor.config imports, directly or not, imports monitor.config back: neither
+    between modules nor between packages (config imports no part of the daemon)."""
+    graph = import_graph()
+    for modules in (graph, package_graph(graph)):
+        for module in sorted(m for m in modules if _package(m) == CONFIG):
+            chains = reachable(modules, module)
+            back = [
+                chains[m]
+                for m in sorted(chains)
+                if _package(m) != CONFIG and CONFIG in {_package(d) for d in modules[m]}
+            ]
+            assert not back, f"{module} is on an import cycle: {' -> '.join(back[0])} -> config"
+
+
+def test_config_imports_none_of_its_consumers() -> None:
+    """monitor.config never reaches the daemon, sources, channels, engine or commands."""
+    graph = import_graph()
+    for module in sorted(m for m in graph if _package(m) == CONFIG):
+        chains = reachable(graph, module)
+        reached = sorted(m for m in chains if m.startswith(CONSUMERS))
+        assert not reached, f"{module} imports {' -> '.join(chains[reached[0]])}"
