@@ -157,8 +157,8 @@ class WebOptions(Options):
         if self.enabled and not self.token_file and not is_loopback(self.bind):
             raise PydanticCustomError(
                 "sentence",
-                f"bind {self.bind} is reachable from the network: set token_file (then every "
-                "page needs a sign-in), or bind to 127.0.0.1",
+                f"bind {self.bind} is reachable from the network: set daemon.web.token_file "
+                "(then every page needs a sign-in), or bind to 127.0.0.1",
             )
         return self
 

@@ -82,7 +82,7 @@ def _api(channel: Any, method: str, token: str, **kwargs: Any) -> dict[str, Any]
     url = channel.api_url + method
     response = post(
         channel.name,
-        session_of(channel),
+        session_of(channel, channel.options),
         url,
         headers={"Authorization": f"Bearer {token}"},
         timeout=timeout_of(channel.options),
@@ -131,7 +131,7 @@ def upload_charts(channel: Any, message: RenderedMessage, token: str) -> list[di
             # The upload URL is pre-signed: the bot token is not sent to it.
             response = post(
                 channel.name,
-                session_of(channel),
+                session_of(channel, channel.options),
                 str(upload_url),
                 files={"filename": (f["filename"], data, "image/png")},
                 timeout=timeout_of(channel.options),

@@ -634,17 +634,17 @@ def _source_rows(backend: Backend, now: datetime) -> list[dict[str, Any]]:
         top = latest.get(name)
         newest = month_to_period(int(top)) if top is not None else None
         expected = None
-        if "calendar" in options and top is not None:
-            trigger = calendar.trigger_for_source(options)
-            expected = trigger.calendar.expected_release(month_to_period(int(top) + 1))
-        if "calendar" in options:
+        if options.calendar is not None and top is not None:
+            cal = calendar.gacc_calendar(options.calendar)
+            expected = cal.expected_release(month_to_period(int(top) + 1))
+        if options.calendar is not None:
             schedule = "calendar: gacc"
         else:
-            schedule = str(options.get("schedule", calendar.DEFAULT_SCHEDULE))
+            schedule = options.schedule or calendar.DEFAULT_SCHEDULE
         rows.append(
             {
                 "name": name,
-                "type": str(options.get("type", "")),
+                "type": options.type,
                 "schedule": schedule,
                 "state": state,
                 "newest": newest,

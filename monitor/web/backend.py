@@ -35,7 +35,7 @@ class Backend(Protocol):
         ...
 
 
-def trigger_next_poll(options: dict[str, Any], now: datetime) -> datetime | None:
+def trigger_next_poll(options: Any, now: datetime) -> datetime | None:
     from monitor.daemon import calendar
 
     try:

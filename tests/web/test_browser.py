@@ -88,10 +88,22 @@ def console(tmp_path_factory) -> Iterator[Console]:
             daemon.kill()
 
 
+def click_and_wait(driver: Any, element: Any) -> None:
+    """Click something that loads a page, and wait until the old page is gone: reading the
+    next page before that would find the old one's elements (stale on a loaded machine)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(old))
+
+
 def click_link(driver: Any, text: str) -> None:
     from selenium.webdriver.common.by import By
 
-    driver.find_element(By.PARTIAL_LINK_TEXT, text).click()
+    click_and_wait(driver, driver.find_element(By.PARTIAL_LINK_TEXT, text))
 
 
 def test_find_an_alert_silence_it_and_see_the_next_release_silenced(browser, console) -> None:
@@ -104,7 +116,7 @@ def test_find_an_alert_silence_it_and_see_the_next_release_silenced(browser, con
     d.get(console.url + "/alerts")
     Select(d.find_element(By.NAME, "rule")).select_by_visible_text("magnets-six-month-high")
     d.find_element(By.NAME, "partner").send_keys("US")
-    d.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    click_and_wait(d, d.find_element(By.CSS_SELECTOR, "form.filters button"))
     assert "2 alerts matching rule=magnets-six-month-high, partner=US" in d.page_source
 
     click_link(d, "United States hit a six-month high in July 2025")
@@ -125,18 +137,17 @@ def test_find_an_alert_silence_it_and_see_the_next_release_silenced(browser, con
     click_link(d, "Silence alerts like this")
     click_link(d, "Sign in")
     d.find_element(By.NAME, "token").send_keys(TOKEN)
-    d.find_element(By.CSS_SELECTOR, "form.stack button").click()
+    click_and_wait(d, d.find_element(By.CSS_SELECTOR, "form.stack button"))
     assert d.find_element(By.NAME, "rule").get_attribute("value") == "magnets-six-month-high"
     matches = d.find_element(By.NAME, "matches").get_attribute("value")
     assert matches.splitlines() == ["partner=US", "commodity=85051110"]
     d.find_element(By.NAME, "until").send_keys("7d")
     d.find_element(By.NAME, "comment").send_keys("US licences: known story")
-    d.find_element(By.CSS_SELECTOR, "button[value=preview]").click()
+    click_and_wait(d, d.find_element(By.CSS_SELECTOR, "button[value=preview]"))
     preview = d.find_element(By.TAG_NAME, "main").text
     assert "2 match it, on 1 series" in preview  # the US highs of July 2019 and July 2025
     assert "hit a six-month high in July 2025" in preview
-    click_preview_add = d.find_element(By.CSS_SELECTOR, "button[value=add]")
-    click_preview_add.click()
+    click_and_wait(d, d.find_element(By.CSS_SELECTOR, "button[value=add]"))
     flash = d.find_element(By.CSS_SELECTOR, ".flash.ok").text
     assert flash.startswith("Silence 1 added: rule=magnets-six-month-high, commodity=85051110")
     assert "analyst" in d.find_element(By.CSS_SELECTOR, "main table").text

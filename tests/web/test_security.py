@@ -178,7 +178,8 @@ def test_validate_refuses_a_network_bind_without_tokens(tmp_path, capsys) -> Non
     code, out = validate(config(tmp_path, "{bind: 0.0.0.0}"), capsys)
     assert code == 2
     assert f"{tmp_path / 'monitor.yaml'}:3:" in out
-    assert "daemon.web.bind 0.0.0.0 is reachable from the network: set daemon.web.token_file" in out
+    wanted = "daemon.web: bind 0.0.0.0 is reachable from the network: set daemon.web.token_file"
+    assert wanted in out
 
 
 def test_validate_accepts_a_network_bind_with_tokens(tmp_path, capsys) -> None:

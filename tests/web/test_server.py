@@ -14,7 +14,10 @@ from monitor.web.server import ConsoleServer, start_console
 
 
 def service_for(site, web: dict) -> SimpleNamespace:
-    config = SimpleNamespace(daemon={"web": web}, path=None, sources=site.config.sources)
+    from monitor.config.daemon import DaemonOptions
+
+    daemon = DaemonOptions.from_config({"web": web})
+    config = SimpleNamespace(daemon=daemon, path=None, sources=site.config.sources)
     return SimpleNamespace(
         config=config, daemon=site.daemon, clock=site.clock, active=False, scheduler=None
     )
