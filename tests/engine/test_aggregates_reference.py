@@ -44,7 +44,7 @@ rules:
     condition: {type: period_high, window: 4}
   - id: trio-threshold
     select: {commodity: {codes: ["85000001", "85000002", "85000003"], as: TRIO}, partner: "*"}
-    condition: {type: threshold, above: 500 t}
+    condition: {type: threshold, above: 300 t}
   - id: hs6-skip
     select: {commodity: {level: 6}, partner: "*"}
     incomplete: skip
