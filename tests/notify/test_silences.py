@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 import pytest
@@ -113,7 +114,7 @@ def test_silences_on_postgresql(now) -> None:
     if url is None:
         pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-    schema = "silences_test"
+    schema = f"silences_test_{secrets.token_hex(4)}"  # beside another run of the suite
     with engine.begin() as conn:
         conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
