@@ -67,6 +67,11 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 MAX_REJECTED_DETAILS = 1000
 
 
+def _cell(value: Any) -> str:
+    """A cell as the user wrote it, quoted: 'inf', not np.float64(inf)."""
+    return repr(str(value) if isinstance(value, str | float | np.floating | int) else value)
+
+
 def period_to_month(period: str) -> int:
     """'2025-07' -> months since year 0 (a dense integer axis for the engine)."""
     m = _PERIOD_RE.match(str(period))
@@ -176,10 +181,10 @@ def _values(raw: pd.Series, reject: _Rejections) -> np.ndarray:
             filled = (cells.notna() & (text != "")).to_numpy(dtype=bool)
             mask = np.zeros(len(raw), dtype=bool)
             mask[unparsed[filled]] = True
-            reject.add(mask, "value", lambda i: f"not a number: {raw.iloc[i]!r}")
+            reject.add(mask, "value", lambda i: f"not a number: {_cell(raw.iloc[i])}")
     infinite = np.isinf(values)
     if infinite.any():
-        reject.add(infinite, "value", lambda i: f"not a finite number: {raw.iloc[i]!r}")
+        reject.add(infinite, "value", lambda i: f"not a finite number: {_cell(raw.iloc[i])}")
     return values
 
 
@@ -242,6 +247,10 @@ def _text_plan(name: str, raw: pd.Index) -> _TextPlan:
                 problem[i + 1] = f"unknown flow {f!r} (expected one of {', '.join(FLOWS)})"
     elif name == "measure":
         text = pd.Index([MEASURE_ALIASES.get(m, (m, 1.0, ""))[0] for m in values], dtype="str")
+    if any(problem[1:]):
+        # A refused value is no category: its rows are dropped, and a category nobody uses
+        # must still be valid for what reads the categories (month numbers, the dictionary).
+        text = pd.Index([None if problem[i + 1] else t for i, t in enumerate(text)], dtype="str")
     recode, distinct = pd.factorize(text, use_na_sentinel=True)
     canonical = np.append(np.int32(-1), recode.astype(np.int32))
     return _TextPlan(canonical, pd.Index(distinct, dtype="str"), problem)

@@ -305,6 +305,18 @@ def _resolve(base_dir: str, p: str) -> str:
     return p if os.path.isabs(p) else os.path.normpath(os.path.join(base_dir, p))
 
 
+def _channel_paths(base_dir: str, options: ChannelOptions) -> ChannelOptions:
+    """A channel's file options (a file channel's ``path``, every ``*_file``) resolved against
+    the config file's folder, as every other path in the config is, not the working directory
+    of whoever starts the daemon."""
+    update = {
+        key: _resolve(base_dir, value)
+        for key, value in options
+        if isinstance(value, str) and value and (key == "path" or key.endswith("_file"))
+    }
+    return options.model_copy(update=update) if update else options
+
+
 def _build(model: ConfigModel, base_dir: str, path: str | None) -> Config:
     state_dir = _resolve(base_dir, model.state_dir) if model.state_dir else default_state_dir()
     state = model.state or f"sqlite:///{os.path.join(state_dir, 'state.db')}"
@@ -337,7 +349,7 @@ def _build(model: ConfigModel, base_dir: str, path: str | None) -> Config:
         templates=_resolve(base_dir, model.templates) if model.templates else None,
         initial=model.initial,
         sources=dict(model.sources),
-        channels=dict(model.channels),
+        channels={n: _channel_paths(base_dir, o) for n, o in model.channels.items()},
         routes=routes,
         daemon=model.daemon,
         state_timeout=model.state_timeout,

@@ -52,6 +52,28 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path):
     assert config.routes[0].match == {"severity": ("critical",)}
 
 
+def test_channel_files_resolve_against_the_config_folder(tmp_path, monkeypatch):
+    """A file channel's folder and a *_file secret are found beside the config, wherever the
+    daemon was started from."""
+    monkeypatch.chdir("/")
+    cfg = load_config(
+        write(
+            tmp_path,
+            """\
+            channels:
+              outbox: {type: file, path: sent}
+              desk: {type: slack, webhook_url_file: secrets/webhook}
+              abs: {type: file, path: /var/tmp/out}
+            routes:
+              - channels: [outbox, desk, abs]
+            """,
+        )
+    )
+    assert cfg.channels["outbox"].path == str(tmp_path / "sent")
+    assert cfg.channels["desk"].webhook_url_file == str(tmp_path / "secrets" / "webhook")
+    assert cfg.channels["abs"].path == "/var/tmp/out"
+
+
 def test_environment_variables_are_substituted(tmp_path):
     """${VAR} reads the environment."""
     text = GOOD.replace("{type: console}", '{type: console, stream: "${OUT}"}')

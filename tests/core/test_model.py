@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from monitor.model import Alert, normalize, period_to_month
+from monitor.model import Alert, normalize, normalize_chunk, period_to_month
 
 
 def frame(**overrides) -> pd.DataFrame:
@@ -51,6 +51,20 @@ def test_bad_period_is_rejected():
     """A period that is not a month names the column."""
     with pytest.raises(ValueError, match="column period"):
         normalize(frame(period="2025-13"))
+
+
+def test_a_rejected_period_leaves_no_category_behind():
+    """The other rows keep only valid months among their categories (the store parses them)."""
+    rows = pd.concat([frame(), frame(period="2025-13", partner="DE")], ignore_index=True)
+    out = normalize_chunk(rows)
+    assert [r.row for r in out.rejected] == [2]
+    assert list(out.frame["period"].cat.categories) == ["2025-07"]
+
+
+def test_an_infinite_value_is_quoted_as_written():
+    """inf is reported as 'inf', the cell's text."""
+    with pytest.raises(ValueError, match="column value: not a finite number: 'inf'"):
+        normalize(frame(value="inf"))
 
 
 def test_non_numeric_value_is_rejected_with_its_row():

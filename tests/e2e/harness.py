@@ -429,12 +429,20 @@ def integrity_ok(db: Path) -> str:
 
 
 def record_figure(name: str, figures: dict[str, Any]) -> None:
-    """Append a scenario's figures to the results file (``PROVE_RESULTS``, default
-    /tmp/customs-monitor-prove.json) that docs/prove.md's table is built from."""
+    """Add a scenario's figures to the results file (``PROVE_RESULTS``, default
+    /tmp/customs-monitor-prove.json) that docs/prove.md's table is built from. The suite runs in
+    several processes: a lock beside the file serialises the read-modify-write, and the new
+    content replaces the file whole, so a reader never sees half of it."""
+    import fcntl
+
     path = Path(os.environ.get("PROVE_RESULTS", "/tmp/customs-monitor-prove.json"))
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data[name] = figures
-    path.write_text(json.dumps(data, indent=2, sort_keys=True))
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(path.read_text()) if path.exists() else {}
+        data[name] = figures
+        part = path.with_name(f"{path.name}.{os.getpid()}.part")
+        part.write_text(json.dumps(data, indent=2, sort_keys=True))
+        os.replace(part, path)
     print(f"\nFIGURES {name}: {json.dumps(figures, sort_keys=True)}")
 
 
