@@ -40,6 +40,9 @@ from monitor.sources.base import FetchResult, ObservationStream, Source
 log = logging.getLogger(__name__)
 
 BLOCK_BYTES = 32 * 2**20  # CSV bytes per chunk (about half a million canonical rows)
+# Arrow's streaming CSV reader parses about 32 blocks ahead of its consumer: read small blocks
+# (8 MB held ahead, not 1 GB) and hand them on joined into chunks of BLOCK_BYTES.
+READ_BLOCK_BYTES = 4 * 2**20
 BATCH_ROWS = 500_000  # Parquet rows per chunk
 _TEXT = pa.dictionary(pa.int32(), pa.string())
 _TEXT_COLUMNS = [c for c in COLUMNS if c != "value"]
@@ -61,6 +64,7 @@ class CanonicalFile:
         encoding: str | None = None,
         fallback_source: str | None = None,
         block_bytes: int = BLOCK_BYTES,
+        read_bytes: int = READ_BLOCK_BYTES,
         batch_rows: int = BATCH_ROWS,
     ) -> None:
         """``source`` names every row's source; without it the file's ``source`` column does,
@@ -69,6 +73,7 @@ class CanonicalFile:
         self.source = source
         self.fallback_source = fallback_source
         self.block_bytes = block_bytes
+        self.read_bytes = read_bytes
         self.batch_rows = batch_rows
         self.name = source or str(self.path)
         self.what = what
@@ -255,8 +260,10 @@ class CanonicalFile:
     def _csv_batches(
         self, encoding: str, columns: list[str], value_type: pa.DataType
     ) -> Iterator[pa.RecordBatch]:
+        read_block = min(self.block_bytes, self.read_bytes)
+        per_chunk = max(1, -(-self.block_bytes // read_block))
         options = {
-            "read_options": pacsv.ReadOptions(block_size=self.block_bytes, encoding=encoding),
+            "read_options": pacsv.ReadOptions(block_size=read_block, encoding=encoding),
             "convert_options": pacsv.ConvertOptions(
                 column_types={c: (value_type if c == "value" else _TEXT) for c in columns},
                 include_columns=columns,
@@ -267,6 +274,7 @@ class CanonicalFile:
         }
         numeric = pa.types.is_floating(value_type)
         reader = None
+        pending: list[pa.RecordBatch] = []
         while True:
             try:
                 # open_csv reads the first block already: its errors are the blocks' errors.
@@ -274,6 +282,8 @@ class CanonicalFile:
                     reader = pacsv.open_csv(self.path, **options)
                 batch = reader.read_next_batch()
             except StopIteration:
+                if pending:
+                    yield _joined(pending)
                 return
             except pa.ArrowInvalid as exc:
                 if numeric and "conversion error" in str(exc):
@@ -283,7 +293,12 @@ class CanonicalFile:
             # "nan" and "NaN" parse as NaN: text that is not a figure, to be reported.
             if numeric and pc.any(pc.is_nan(batch.column("value"))).as_py():
                 raise _NotNumbers
-            yield batch
+            # Only whole chunks leave: after _NotNumbers the text pass starts at the first row
+            # not yet handed on, and the rows held here are read again.
+            pending.append(batch)
+            if len(pending) == per_chunk:
+                yield _joined(pending)
+                pending = []
 
     def _encoding(self) -> str:
         """The configured encoding; else a byte-order mark's; else UTF-8 when the start of the
@@ -529,3 +544,11 @@ def _file_digest(path: Path) -> str:
 
 
 __all__ = ["CanonicalFile", "FileSource", "read_canonical"]
+
+
+def _joined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    """One record batch of consecutive ones (their text dictionaries unified)."""
+    if len(batches) == 1:
+        return batches[0]
+    table = pa.Table.from_batches(batches).unify_dictionaries().combine_chunks()
+    return table.to_batches()[0]

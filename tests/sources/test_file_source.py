@@ -53,6 +53,22 @@ def test_a_bad_value_is_named_by_its_line_in_any_chunk(tmp_path: Path, block_byt
     assert "x.csv: line 35, column value: not a number: 'n/a'" in str(caught.value)
 
 
+def test_chunks_joined_from_small_reads_keep_every_row_once(tmp_path: Path) -> None:
+    """Chunks of several read blocks, a bad value in a later one (the text pass starts again
+    from the first row not handed on): every good row once, the bad one named by its line."""
+    rows = [row(f"P{i}", str(i)) for i in range(60)]
+    rows[47] = row("P47", "n/a")
+    path = csv(tmp_path / "x.csv", rows)
+    stream = CanonicalFile(path, source="s", block_bytes=600, read_bytes=120).stream(
+        bad_rows="skip"
+    )
+    frame = pd.concat(list(stream), ignore_index=True)
+    assert sorted(frame.partner.astype(str)) == sorted(f"P{i}" for i in range(60) if i != 47)
+    assert [r.split(": ", 1)[1] for r in stream.rejected] == [
+        "line 49, column value: not a number: 'n/a'"
+    ]
+
+
 def test_nan_and_infinite_values_are_refused(tmp_path: Path) -> None:
     """'nan' and 'inf' are not figures: each is named, none is stored as a value."""
     path = csv(tmp_path / "x.csv", [row("A", "1"), row("B", "nan"), row("C", "inf")])
