@@ -243,7 +243,8 @@ def _plain_column(data: Any, n: int, is_period: bool) -> list[Any]:
         return [month_to_period(int(m)) for m in data.tolist()]
     if data.dtype.kind == "f":
         return [None if x != x or x in (math.inf, -math.inf) else x for x in data.tolist()]
-    return data.tolist()
+    plain: list[Any] = data.tolist()
+    return plain
 
 
 class AlertTable:

@@ -110,7 +110,9 @@ def _member(
     )
 
 
-def parse_groups(raw: Any, owner: Any, key: str | None, path: str, problems: list[Problem]) -> dict:
+def parse_groups(
+    raw: Any, owner: Any, key: str | None, path: str, problems: list[Problem]
+) -> dict[str, Group]:
     """Groups of a ``groups:`` mapping (problems appended, located)."""
     if not isinstance(raw, dict):
         problems.append(problem_at(owner, key, path, "groups: expected a mapping of group names"))

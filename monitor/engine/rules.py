@@ -314,7 +314,7 @@ def _mark_of(obj: Any, path: str) -> Mark:
 def _parse_rule(
     item: Any,
     pack: str,
-    defaults: dict,
+    defaults: dict[str, Any],
     path: str,
     problems: list[Problem],
     context: _PackContext | None = None,
@@ -488,7 +488,12 @@ def _codes(
 
 
 def _owners(
-    defaults: dict, item: dict, path: str, problems: list[Problem], name: str, ctx: _PackContext
+    defaults: dict[str, Any],
+    item: dict[str, Any],
+    path: str,
+    problems: list[Problem],
+    name: str,
+    ctx: _PackContext,
 ) -> list[Any]:
     """Where a rule's selection comes from, lowest precedence first: the pack's defaults, the
     named derived series it selects (``select: {derived: NAME}``), the rule itself."""

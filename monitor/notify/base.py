@@ -14,12 +14,15 @@ import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from monitor.config.channels import ChannelOptions
 from monitor.config.options import check
 from monitor.errors import Problem
 from monitor.model import Alert
+
+if TYPE_CHECKING:
+    from monitor.render.env import TemplateEnv
 
 CHANGE_NEW = "new"
 CHANGE_REVISED = "revised"  # a revision changed the figures of an alert already sent
@@ -90,14 +93,14 @@ class Channel(ABC):
         name: str,
         options: ChannelOptions | Mapping[str, Any],
         *,
-        templates: Any = None,
+        templates: TemplateEnv | None = None,
         **transports: Any,
     ) -> None:
         """``options``: the validated model (from the config); a mapping is validated here
         (a ConfigError naming the channel if it is wrong)."""
         self.name = name
         self.options = self.Options.parse(options, what=f"channel {name!r}")
-        self.templates = templates  # monitor.render.TemplateEnv
+        self.templates = templates
         self.transports = transports  # injected: session=requests.Session, smtp_factory=...
 
     @classmethod

@@ -99,7 +99,7 @@ class _Result:
 def _send_channel(
     channel: Channel,
     entries: list[OutboxEntry],
-    results: queue.Queue,
+    results: queue.Queue[_Result],
     clock: Clock,
     budget: float | None,
     monotonic: Callable[[], float],

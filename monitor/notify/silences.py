@@ -25,7 +25,8 @@ _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # the store's fixed-width UTC text: text o
 
 
 def _table() -> sa.Table:
-    return importlib.import_module("monitor.store.migrations.0002_silences").silences
+    table: sa.Table = importlib.import_module("monitor.store.migrations.0002_silences").silences
+    return table
 
 
 def _ts(when: datetime) -> str:
@@ -181,7 +182,7 @@ def add(
     }
     try:
         with engine.begin() as conn:
-            new_id = conn.execute(table.insert().values(**values)).inserted_primary_key[0]
+            (new_id,) = conn.execute(table.insert().values(**values)).inserted_primary_key or (0,)
             return _row(conn.execute(sa.select(table).where(table.c.id == new_id)).one())
     except sa.exc.SQLAlchemyError as exc:
         raise _guard("adding a silence", exc) from None

@@ -24,6 +24,6 @@ silences = sa.Table(
 tables = [silences]
 
 
-def upgrade(conn) -> None:
+def upgrade(conn: sa.Connection) -> None:
     for table in tables:
         table.create(conn)
