@@ -395,11 +395,6 @@ class Pipeline:
 
         return deliver_due(self.store, self.channels, clock=self.clock)
 
-    def run_once(self) -> tuple[list[PollOutcome], list[EvaluationOutcome], Any]:
-        polls = [self.poll(name) for name in self.config.sources]
-        evaluations = self.evaluate_pending()
-        return polls, evaluations, self.deliver()
-
     def close(self) -> None:
         for source in self._sources.values():
             source.close()

@@ -39,7 +39,7 @@ def build_source(
 
 def template_env(config: Config) -> Any:
     from monitor.render import TemplateEnv
-    from monitor.web.links import public_url_of
+    from monitor.web.options import public_url_of
 
     env = TemplateEnv(config.templates)
     env.console_url = public_url_of(config)

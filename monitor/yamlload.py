@@ -215,5 +215,8 @@ def load_yaml_file(path: str, *, problems: list[Problem] | None = None) -> Any:
     return load_yaml(text, str(path), problems=problems)
 
 
-def located(obj: Any, path: str = "<unknown>") -> Mark:
-    return getattr(obj, "mark", Mark(path, 0, 0))
+def mark_of(obj: Any, path: str, *, line: int = 0, column: int = 0) -> Mark:
+    """Where ``obj`` was written in its YAML file; ``path:line:column`` as given when it was
+    not read from YAML (a default, a value built in code)."""
+    mark: Mark = getattr(obj, "mark", None) or Mark(path, line, column)
+    return mark

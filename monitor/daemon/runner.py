@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -30,13 +30,6 @@ from monitor.store import SqlStore
 
 log = logging.getLogger(__name__)
 
-# RUNNER-HANDOFF (integrated): the production features (systemd notify, health and metrics,
-# release calendars, signals, the HA lease, ops checks) live in monitor.daemon.service;
-# ``Daemon.run`` hands over to it. This module stays the poll-evaluate-deliver core.
-
-#: a source with neither ``schedule`` nor ``calendar``
-DEFAULT_SCHEDULE = calendar.DEFAULT_SCHEDULE
-
 
 class LeaseLost(MonitorError):
     """This instance lost the HA lease and stopped; systemd restarts it as the standby."""
@@ -51,7 +44,6 @@ class DaemonStats:
     evaluation_pass_failures: int = 0
     alerts: int = 0
     messages_sent: int = 0
-    last_poll: dict[str, str] = field(default_factory=dict)
 
 
 def evaluation_error(outcome: Any) -> str | None:
@@ -167,7 +159,6 @@ class Daemon:
         self._poll_errors.pop(name, None)
         self.stats.polls += 1
         self.stats.poll_failures += 0 if outcome.ok else 1
-        self.stats.last_poll[name] = self.clock.now().isoformat(timespec="seconds")
         evaluations = self.evaluate_job()
         self.deliver_job()
         return outcome, evaluations

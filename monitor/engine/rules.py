@@ -47,7 +47,7 @@ from monitor.engine.units import UnitError, parse_percent, parse_quantity
 from monitor.errors import ConfigError, Problem
 from monitor.model import FLOWS, MEASURE_ALIASES, MEASURE_UNITS, Alert
 from monitor.render.filters import FILTERS
-from monitor.yamlload import LocatedDict, Mark, load_yaml_file
+from monitor.yamlload import LocatedDict, Mark, load_yaml_file, mark_of
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _CODE_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -307,10 +307,6 @@ class _PackContext:
     used: set[str] = field(default_factory=set)
 
 
-def _mark_of(obj: Any, path: str) -> Mark:
-    return getattr(obj, "mark", Mark(path, 0, 0))
-
-
 def _parse_rule(
     item: Any,
     pack: str,
@@ -326,7 +322,7 @@ def _parse_rule(
     )
     if not isinstance(item, dict):
         return None
-    mark = _mark_of(item, path)
+    mark = mark_of(item, path)
     rule_id = item.get("id")
     if "id" in item and (not isinstance(rule_id, str) or not _ID_RE.match(rule_id)):
         problems.append(
@@ -985,7 +981,7 @@ class _ItemHolder:
 
     def __init__(self, seq: Any, index: int, path: str) -> None:
         marks = getattr(seq, "item_marks", None)
-        self._mark = marks[index] if marks else getattr(seq, "mark", Mark(path, 0, 0))
+        self._mark = marks[index] if marks else mark_of(seq, path)
 
     def value_where(self, key: str) -> Mark:
         return self._mark

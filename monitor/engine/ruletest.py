@@ -35,7 +35,7 @@ from monitor.engine.rules import load_rules
 from monitor.engine.units import UnitError, parse_quantity
 from monitor.errors import ConfigError, Problem
 from monitor.model import SERIES_KEY, Alert, normalize, normalize_period, period_to_month
-from monitor.yamlload import load_yaml_file
+from monitor.yamlload import load_yaml_file, mark_of
 
 FILE_KEYS = {"rule_files", "tests"}
 TEST_KEYS = {"name", "series_defaults", "input_series", "expected_alerts"}
@@ -52,8 +52,8 @@ class Outcome:
 
 
 def _loc(obj: Any, path: str, message: str) -> Problem:
-    m = getattr(obj, "mark", None)
-    return Problem(path, m.line if m else 0, m.column if m else 0, message)
+    m = mark_of(obj, path)
+    return Problem(path, m.line, m.column, message)
 
 
 def _series_rows(

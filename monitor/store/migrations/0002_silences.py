@@ -1,4 +1,4 @@
-"""Silences: alerts matching an active silence are recorded, not sent (issue 4)."""
+"""Silences: alerts matching an active silence are recorded, not sent ."""
 
 import sqlalchemy as sa
 
