@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ from monitor.notify.base import CHANGE_NEW, CHANGE_RESOLVED, CHANGE_REVISED, Cha
 from monitor.render.history import HISTORY_MONTHS, SHARE_CONDITIONS
 from monitor.runtime import build_source
 from monitor.store import ALERT_FIRING, ALERT_RESOLVED, ALERT_SILENCED, AlertUpdate, SqlStore
+
+if TYPE_CHECKING:
+    from monitor.notify.silences import ActiveSilences
 
 log = logging.getLogger(__name__)
 
@@ -384,10 +387,10 @@ class Pipeline:
             return redact_url(str(url))
         return None
 
-    def _silences(self) -> list[Any]:
+    def _silences(self) -> ActiveSilences:
         from monitor.notify import silences
 
-        return silences.active(self.store.engine, self.clock.now())
+        return silences.muting(self.store, self.clock.now())
 
     # -- deliver ---------------------------------------------------------------------------
     def deliver(self) -> Any:

@@ -95,7 +95,7 @@ def _add(args: argparse.Namespace) -> int:
     store = open_state(config)
     try:
         s = silences.add(
-            store.engine,
+            store,
             rule=args.rule,
             matchers=matchers,
             until=until,
@@ -115,7 +115,7 @@ def _list(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     store = _store(args)
     try:
-        rows = silences.list_silences(store.engine, include_expired=args.all, now=now)
+        rows = silences.list_silences(store, include_expired=args.all, now=now)
     finally:
         store.close()
     if not rows:
@@ -144,7 +144,7 @@ def _expire(args: argparse.Namespace) -> int:
 
     store = _store(args)
     try:
-        s = silences.expire(store.engine, args.id, now=datetime.now(UTC))
+        s = silences.expire(store, args.id, now=datetime.now(UTC))
     finally:
         store.close()
     print(f"silence {s.id} expired ({s.describe()})")

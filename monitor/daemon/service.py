@@ -286,7 +286,7 @@ class Service:
             return 0
         from monitor.notify import silences
 
-        active_silences = silences.active(self.store.engine, now)
+        active_silences = silences.muting(self.store, now)
         queued = 0
         for source in sorted({a.source for a in late}):
             alerts = [a for a in late if a.source == source]

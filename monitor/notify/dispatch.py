@@ -18,17 +18,15 @@
 from __future__ import annotations
 
 import copy
-import fnmatch
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Protocol
 
 from monitor.config.routes import Route
 from monitor.errors import ConfigError
-from monitor.model import Alert, Release
+from monitor.model import Alert, Release, alert_matches
 from monitor.notify.base import (
     CHANGE_NEW,
     CHANGE_RESOLVED,
@@ -71,36 +69,10 @@ class DispatchPlan:
     template_failures: list[TemplateFailure] = field(default_factory=list)
 
 
-def alert_fields(alert: Alert) -> dict[str, str]:
-    """What a route or silence can match on: the alert's labels, then its own fields."""
-    fields = {k: str(v) for k, v in alert.labels.items()}
-    fields.update(
-        rule=alert.rule_id,
-        severity=alert.severity,
-        source=alert.source,
-        period=alert.period,
-        reporter=alert.reporter,
-        partner=alert.partner,
-        commodity=alert.commodity,
-        flow=alert.flow,
-        measure=alert.measure,
-    )
-    return fields
+class Muting(Protocol):
+    """Whether an alert is muted now (an active silence matches it): recorded, not sent."""
 
-
-def matches(match: Mapping[str, Iterable[str] | str], alert: Alert) -> bool:
-    """Every key must match one of its values; values may be shell patterns (``magnets-*``)."""
-    fields = alert_fields(alert)
-    for key, accepted in match.items():
-        values = (accepted,) if isinstance(accepted, str) else tuple(accepted)
-        have = fields.get(key)
-        if have is None or not any(fnmatch.fnmatchcase(have, str(v)) for v in values):
-            return False
-    return True
-
-
-def is_silenced(alert: Alert, silences: Iterable[Any]) -> bool:
-    return any(s.matches(alert) for s in silences)
+    def mutes(self, alert: Alert) -> bool: ...
 
 
 def _dedup_key(release: Release | None, route: str, kind: str, notices: list[Notice]) -> str:
@@ -118,7 +90,7 @@ def plan(
     source_url: str | None,
     routes: list[Route],
     channels: dict[str, Channel],
-    silences: list[Any] | None,
+    silences: Muting | None,
     now: datetime,
 ) -> DispatchPlan:
     """Decide every message this release sends; render each with its channel."""
@@ -145,7 +117,7 @@ def _plan(
     source_url: str | None,
     routes: list[Route],
     channels: dict[str, Channel],
-    silences: list[Any] | None,
+    silences: Muting | None,
     now: datetime,
 ) -> DispatchPlan:
     result = DispatchPlan()
@@ -154,12 +126,12 @@ def _plan(
     for notice in notices:
         alert = notice.alert
         # Resolved/revised notices of a silenced alert stay quiet too.
-        if silences and is_silenced(alert, silences):
+        if silences is not None and silences.mutes(alert):
             result.silenced.add(alert.key)
             continue
         taken = False
         for route in routes:
-            if matches(route.match, alert):
+            if alert_matches(route.match, alert):
                 by_route.setdefault(route.name, []).append(notice)
                 taken = True
                 if not route.continue_:

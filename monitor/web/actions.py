@@ -22,7 +22,7 @@ from monitor.errors import ConfigError, StoreError
 from monitor.notify import silences
 from monitor.store import schema as s
 from monitor.store.base import OUTBOX_FAILED, OUTBOX_PENDING
-from monitor.store.sql import ts
+from monitor.store.schema import ts
 from monitor.web.queries import AlertRecord, _actions_table
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def add_silence(
 ) -> silences.Silence:
     draft = draft_silence(form, now, rules)
     silence = silences.add(
-        store.engine,
+        store,
         rule=draft.rule,
         matchers=draft.matchers,
         until=draft.until,
@@ -169,7 +169,7 @@ def add_silence(
 
 
 def expire_silence(store: Any, silence_id: int, actor: Actor, now: datetime) -> silences.Silence:
-    silence = silences.expire(store.engine, silence_id, now=now)
+    silence = silences.expire(store, silence_id, now=now)
     record(store, actor, SILENCE_EXPIRE, str(silence_id), {"matches": silence.describe()}, now)
     log.info("console: %s expired silence %d", actor.who, silence_id)
     return silence

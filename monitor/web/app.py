@@ -343,7 +343,7 @@ def create_app(
     def silences_page() -> Any:
         from monitor.notify import silences
 
-        everything = silences.list_silences(backend.store.engine, include_expired=True)
+        everything = silences.list_silences(backend.store, include_expired=True)
         at = now()
         current = [x for x in everything if x.is_active(at) or (x.starts_at and x.starts_at > at)]
         ended = [x for x in everything if x not in current][-20:]

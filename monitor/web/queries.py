@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from monitor.model import SERIES_KEY, Alert, month_to_period, period_to_month
 from monitor.store import schema as s
 from monitor.store.base import ALERT_FIRING, ALERT_RESOLVED, ALERT_SILENCED
-from monitor.store.sql import parse_ts, ts
+from monitor.store.schema import parse_ts, ts
 
 STATES = (ALERT_FIRING, ALERT_SILENCED, ALERT_RESOLVED)
 SEVERITIES = ("critical", "error", "warning", "info")
