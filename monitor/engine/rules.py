@@ -72,17 +72,8 @@ class Condition:
     @property
     def lookback(self) -> int:
         """Months before t this condition reads (the panel is cut to that many)."""
-        p, t = self.params, self.type
-        own = {
-            "period_high": lambda: p["window"] - 1,
-            "period_low": lambda: p["window"] - 1,
-            "pct_change": lambda: p["periods"],
-            "share_shift": lambda: p["periods"],
-            "streak": lambda: p["length"],
-            "anomaly": lambda: p["window"],
-            "mirror_gap": lambda: p["window"] - 1,
-        }
-        here = own[t]() if t in own else 0
+        spec = CONDITIONS.get(self.type)
+        here = spec.months_back(self.params) if spec is not None else 0
         return max([here, *(m.lookback for m in self.members)])
 
     def context_keys(self) -> set[str]:
