@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -63,14 +63,23 @@ CLOSE_MARGIN = 5.0
 EXIT_MARGIN = 1.0
 
 
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+#: starts the web console for a service (``monitor.web.server.start_console``); None when the
+#: console is off or cannot listen
+ConsoleFactory = Callable[["Service"], Closable | None]
+
+
 class LeaseLost(MonitorError):
     """This instance lost the HA lease and stopped; systemd restarts it as the standby."""
 
 
-def run_daemon(daemon: Daemon) -> None:
+def run_daemon(daemon: Daemon, *, start_console: ConsoleFactory | None = None) -> None:
     """Run an opened daemon until SIGTERM/SIGINT as the production service (HA lease, systemd
-    notify, health endpoint, SIGHUP reload); raises ``LeaseLost`` (exit 1) if the lease was
-    lost."""
+    notify, health endpoint, the console from ``start_console``, SIGHUP reload); raises
+    ``LeaseLost`` (exit 1) if the lease was lost."""
     log.info(
         "customs-monitor starting: %d source(s), %d rule(s), %d channel(s), state %s",
         len(daemon.config.sources),
@@ -79,7 +88,11 @@ def run_daemon(daemon: Daemon) -> None:
         daemon.store._shown_url,
     )
     code = Service(
-        daemon.config, config_path=daemon.config.path, daemon=daemon, exit_at_deadline=True
+        daemon.config,
+        config_path=daemon.config.path,
+        daemon=daemon,
+        exit_at_deadline=True,
+        start_console=start_console,
     ).run()
     if code == EXIT_LEASE_LOST:
         raise LeaseLost(
@@ -99,6 +112,7 @@ class Service:
         daemon: Daemon | None = None,
         stop_timeout: float = STOP_TIMEOUT,
         exit_at_deadline: bool = False,
+        start_console: ConsoleFactory | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -128,7 +142,9 @@ class Service:
         self.lease_lost = False
         self.active = False
         self.health: HealthServer | None = None
-        self.console: Any = None  # monitor.web.server.ConsoleServer (daemon.web)
+        #: starts the console (``daemon.web``) for this service; None: no console
+        self._start_console = start_console
+        self.console: Closable | None = None
         self._running = 0
         self._idle = threading.Condition()
         self._reload_lock = threading.Lock()
@@ -424,9 +440,8 @@ class Service:
             self.health = HealthServer(
                 self.metrics, self.readiness, bind=h.bind, port=h.port
             ).start()
-        from monitor.web.server import start_console
-
-        self.console = start_console(self)
+        if self._start_console is not None:
+            self.console = self._start_console(self)
 
     def wait_for_lease(self) -> bool:
         return wait_until_active(

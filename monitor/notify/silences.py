@@ -10,8 +10,9 @@ them (``Store.add_silence`` ...); this module says what a silence may be, and ha
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from monitor.errors import ConfigError, Problem
 from monitor.model import Alert
@@ -30,7 +31,29 @@ __all__ = [
     "list_silences",
     "muting",
     "parse_matchers",
+    "parse_until",
 ]
+
+
+_RELATIVE = re.compile(r"^\s*(\d+)\s*([hdw])\s*$")
+
+
+def parse_until(text: str, now: datetime) -> datetime:
+    """``2027-01-15`` (midnight UTC), an ISO date-time, or relative ``12h`` / ``7d`` / ``2w``."""
+    m = _RELATIVE.match(text)
+    if m:
+        n, unit = int(m.group(1)), m.group(2)
+        return (
+            now + {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
+        )
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"--until {text!r}: expected a date (2027-01-15), a date-time "
+            "(2027-01-15T12:00Z) or a duration (12h, 7d, 2w)"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def parse_matchers(items: list[str] | None) -> dict[str, str]:

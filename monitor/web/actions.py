@@ -112,13 +112,12 @@ def draft_silence(form: SilenceForm, now: datetime, rules: Iterable[Any]) -> Sil
     a silence that could never match (``silences.check_silence`` against the loaded rules and
     the ops notices), then what ``silences.add`` refuses (a past end, nothing to match, no
     comment). Raises ConfigError with the CLI's words."""
-    from monitor.commands.silence import parse_until
     from monitor.daemon.ops import RULE_OUTBOX_STUCK, RULE_SOURCE_FAILING
 
     matchers = silences.parse_matchers(list(form.matches))
     if not form.until:
         raise ConfigError("--until is required: a date (2025-09-01), a date-time or 12h/7d/2w")
-    until = parse_until(form.until, now)
+    until = silences.parse_until(form.until, now)
     loaded = list(rules)
     silences.check_silence(
         form.rule or None,

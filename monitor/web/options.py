@@ -226,9 +226,3 @@ def load_tokens(path: str) -> Tokens:
     if problems:
         raise ConfigError(problems)
     return Tokens(by_name=by_name, source=path)
-
-
-def public_url_of(config: object) -> str | None:
-    """``daemon.web.public_url`` of a Config (None when the console is off or has none)."""
-    options = web_options(config)
-    return options.public_url if options.enabled else None
