@@ -67,7 +67,7 @@ def parse_matchers(items: list[str] | None) -> dict[str, str]:
     return out
 
 
-#: what a silence matcher can name besides the rules' labels (monitor.notify.dispatch.alert_fields)
+#: what a silence matcher can name besides the rules' labels (monitor.model.alert_fields)
 ALERT_FIELDS = (
     "rule",
     "severity",
