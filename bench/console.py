@@ -32,10 +32,10 @@ from monitor.clock import ManualClock
 from monitor.config import load_config
 from monitor.model import Alert, month_to_period, period_to_month
 from monitor.render import TemplateEnv
+from monitor.render.links import alert_path, series_path
 from monitor.store import ALERT_FIRING, AlertUpdate, OutboxEntry, open_store
 from monitor.web.app import create_app
 from monitor.web.backend import StaticBackend
-from monitor.web.links import alert_path, series_path
 from monitor.web.options import WebOptions
 
 SEED = 20251120

@@ -12,13 +12,14 @@ import importlib
 import logging
 import pkgutil
 import sys
+from typing import NoReturn
 
 from monitor import __version__, commands
 from monitor.errors import ConfigError, MonitorError
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors exit 2 with a one-line hint
+    def error(self, message: str) -> NoReturn:  # usage errors exit 2 with a one-line hint
         self.print_usage(sys.stderr)
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         raise SystemExit(2)

@@ -7,13 +7,13 @@ from collections.abc import Collection, Iterable
 from typing import Any
 
 from monitor.errors import Problem
-from monitor.yamlload import Mark
+from monitor.yamlload import Mark, mark_of
 
 
 def _where(obj: Any, key: str | None, path: str) -> Mark:
     if key is not None and hasattr(obj, "where"):
         return obj.where(key)
-    return getattr(obj, "mark", Mark(path, 0, 0))
+    return mark_of(obj, path)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

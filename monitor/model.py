@@ -18,11 +18,12 @@ so rules can compare with ``500 t`` and history never mixes units.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -526,3 +527,31 @@ class Alert:
             "template": self.template,
             **self.context,
         }
+
+
+def alert_fields(alert: Alert) -> dict[str, str]:
+    """What a route or silence can match on: the alert's labels, then its own fields."""
+    fields = {k: str(v) for k, v in alert.labels.items()}
+    fields.update(
+        rule=alert.rule_id,
+        severity=alert.severity,
+        source=alert.source,
+        period=alert.period,
+        reporter=alert.reporter,
+        partner=alert.partner,
+        commodity=alert.commodity,
+        flow=alert.flow,
+        measure=alert.measure,
+    )
+    return fields
+
+
+def alert_matches(match: Mapping[str, Iterable[str] | str], alert: Alert) -> bool:
+    """Every key must match one of its values; values may be shell patterns (``magnets-*``)."""
+    fields = alert_fields(alert)
+    for key, accepted in match.items():
+        values = (accepted,) if isinstance(accepted, str) else tuple(accepted)
+        have = fields.get(key)
+        if have is None or not any(fnmatch.fnmatchcase(have, str(v)) for v in values):
+            return False
+    return True

@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,10 @@ from monitor.model import SERIES_KEY, Alert, Release, month_to_period, period_to
 from monitor.notify.base import CHANGE_NEW, CHANGE_RESOLVED, CHANGE_REVISED, Channel, Notice
 from monitor.render.history import HISTORY_MONTHS, SHARE_CONDITIONS
 from monitor.runtime import build_source
-from monitor.store import ALERT_FIRING, ALERT_RESOLVED, ALERT_SILENCED, AlertUpdate, SqlStore
+from monitor.store import ALERT_FIRING, ALERT_SILENCED, AlertUpdate, SqlStore
+
+if TYPE_CHECKING:
+    from monitor.notify.silences import ActiveSilences
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +211,7 @@ class Pipeline:
     def evaluate_release(self, release: Release) -> EvaluationOutcome:
         from monitor.engine import evaluate
         from monitor.notify.dispatch import plan
+        from monitor.notify.reconcile import reconcile
 
         started = time.perf_counter()
         periods = self.periods_to_evaluate(release)
@@ -227,31 +231,9 @@ class Pipeline:
         )
         fired = [_with_source(a, release.source) for a in fired]
         stored = self.store.alerts(source=release.source, periods=periods) if periods else {}
-        rule_ids = {r.id for r in self.rules}
-        notices: list[Notice] = []
-        updates: dict[str, AlertUpdate] = {}
-        fired_keys = set()
-        for alert in fired:
-            fired_keys.add(alert.key)
-            old = stored.get(alert.key)
-            if old is None or old.state == ALERT_RESOLVED:
-                notices.append(Notice(alert, CHANGE_NEW))
-            elif not alert.same_figures(old.fingerprint):
-                if old.state == ALERT_FIRING:
-                    notices.append(Notice(alert, CHANGE_REVISED, previous=old.alert))
-                else:  # silenced: keep quiet, keep the new figures
-                    updates[alert.key] = AlertUpdate(alert, old.state, release.id)
-                    continue
-            else:
-                continue
-            updates[alert.key] = AlertUpdate(alert, ALERT_FIRING, release.id)
-        for key, old in stored.items():
-            if key in fired_keys or old.state != ALERT_FIRING or old.rule_id not in rule_ids:
-                continue
-            gone = Alert.from_dict(old.alert)
-            notices.append(Notice(gone, CHANGE_RESOLVED, previous=old.alert))
-            updates[key] = AlertUpdate(gone, ALERT_RESOLVED, release.id)
-        notices = self._with_history(release.source, notices)
+        changes = reconcile(fired, stored, rules={r.id for r in self.rules}, release_id=release.id)
+        updates = changes.updates
+        notices = self._with_history(release.source, changes.notices)
         plan_ = plan(
             notices,
             release=release,
@@ -384,21 +366,16 @@ class Pipeline:
             return redact_url(str(url))
         return None
 
-    def _silences(self) -> list[Any]:
+    def _silences(self) -> ActiveSilences:
         from monitor.notify import silences
 
-        return silences.active(self.store.engine, self.clock.now())
+        return silences.muting(self.store, self.clock.now())
 
     # -- deliver ---------------------------------------------------------------------------
     def deliver(self) -> Any:
         from monitor.notify.deliver import deliver_due
 
         return deliver_due(self.store, self.channels, clock=self.clock)
-
-    def run_once(self) -> tuple[list[PollOutcome], list[EvaluationOutcome], Any]:
-        polls = [self.poll(name) for name in self.config.sources]
-        evaluations = self.evaluate_pending()
-        return polls, evaluations, self.deliver()
 
     def close(self) -> None:
         for source in self._sources.values():

@@ -39,10 +39,10 @@ def build_source(
 
 def template_env(config: Config) -> Any:
     from monitor.render import TemplateEnv
-    from monitor.web.links import public_url_of
 
     env = TemplateEnv(config.templates)
-    env.console_url = public_url_of(config)
+    web = config.daemon.web  # messages link to the console's pages when it has a public URL
+    env.console_url = web.public_url if web is not None and web.enabled else None
     return env
 
 

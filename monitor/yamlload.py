@@ -68,10 +68,10 @@ def _mark(path: str, node: yaml.Node) -> Mark:
 
 
 class _Loader(yaml.SafeLoader):
-    pass
+    nodes_built = 0
 
 
-_PLAIN_TAGS = {
+_PLAIN_TAGS: dict[type[yaml.Node], str] = {
     yaml.MappingNode: "tag:yaml.org,2002:map",
     yaml.SequenceNode: "tag:yaml.org,2002:seq",
 }
@@ -87,7 +87,7 @@ class _TooLarge(Exception):
 
 
 def _construct(loader: _Loader, node: yaml.Node, path: str, problems: list[Problem]) -> Any:
-    loader.nodes_built = getattr(loader, "nodes_built", 0) + 1
+    loader.nodes_built += 1
     if loader.nodes_built > MAX_NODES:
         raise _TooLarge
     expected = _PLAIN_TAGS.get(type(node))
@@ -215,5 +215,8 @@ def load_yaml_file(path: str, *, problems: list[Problem] | None = None) -> Any:
     return load_yaml(text, str(path), problems=problems)
 
 
-def located(obj: Any, path: str = "<unknown>") -> Mark:
-    return getattr(obj, "mark", Mark(path, 0, 0))
+def mark_of(obj: Any, path: str, *, line: int = 0, column: int = 0) -> Mark:
+    """Where ``obj`` was written in its YAML file; ``path:line:column`` as given when it was
+    not read from YAML (a default, a value built in code)."""
+    mark: Mark = getattr(obj, "mark", None) or Mark(path, line, column)
+    return mark

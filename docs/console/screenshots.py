@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 from monitor.clock import ManualClock  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.daemon.runner import Daemon  # noqa: E402
+from monitor.render.links import alert_path, series_path  # noqa: E402
 from monitor.web import actions  # noqa: E402
 from monitor.web.backend import StaticBackend  # noqa: E402
-from monitor.web.links import alert_path, series_path  # noqa: E402
 from monitor.web.options import WebOptions  # noqa: E402
 from monitor.web.server import ConsoleServer  # noqa: E402
 from tests.notify.servers import HttpPeer, Reply  # noqa: E402

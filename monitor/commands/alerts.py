@@ -117,8 +117,8 @@ def _record_json(record: Any, deliveries: list[Any], templates: Any, url: str | 
 
 def _list(args: argparse.Namespace) -> int:
     from monitor.render import filters
+    from monitor.render.links import alert_url
     from monitor.web import queries
-    from monitor.web.links import alert_url
 
     store, templates = _open(args)
     try:
@@ -172,9 +172,9 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     from monitor.render import filters
+    from monitor.render.links import alert_url
     from monitor.render.view import facts
     from monitor.web import queries
-    from monitor.web.links import alert_url
 
     store, templates = _open(args)
     try:

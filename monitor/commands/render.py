@@ -11,8 +11,14 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor.errors import ConfigError, Problem
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from monitor.config import Config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def _observations(args: argparse.Namespace, config) -> object:
+def _observations(args: argparse.Namespace, config: Config) -> pd.DataFrame:
     if args.data:
         from monitor.commands.backtest import read_observations
 

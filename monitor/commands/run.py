@@ -53,6 +53,8 @@ def cycle_failures(
 def _run(args: argparse.Namespace) -> int:
     from monitor.config import load_config
     from monitor.daemon.runner import Daemon, evaluation_error
+    from monitor.daemon.service import run_daemon
+    from monitor.web.server import start_console
 
     config = load_config(args.config)
     daemon = Daemon(config)
@@ -76,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
             for failure in failures:
                 print(f"error: {failure}", file=sys.stderr)
             return 1 if failures else 0
-        daemon.run()
+        run_daemon(daemon, start_console=start_console)
         return 0
     finally:
         daemon.close()

@@ -6,30 +6,9 @@ Silenced alerts are still evaluated and recorded (state ``silenced``); they are 
 from __future__ import annotations
 
 import argparse
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from monitor.errors import ConfigError
-
-_RELATIVE = re.compile(r"^\s*(\d+)\s*([hdw])\s*$")
-
-
-def parse_until(text: str, now: datetime) -> datetime:
-    """``2027-01-15`` (midnight UTC), an ISO date-time, or relative ``12h`` / ``7d`` / ``2w``."""
-    m = _RELATIVE.match(text)
-    if m:
-        n, unit = int(m.group(1)), m.group(2)
-        return (
-            now + {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
-        )
-    try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(
-            f"--until {text!r}: expected a date (2027-01-15), a date-time "
-            "(2027-01-15T12:00Z) or a duration (12h, 7d, 2w)"
-        ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+from monitor.notify.silences import parse_until
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -95,7 +74,7 @@ def _add(args: argparse.Namespace) -> int:
     store = open_state(config)
     try:
         s = silences.add(
-            store.engine,
+            store,
             rule=args.rule,
             matchers=matchers,
             until=until,
@@ -115,7 +94,7 @@ def _list(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     store = _store(args)
     try:
-        rows = silences.list_silences(store.engine, include_expired=args.all, now=now)
+        rows = silences.list_silences(store, include_expired=args.all, now=now)
     finally:
         store.close()
     if not rows:
@@ -144,7 +123,7 @@ def _expire(args: argparse.Namespace) -> int:
 
     store = _store(args)
     try:
-        s = silences.expire(store.engine, args.id, now=datetime.now(UTC))
+        s = silences.expire(store, args.id, now=datetime.now(UTC))
     finally:
         store.close()
     print(f"silence {s.id} expired ({s.describe()})")

@@ -33,7 +33,7 @@ from monitor.config.sources import AnySourceOptions, InitialMode, SourceOptions
 from monitor.config_checks import did_you_mean
 from monitor.errors import ConfigError, Problem
 from monitor.resources import bundled_path, default_dataset
-from monitor.yamlload import LocatedDict, LocatedList, Mark, load_yaml_file
+from monitor.yamlload import LocatedDict, LocatedList, Mark, load_yaml_file, mark_of
 
 ENV_CONFIG = "CUSTOMS_MONITOR_CONFIG"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -170,7 +170,7 @@ def read_config(
         raw.update(overrides)
     where = path or "<embedded default>"
     if not isinstance(raw, dict):
-        m = getattr(raw, "mark", Mark(where, 1, 1))
+        m = mark_of(raw, where, line=1, column=1)
         return None, [*found, Problem(where, m.line, m.column, "the config must be a mapping")]
     env_values = _Environment(env, where)
     raw = env_values.substitute(raw)
@@ -392,7 +392,7 @@ def check_config(config: Config, raw: Mapping[str, Any]) -> list[Problem]:
                     )
                 )
     if channels and not routes:
-        m = getattr(raw, "mark", Mark(where, 0, 0))
+        m = mark_of(raw, where)
         found.append(
             Problem(
                 m.path or where,

@@ -29,7 +29,7 @@ from pydantic_core.core_schema import ErrorType
 
 from monitor.config_checks import did_you_mean
 from monitor.errors import ConfigError, Problem
-from monitor.yamlload import LocatedDict, LocatedList, Mark
+from monitor.yamlload import LocatedDict, LocatedList, Mark, mark_of
 
 Loc = tuple[str | int, ...]
 
@@ -249,7 +249,7 @@ class _Walk:
         self.secret = False
         self.node: Any = raw
         self.parent: Any = None
-        self.mark = getattr(raw, "mark", Mark(where, 0, 0))
+        self.mark = mark_of(raw, where)
         parts = list(loc)
         while parts:
             part = parts.pop(0)

@@ -25,6 +25,7 @@ import hashlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -294,14 +295,28 @@ def lease_for(state_url: str, options: HaOptions, instance_id: str) -> Lease:
     return NoLease()
 
 
-def wait_until_active(lease: Lease, stop: threading.Event, check_seconds: float) -> bool:
-    """Standby loop: retry the lease until held (True) or ``stop`` is set (False)."""
+def wait_until_active(
+    lease: Lease,
+    stop: threading.Event,
+    check_seconds: float,
+    *,
+    on_standby: Callable[[str], object] | None = None,
+    on_wait: Callable[[], object] | None = None,
+) -> bool:
+    """The standby loop: retry the lease every ``check_seconds`` until it is held (True) or
+    ``stop`` is set (False). ``on_standby(holder)`` runs once, when the lease is first found
+    held by another instance; ``on_wait`` before each wait (a standby is healthy, not stuck)."""
     announced = False
     while not stop.is_set():
         if lease.try_acquire():
             return True
         if not announced:
-            log.info("ha: standby; lease held by %s", lease.holder() or "another instance")
+            holder = lease.holder() or "another instance"
+            log.info("ha: standby; the lease is held by %s", holder)
+            if on_standby is not None:
+                on_standby(holder)
             announced = True
+        if on_wait is not None:
+            on_wait()
         stop.wait(check_seconds)
     return False

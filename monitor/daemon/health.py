@@ -103,6 +103,8 @@ class HealthServer:
     @property
     def url(self) -> str:
         host = self.httpd.server_address[0]
+        if isinstance(host, bytes):
+            host = host.decode()
         return f"http://{host}:{self.port}"
 
     def start(self) -> HealthServer:

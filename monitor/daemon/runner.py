@@ -1,8 +1,10 @@
-"""The daemon: one APScheduler 3 BlockingScheduler process driving the pipeline.
+"""The daemon's jobs: poll a source (then evaluate and deliver), evaluate pending releases,
+deliver the outbox, and ``run_once`` over every source (``customs-monitor run --once``).
 
-Each source polls on its own trigger (a cron string, or a release calendar); a delivery job
-drains the outbox. Jobs never overlap (max_instances=1), late runs coalesce, and the schedule is
-rebuilt from the config at every start (memory job store: nothing persistent to go stale).
+``Daemon`` opens what the jobs need (rules, channels, the store, the pipeline) and keeps their
+locks and counters: one evaluation and one delivery at a time. It schedules nothing and imports
+nothing of the service: ``monitor.daemon.service.Service`` puts these jobs on its scheduler
+(each source on its own trigger), and observes deliveries through ``delivery_observers``.
 """
 
 from __future__ import annotations
@@ -10,36 +12,24 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config
 from monitor.config.sources import SourceOptions
 from monitor.daemon import calendar
 from monitor.errors import MonitorError
-from monitor.notify.deliver import deliver_due
+from monitor.notify.deliver import DeliveryReport, deliver_due
 from monitor.pipeline import EvaluationOutcome, Pipeline, PollOutcome
 from monitor.runtime import build_channels, load_rules, open_state, template_env
 from monitor.store import SqlStore
 
 log = logging.getLogger(__name__)
-
-# RUNNER-HANDOFF (integrated): the production features (systemd notify, health and metrics,
-# release calendars, signals, the HA lease, ops checks) live in monitor.daemon.service;
-# ``Daemon.run`` hands over to it. This module stays the poll-evaluate-deliver core.
-
-#: a source with neither ``schedule`` nor ``calendar``
-DEFAULT_SCHEDULE = calendar.DEFAULT_SCHEDULE
-
-
-class LeaseLost(MonitorError):
-    """This instance lost the HA lease and stopped; systemd restarts it as the standby."""
 
 
 @dataclass
@@ -51,7 +41,6 @@ class DaemonStats:
     evaluation_pass_failures: int = 0
     alerts: int = 0
     messages_sent: int = 0
-    last_poll: dict[str, str] = field(default_factory=dict)
 
 
 def evaluation_error(outcome: Any) -> str | None:
@@ -106,6 +95,8 @@ class Daemon:
         self._poll_errors: dict[str, str] = {}  # source -> last unexpected poll error
         #: the monotonic time by which running jobs must be done, once the service is stopping
         self.stop_deadline: Callable[[], float | None] = _not_stopping
+        #: called with the report of every delivery, wherever it runs (metrics observe here)
+        self.delivery_observers: list[Callable[[DeliveryReport], None]] = []
         # Every schedule is checked now, so a bad one fails the start (before READY=1), not
         # the first poll.
         for name, options in config.sources.items():
@@ -119,32 +110,6 @@ class Daemon:
     def trigger_for(self, name: str, options: SourceOptions) -> Any:
         """The source's trigger: a release calendar, ``@every N``, or a crontab line."""
         return calendar.trigger_for_source(options)
-
-    def schedule_jobs(self, *, start_now: bool = True) -> None:
-        now = self.clock.now()
-        for name, options in self.config.sources.items():
-            self.scheduler.add_job(
-                self.poll_job,
-                self.trigger_for(name, options),
-                args=[name],
-                id=f"poll:{name}",
-                name=f"poll {name}",
-                max_instances=1,
-                coalesce=True,
-                replace_existing=True,
-                misfire_grace_time=3600,
-                # next_run_time=None would add the job paused; leave it out to follow the trigger.
-                **({"next_run_time": now} if start_now else {}),
-            )
-        self.scheduler.add_job(
-            self.deliver_job,
-            IntervalTrigger(seconds=self.config.daemon.deliver_interval),
-            id="deliver",
-            name="deliver outbox",
-            max_instances=1,
-            coalesce=True,
-            replace_existing=True,
-        )
 
     def poll_job(self, name: str) -> tuple[PollOutcome | None, list[EvaluationOutcome]]:
         try:
@@ -167,7 +132,6 @@ class Daemon:
         self._poll_errors.pop(name, None)
         self.stats.polls += 1
         self.stats.poll_failures += 0 if outcome.ok else 1
-        self.stats.last_poll[name] = self.clock.now().isoformat(timespec="seconds")
         evaluations = self.evaluate_job()
         self.deliver_job()
         return outcome, evaluations
@@ -203,7 +167,7 @@ class Daemon:
         self.evaluation_error = self.last_evaluation_failure = text
         self.stats.evaluation_pass_failures += 1
 
-    def deliver_job(self) -> Any:
+    def deliver_job(self) -> DeliveryReport | None:
         with self._deliver_lock:
             try:
                 # deliver_due directly rather than Pipeline.deliver: the stop deadline reaches
@@ -214,7 +178,9 @@ class Daemon:
             except MonitorError as exc:
                 log.error("delivery failed: %s", exc)
                 return None
-        self.stats.messages_sent += getattr(report, "sent", 0)
+        self.stats.messages_sent += report.sent
+        for observe in self.delivery_observers:
+            observe(report)
         return report
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -230,26 +196,6 @@ class Daemon:
         evaluations.extend(self.evaluate_job())  # releases left pending by an earlier crash
         self.deliver_job()
         return polls, evaluations, self.stats.messages_sent - sent_before
-
-    def run(self) -> None:
-        """Run until SIGTERM/SIGINT as the production service (HA lease, systemd notify,
-        health endpoint, SIGHUP reload); raises ``LeaseLost`` (exit 1) if the lease was lost."""
-        from monitor.daemon.service import EXIT_LEASE_LOST, Service
-
-        log.info(
-            "customs-monitor starting: %d source(s), %d rule(s), %d channel(s), state %s",
-            len(self.config.sources),
-            len(list(self.rules)),
-            len(self.channels),
-            self.store._shown_url,
-        )
-        code = Service(
-            self.config, config_path=self.config.path, daemon=self, exit_at_deadline=True
-        ).run()
-        if code == EXIT_LEASE_LOST:
-            raise LeaseLost(
-                "ha: the lease was lost; exiting so that this instance restarts as the standby"
-            )
 
     def stop(self) -> None:
         if self.scheduler.running:

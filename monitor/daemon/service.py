@@ -1,10 +1,12 @@
 """The daemon in production: the runner's jobs plus everything an operator relies on.
 
-``Service`` wraps ``runner.Daemon`` (which knows how to poll, evaluate and deliver) and adds:
-calendar-aware poll triggers, the HA lease (standby until it holds it; fenced when it loses it),
-sd_notify READY/WATCHDOG/STATUS/RELOADING/STOPPING, the health endpoint with metrics, the ops
-incidents (one notice when a failure begins, one when it clears), SIGHUP reload (a broken config
-is rejected, the old one keeps running) and a SIGTERM stop with a deadline.
+``Service`` owns the scheduler and runs the jobs of ``runner.Daemon`` (which knows how to poll,
+evaluate and deliver) on it, and adds: calendar-aware poll triggers (jobs never overlap, late
+runs coalesce, and the schedule is rebuilt from the config at every start and reload), the HA
+lease (standby until it holds it; fenced when it loses it), sd_notify
+READY/WATCHDOG/STATUS/RELOADING/STOPPING, the health endpoint with metrics, the ops incidents
+(one notice when a failure begins, one when it clears), SIGHUP reload (a broken config is
+rejected, the old one keeps running) and a SIGTERM stop with a deadline.
 
 The stop deadline (``STOP_TIMEOUT``, 45 s, below the unit's TimeoutStopSec=60) holds whatever a
 source or receiver does: no job starts after SIGTERM; running ones get until the deadline minus
@@ -28,7 +30,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -38,14 +40,15 @@ from monitor.config import Config
 from monitor.config.daemon import DaemonOptions
 from monitor.config.routes import Route
 from monitor.daemon import calendar, ops
-from monitor.daemon.ha import Lease, lease_for
+from monitor.daemon.ha import Lease, lease_for, wait_until_active
 from monitor.daemon.health import HealthServer, Readiness, readiness
 from monitor.daemon.metrics import Metrics
-from monitor.daemon.runner import evaluation_error, rejected_rows
+from monitor.daemon.runner import Daemon, evaluation_error, rejected_rows
 from monitor.daemon.systemd import Notifier
 from monitor.errors import MonitorError
 from monitor.model import Alert
 from monitor.notify.base import CHANGE_NEW, CHANGE_RESOLVED, Notice
+from monitor.notify.deliver import DeliveryReport
 from monitor.store import ALERT_FIRING, ALERT_RESOLVED, AlertUpdate
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,43 @@ CLOSE_MARGIN = 5.0
 EXIT_MARGIN = 1.0
 
 
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+#: starts the web console for a service (``monitor.web.server.start_console``); None when the
+#: console is off or cannot listen
+ConsoleFactory = Callable[["Service"], Closable | None]
+
+
+class LeaseLost(MonitorError):
+    """This instance lost the HA lease and stopped; systemd restarts it as the standby."""
+
+
+def run_daemon(daemon: Daemon, *, start_console: ConsoleFactory | None = None) -> None:
+    """Run an opened daemon until SIGTERM/SIGINT as the production service (HA lease, systemd
+    notify, health endpoint, the console from ``start_console``, SIGHUP reload); raises
+    ``LeaseLost`` (exit 1) if the lease was lost."""
+    log.info(
+        "customs-monitor starting: %d source(s), %d rule(s), %d channel(s), state %s",
+        len(daemon.config.sources),
+        len(list(daemon.rules)),
+        len(daemon.channels),
+        daemon.store._shown_url,
+    )
+    code = Service(
+        daemon.config,
+        config_path=daemon.config.path,
+        daemon=daemon,
+        exit_at_deadline=True,
+        start_console=start_console,
+    ).run()
+    if code == EXIT_LEASE_LOST:
+        raise LeaseLost(
+            "ha: the lease was lost; exiting so that this instance restarts as the standby"
+        )
+
+
 class Service:
     def __init__(
         self,
@@ -68,13 +108,12 @@ class Service:
         config_path: str | None = None,
         clock: Clock | None = None,
         environ: Mapping[str, str] | None = None,
-        daemon_factory: Callable[..., Any] | None = None,
-        daemon: Any = None,
+        daemon_factory: Callable[..., Daemon] | None = None,
+        daemon: Daemon | None = None,
         stop_timeout: float = STOP_TIMEOUT,
         exit_at_deadline: bool = False,
+        start_console: ConsoleFactory | None = None,
     ) -> None:
-        from monitor.daemon.runner import Daemon
-
         self.config = config
         self.config_path = config_path
         self.clock = daemon.clock if daemon is not None else (clock or SystemClock())
@@ -95,7 +134,7 @@ class Service:
         self.daemon = daemon
         self.scheduler = daemon.scheduler
         self.metrics = Metrics(self.daemon.store)
-        self._instrumented(self.daemon)
+        self._attach(self.daemon)
         self.store = self.daemon.store
         self.lease: Lease = lease_for(config.state, self.options.ha, self.options.instance_id)
         self.started_at = self.clock.now()
@@ -103,7 +142,9 @@ class Service:
         self.lease_lost = False
         self.active = False
         self.health: HealthServer | None = None
-        self.console: Any = None  # monitor.web.server.ConsoleServer (daemon.web)
+        #: starts the console (``daemon.web``) for this service; None: no console
+        self._start_console = start_console
+        self.console: Closable | None = None
         self._running = 0
         self._idle = threading.Condition()
         self._reload_lock = threading.Lock()
@@ -155,25 +196,21 @@ class Service:
     def deliver(self) -> None:
         self.daemon.deliver_job()
 
-    def _instrumented(self, daemon: Any) -> Any:
-        """Count deliveries wherever the daemon delivers (its poll job delivers right after
-        evaluating, besides the periodic deliver job); hand it the stop deadline."""
+    def _attach(self, daemon: Daemon) -> Daemon:
+        """Hand the daemon the stop deadline, and count its deliveries wherever it delivers
+        (its poll job delivers right after evaluating, besides the periodic deliver job)."""
         daemon.stop_deadline = self.jobs_deadline
-        original = daemon.deliver_job
-
-        def deliver_job() -> Any:
-            report = original()
-            for channel, rep in (getattr(report, "per_channel", None) or {}).items():
-                for _ in range(rep.sent):
-                    self.metrics.observe_delivery(channel, ok=True)
-                for _ in range(rep.retried):
-                    self.metrics.observe_delivery(channel, ok=False)
-                for _ in range(rep.failed):
-                    self.metrics.observe_delivery(channel, ok=False, permanent=True)
-            return report
-
-        daemon.deliver_job = deliver_job
+        daemon.delivery_observers.append(self._observe_delivery)
         return daemon
+
+    def _observe_delivery(self, report: DeliveryReport) -> None:
+        for channel, rep in report.per_channel.items():
+            for _ in range(rep.sent):
+                self.metrics.observe_delivery(channel, ok=True)
+            for _ in range(rep.retried):
+                self.metrics.observe_delivery(channel, ok=False)
+            for _ in range(rep.failed):
+                self.metrics.observe_delivery(channel, ok=False, permanent=True)
 
     def watchdog(self) -> None:
         self.notifier.watchdog()
@@ -286,7 +323,7 @@ class Service:
             return 0
         from monitor.notify import silences
 
-        active_silences = silences.active(self.store.engine, now)
+        active_silences = silences.muting(self.store, now)
         queued = 0
         for source in sorted({a.source for a in late}):
             alerts = [a for a in late if a.source == source]
@@ -403,23 +440,17 @@ class Service:
             self.health = HealthServer(
                 self.metrics, self.readiness, bind=h.bind, port=h.port
             ).start()
-        from monitor.web.server import start_console
-
-        self.console = start_console(self)
+        if self._start_console is not None:
+            self.console = self._start_console(self)
 
     def wait_for_lease(self) -> bool:
-        announced = False
-        while not self.stopping.is_set():
-            if self.lease.try_acquire():
-                return True
-            if not announced:
-                holder = self.lease.holder() or "another instance"
-                log.info("ha: standby; the lease is held by %s", holder)
-                self.notifier.status(f"standby; active instance: {holder}")
-                announced = True
-            self.notifier.watchdog()  # a standby is healthy, not stuck
-            self.stopping.wait(self.options.ha.check_seconds)
-        return False
+        return wait_until_active(
+            self.lease,
+            self.stopping,
+            self.options.ha.check_seconds,
+            on_standby=lambda holder: self.notifier.status(f"standby; active instance: {holder}"),
+            on_wait=self.notifier.watchdog,
+        )
 
     def run(self) -> int:
         if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
@@ -527,7 +558,7 @@ class Service:
                 log.warning("a new state store takes effect at the next restart")
             # The old daemon's sources and channels are left to the garbage collector: a job
             # started before the reload may still be using them.
-            self.config, self.daemon = config, self._instrumented(daemon)
+            self.config, self.daemon = config, self._attach(daemon)
             self.options = config.daemon
             if old_options.health != self.options.health or old_options.ha != self.options.ha:
                 log.warning("daemon.health and daemon.ha changes take effect at the next restart")

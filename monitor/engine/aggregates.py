@@ -119,7 +119,7 @@ class Aggregate:
 
 
 def parse_commodity(
-    raw: dict, owner: Any, key: str, path: str, problems: list[Problem], name: str
+    raw: dict[str, Any], owner: Any, key: str, path: str, problems: list[Problem], name: str
 ) -> CommodityAggregate | None:
     """``commodity: {prefix, level, codes, as}``; every problem located."""
     what = f"{name}: commodity"
@@ -217,7 +217,7 @@ def parse_commodity(
 
 
 def parse_partner(
-    raw: dict,
+    raw: dict[str, Any],
     path: str,
     problems: list[Problem],
     name: str,

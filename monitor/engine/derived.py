@@ -36,7 +36,8 @@ MIRROR_FLOWS = {"export": "import", "import": "export"}
 def _isin(col: pd.Series, values: tuple[str, ...]) -> np.ndarray:
     cat = col.array
     hit = np.append(np.asarray(cat.categories.isin(list(values)), dtype=bool), False)
-    return hit[cat.codes]
+    codes: np.ndarray = cat.codes
+    return hit.take(codes)
 
 
 def _categories(keys: pd.DataFrame, name: str) -> np.ndarray:
@@ -44,7 +45,8 @@ def _categories(keys: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def _codes(keys: pd.DataFrame, name: str) -> np.ndarray:
-    return keys[name].array.codes.astype(np.int64)
+    codes: np.ndarray = keys[name].array.codes
+    return codes.astype(np.int64)
 
 
 def _expand(
@@ -283,7 +285,8 @@ def mirror_rows(panel: Panel, mirror: Panel, flow: str | None) -> np.ndarray:
 
     def text(frame: pd.DataFrame, name: str) -> np.ndarray:
         col = frame[name].array
-        return np.asarray(col.categories, dtype=object)[col.codes]
+        codes: np.ndarray = col.codes
+        return np.asarray(col.categories, dtype=object).take(codes)
 
     k, m = panel.keys, mirror.keys
     flows = text(k, "flow")

@@ -23,6 +23,7 @@ from monitor.engine.conditions.base import MirrorSide
 from monitor.engine.derived import MIRROR_FLOWS, derive, mirror_rows
 from monitor.engine.panel import GROUP_KEY, Panel, build_panel, period_bounds
 from monitor.engine.rules import Condition, Rule, RuleSet
+from monitor.engine.spec import CONDITIONS
 from monitor.model import SERIES_KEY, Alert, month_to_period, period_to_month
 
 # Cells per block of rows: bounds every condition's temporaries (~10 float arrays of a block).
@@ -243,7 +244,8 @@ def _plain_column(data: Any, n: int, is_period: bool) -> list[Any]:
         return [month_to_period(int(m)) for m in data.tolist()]
     if data.dtype.kind == "f":
         return [None if x != x or x in (math.inf, -math.inf) else x for x in data.tolist()]
-    return data.tolist()
+    plain: list[Any] = data.tolist()
+    return plain
 
 
 class AlertTable:
@@ -409,7 +411,7 @@ def evaluate_table(
         here = panel if aggregate is None else derive(panel, aggregate)
         totals = (
             Totals(here)
-            if any(c.type in ("share", "share_shift") for r in members for c in r.condition.walk())
+            if any(_needs_totals(c) for r in members for c in r.condition.walk())
             else None
         )
         # Rows are taken in blocks so the temporaries of a condition (a few rows x months
@@ -613,3 +615,8 @@ __all__ = [
     "expected_period",
     "select_rows",
 ]
+
+
+def _needs_totals(condition: Condition) -> bool:
+    spec = CONDITIONS.get(condition.type)
+    return spec is not None and spec.needs_totals

@@ -26,7 +26,7 @@ from monitor.config_checks import check_keys, problem_at
 from monitor.countries import SPECIAL_CODES, is_iso_alpha2
 from monitor.errors import ConfigError, Problem
 from monitor.model import WORLD, normalize_period, period_to_month
-from monitor.yamlload import Mark, load_yaml_file
+from monitor.yamlload import Mark, load_yaml_file, mark_of
 
 SHIPPED = Path(__file__).resolve().parent / "data" / "partner_groups.yaml"
 _NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]+$")
@@ -110,7 +110,9 @@ def _member(
     )
 
 
-def parse_groups(raw: Any, owner: Any, key: str | None, path: str, problems: list[Problem]) -> dict:
+def parse_groups(
+    raw: Any, owner: Any, key: str | None, path: str, problems: list[Problem]
+) -> dict[str, Group]:
     """Groups of a ``groups:`` mapping (problems appended, located)."""
     if not isinstance(raw, dict):
         problems.append(problem_at(owner, key, path, "groups: expected a mapping of group names"))
@@ -147,7 +149,7 @@ def parse_groups(raw: Any, owner: Any, key: str | None, path: str, problems: lis
         marks = getattr(members_raw, "item_marks", None)
         members = []
         for i, m in enumerate(members_raw):
-            holder = _Located(marks[i] if marks else getattr(members_raw, "mark", Mark(path, 0, 0)))
+            holder = _Located(marks[i] if marks else mark_of(members_raw, path))
             member = _member(m, holder, path, problems, what)
             if member is not None:
                 members.append(member)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -55,12 +56,13 @@ class Panel:
 
     @property
     def n_months(self) -> int:
-        return self.values.shape[1]
+        return int(self.values.shape[1])
 
     def key_values(self, name: str, series: np.ndarray) -> list[str]:
         """The ``name`` key (or unit) of the given series, as plain strings."""
         col = self.keys[name].array
-        return np.asarray(col.categories, dtype=object)[col.codes[series]].tolist()
+        names: list[str] = np.asarray(col.categories, dtype=object)[col.codes[series]].tolist()
+        return names
 
     def source_at(self, series: np.ndarray, cols: np.ndarray) -> list[str]:
         """The source of the observation behind each (series, column) cell ("" when none)."""
@@ -69,7 +71,8 @@ class Panel:
         else:
             idx = self.source_codes[series, cols].astype(np.int64)
         names = np.append(self.source_names, "")  # code -1 -> ""
-        return names[idx].tolist()
+        sources: list[str] = names[idx].tolist()
+        return sources
 
 
 def _small_int(n: int) -> type[np.signedinteger]:
@@ -146,12 +149,12 @@ def _month_columns(p: pd.Series, first: int, n_cols: int) -> tuple[np.ndarray | 
         column = table[p.cat.codes.to_numpy()]
         if (col_of >= 0).all():
             return None, column
-        rows = np.flatnonzero(column >= 0)
-        return (None, column) if len(rows) == len(column) else (rows, column[rows])
+        kept = np.flatnonzero(column >= 0)
+        return (None, column) if len(kept) == len(column) else (kept, column[kept])
     lo, hi = month_to_period(first), month_to_period(first + n_cols - 1)
     # "YYYY-MM" sorts like the months it names, so the cut needs no parsing of every row.
     mask = ((p >= lo) & (p <= hi)).to_numpy(dtype=bool)
-    rows = None if mask.all() else np.flatnonzero(mask)
+    rows: np.ndarray | None = None if mask.all() else np.flatnonzero(mask)
     return rows, month_numbers(p, rows) - first
 
 
@@ -159,7 +162,7 @@ def _radix(
     parts: list[tuple[np.ndarray | None, int]], n: int, dtype: type = np.int64
 ) -> np.ndarray:
     """Mixed-radix number of several code arrays: sorts like the tuple of codes."""
-    out = np.zeros(n, dtype=dtype)
+    out: np.ndarray = np.zeros(n, dtype=dtype)
     for codes, size in parts:
         if size > 1 and codes is not None:  # a one-value column adds nothing to the number
             out *= size
@@ -199,7 +202,7 @@ def build_panel(
         if len(uniques) == capacity:  # every number present: it is the series code already
             series_code = number
         else:
-            code_of = np.cumsum(present, dtype=number_dtype)
+            code_of: np.ndarray = np.cumsum(present, dtype=number_dtype)
             code_of -= 1
             series_code = code_of[number]
             del code_of
@@ -234,7 +237,9 @@ def build_panel(
         }
     )
 
-    order = "F" if n_targets is not None and n_targets <= COLUMN_MAJOR_TARGETS else "C"
+    order: Literal["C", "F"] = (
+        "F" if n_targets is not None and n_targets <= COLUMN_MAJOR_TARGETS else "C"
+    )
     values = np.full((n_series, n_cols), np.nan, order=order)
     # One flat cell index per observation, used for both scatters (layout-aware).
     cell = (column if order == "F" else series_code).astype(np.int64)
@@ -297,7 +302,7 @@ def _sources(
     rows: np.ndarray | None,
     cell: np.ndarray,
     shape: tuple[int, int],
-    order: str,
+    order: Literal["C", "F"],
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """Each cell's source as a small code matrix, or None when there is only one source.
 

@@ -47,7 +47,7 @@ from monitor.engine.units import UnitError, parse_percent, parse_quantity
 from monitor.errors import ConfigError, Problem
 from monitor.model import FLOWS, MEASURE_ALIASES, MEASURE_UNITS, Alert
 from monitor.render.filters import FILTERS
-from monitor.yamlload import LocatedDict, Mark, load_yaml_file
+from monitor.yamlload import LocatedDict, Mark, load_yaml_file, mark_of
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _CODE_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -72,17 +72,8 @@ class Condition:
     @property
     def lookback(self) -> int:
         """Months before t this condition reads (the panel is cut to that many)."""
-        p, t = self.params, self.type
-        own = {
-            "period_high": lambda: p["window"] - 1,
-            "period_low": lambda: p["window"] - 1,
-            "pct_change": lambda: p["periods"],
-            "share_shift": lambda: p["periods"],
-            "streak": lambda: p["length"],
-            "anomaly": lambda: p["window"],
-            "mirror_gap": lambda: p["window"] - 1,
-        }
-        here = own[t]() if t in own else 0
+        spec = CONDITIONS.get(self.type)
+        here = spec.months_back(self.params) if spec is not None else 0
         return max([here, *(m.lookback for m in self.members)])
 
     def context_keys(self) -> set[str]:
@@ -307,14 +298,10 @@ class _PackContext:
     used: set[str] = field(default_factory=set)
 
 
-def _mark_of(obj: Any, path: str) -> Mark:
-    return getattr(obj, "mark", Mark(path, 0, 0))
-
-
 def _parse_rule(
     item: Any,
     pack: str,
-    defaults: dict,
+    defaults: dict[str, Any],
     path: str,
     problems: list[Problem],
     context: _PackContext | None = None,
@@ -326,7 +313,7 @@ def _parse_rule(
     )
     if not isinstance(item, dict):
         return None
-    mark = _mark_of(item, path)
+    mark = mark_of(item, path)
     rule_id = item.get("id")
     if "id" in item and (not isinstance(rule_id, str) or not _ID_RE.match(rule_id)):
         problems.append(
@@ -488,7 +475,12 @@ def _codes(
 
 
 def _owners(
-    defaults: dict, item: dict, path: str, problems: list[Problem], name: str, ctx: _PackContext
+    defaults: dict[str, Any],
+    item: dict[str, Any],
+    path: str,
+    problems: list[Problem],
+    name: str,
+    ctx: _PackContext,
 ) -> list[Any]:
     """Where a rule's selection comes from, lowest precedence first: the pack's defaults, the
     named derived series it selects (``select: {derived: NAME}``), the rule itself."""
@@ -980,7 +972,7 @@ class _ItemHolder:
 
     def __init__(self, seq: Any, index: int, path: str) -> None:
         marks = getattr(seq, "item_marks", None)
-        self._mark = marks[index] if marks else getattr(seq, "mark", Mark(path, 0, 0))
+        self._mark = marks[index] if marks else mark_of(seq, path)
 
     def value_where(self, key: str) -> Mark:
         return self._mark

@@ -34,8 +34,8 @@ from monitor.engine.evaluate import evaluate
 from monitor.engine.rules import load_rules
 from monitor.engine.units import UnitError, parse_quantity
 from monitor.errors import ConfigError, Problem
-from monitor.model import SERIES_KEY, normalize, normalize_period, period_to_month
-from monitor.yamlload import load_yaml_file
+from monitor.model import SERIES_KEY, Alert, normalize, normalize_period, period_to_month
+from monitor.yamlload import load_yaml_file, mark_of
 
 FILE_KEYS = {"rule_files", "tests"}
 TEST_KEYS = {"name", "series_defaults", "input_series", "expected_alerts"}
@@ -52,11 +52,13 @@ class Outcome:
 
 
 def _loc(obj: Any, path: str, message: str) -> Problem:
-    m = getattr(obj, "mark", None)
-    return Problem(path, m.line if m else 0, m.column if m else 0, message)
+    m = mark_of(obj, path)
+    return Problem(path, m.line, m.column, message)
 
 
-def _series_rows(item: Any, defaults: dict, path: str, problems: list[Problem]) -> list[dict]:
+def _series_rows(
+    item: Any, defaults: dict[str, str], path: str, problems: list[Problem]
+) -> list[dict[str, Any]]:
     problems.extend(
         check_keys(
             item,
@@ -141,7 +143,7 @@ def run_file(path: str) -> list[Outcome]:
             raise ConfigError(problems)
         name = str(test.get("name", f"test {i + 1}"))
         defaults = {k: str(v) for k, v in (test.get("series_defaults") or {}).items()}
-        rows: list[dict] = []
+        rows: list[dict[str, Any]] = []
         for item in test["input_series"] or []:
             rows.extend(_series_rows(item, defaults, path, problems))
         if problems:
@@ -168,7 +170,12 @@ def run_file(path: str) -> list[Outcome]:
 
 
 def _compare(
-    outcome: Outcome, period: str, expected: list, got: list, defaults: dict, path: str
+    outcome: Outcome,
+    period: str,
+    expected: list[Any],
+    got: list[Alert],
+    defaults: dict[str, str],
+    path: str,
 ) -> None:
     remaining = list(got)
     for want in expected:

@@ -1,13 +1,18 @@
-"""The rule pack format, declared once: validation and the JSON Schema both derive from it.
+"""The rule pack format, declared once: validation, evaluation and the JSON Schema derive from it.
 
-Each condition type lists its parameters (kind, default, bounds) and the context keys its alerts
-carry; ``rules.py`` checks packs against these tables and ``schema.py`` turns them into a JSON
-Schema for editors, so the two cannot drift apart.
+Each condition type is declared here and nowhere else: its parameters (kind, default, bounds),
+the context keys its alerts carry, how many months before t it reads, the function that
+evaluates it and whether it needs the share totals. ``rules.py`` checks packs against these
+tables, ``engine.conditions`` looks its evaluators up here, and ``schema.py`` turns them into a
+JSON Schema for editors, so none of them can drift apart. Adding a condition: its entry here and
+its function in ``engine/conditions/``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 SEVERITIES = ("info", "warning", "critical")
 SELECT_KEYS = ("reporter", "partner", "commodity", "flow", "measure")
@@ -50,14 +55,36 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Lookback:
+    """How many months before t a condition reads: one of its parameters, less a constant."""
+
+    param: str
+    less: int = 0
+
+    def months(self, params: Mapping[str, Any]) -> int:
+        return int(params[self.param]) - self.less
+
+    def __str__(self) -> str:
+        return f"{self.param} - {self.less}" if self.less else self.param
+
+
+@dataclass(frozen=True)
 class ConditionSpec:
     params: dict[str, Param]
     context: tuple[str, ...]
     doc: str
+    #: ``module:function`` of its evaluator (``View, Condition -> Result``); empty for a
+    #: condition the daemon's clock decides (missing_release)
+    evaluator: str = ""
     one_of: tuple[str, ...] = ()  # at least one of these parameters is required
-    lookback: str = ""  # how many months before t it reads (documentation)
+    lookback: Lookback | None = None  # None: reads month t only
+    needs_totals: bool = False  # reads each series' share total (WORLD or the partners' sum)
     combinable: bool = True  # may appear inside all/any
     extra: dict[str, object] = field(default_factory=dict)
+
+    def months_back(self, params: Mapping[str, Any]) -> int:
+        """Months before t this condition reads with these parameters."""
+        return 0 if self.lookback is None else self.lookback.months(params)
 
 
 ALWAYS_CONTEXT = ("condition", "rank", "partners_ranked")
@@ -68,6 +95,7 @@ AGGREGATE_CONTEXT = ("members_reported", "members_expected", "complete", "covera
 
 CONDITIONS: dict[str, ConditionSpec] = {
     "threshold": ConditionSpec(
+        evaluator="monitor.engine.conditions.levels:threshold",
         params={
             "above": Param(
                 "quantity", doc="fires when value >= above (base units or '500 t', '2 million USD')"
@@ -79,6 +107,8 @@ CONDITIONS: dict[str, ConditionSpec] = {
         doc="value(t) >= above, or value(t) <= below (inclusive).",
     ),
     "period_high": ConditionSpec(
+        evaluator="monitor.engine.conditions.levels:period_extreme",
+        lookback=Lookback("window", 1),
         params={
             "window": Param(
                 "int", required=True, minimum=2, maximum=600, doc="months in the window ending at t"
@@ -94,6 +124,8 @@ CONDITIONS: dict[str, ConditionSpec] = {
         doc="value(t) strictly above every other known value in the W months ending at t.",
     ),
     "period_low": ConditionSpec(
+        evaluator="monitor.engine.conditions.levels:period_extreme",
+        lookback=Lookback("window", 1),
         params={
             "window": Param("int", required=True, minimum=2, maximum=600),
             "min_periods": Param("int", minimum=1, maximum=600),
@@ -102,6 +134,8 @@ CONDITIONS: dict[str, ConditionSpec] = {
         doc="value(t) strictly below every other known value in the W months ending at t.",
     ),
     "pct_change": ConditionSpec(
+        evaluator="monitor.engine.conditions.changes:pct_change",
+        lookback=Lookback("periods"),
         params={
             "periods": Param(
                 "int",
@@ -119,6 +153,8 @@ CONDITIONS: dict[str, ConditionSpec] = {
         "base is 0.",
     ),
     "share": ConditionSpec(
+        evaluator="monitor.engine.conditions.shares:share",
+        needs_totals=True,
         params={
             "above": Param("percent", minimum=0, maximum=100),
             "below": Param("percent", minimum=0, maximum=100),
@@ -128,6 +164,9 @@ CONDITIONS: dict[str, ConditionSpec] = {
         doc="share(t) = value / total * 100; total = WORLD row, else the sum over partners.",
     ),
     "share_shift": ConditionSpec(
+        evaluator="monitor.engine.conditions.shares:share_shift",
+        lookback=Lookback("periods"),
+        needs_totals=True,
         params={
             "points": Param(
                 "percent",
@@ -151,6 +190,8 @@ CONDITIONS: dict[str, ConditionSpec] = {
         doc="|share(t) - share(t-k)| >= points, in the given direction.",
     ),
     "streak": ConditionSpec(
+        evaluator="monitor.engine.conditions.changes:streak",
+        lookback=Lookback("length"),
         params={
             "direction": Param("enum", required=True, choices=("up", "down")),
             "length": Param(
@@ -165,6 +206,8 @@ CONDITIONS: dict[str, ConditionSpec] = {
         doc="the last n month-on-month moves ending at t were all strictly up (down).",
     ),
     "anomaly": ConditionSpec(
+        evaluator="monitor.engine.conditions.changes:anomaly",
+        lookback=Lookback("window"),
         params={
             "window": Param(
                 "int", required=True, minimum=2, maximum=600, doc="history: the W months before t"
@@ -202,6 +245,8 @@ CONDITIONS: dict[str, ConditionSpec] = {
         "and the month's data has not arrived.",
     ),
     "mirror_gap": ConditionSpec(
+        evaluator="monitor.engine.conditions.mirror:mirror_gap",
+        lookback=Lookback("window", 1),
         params={
             "window": Param(
                 "int",
@@ -245,7 +290,6 @@ CONDITIONS: dict[str, ConditionSpec] = {
             "mirror_members_reported",
             "mirror_members_expected",
         ),
-        lookback="window - 1",
         doc="the series and its mirror (reporter and partner swapped, opposite flow, same "
         "HS6-or-coarser commodity, measure and unit), each summed over the N months ending at "
         "t, differ by at least pct percent of the mirror and/or absolute.",

@@ -14,45 +14,27 @@ import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from monitor.config.channels import ChannelOptions
 from monitor.config.options import check
 from monitor.errors import Problem
-from monitor.model import Alert
+from monitor.notice import CHANGE_NEW, CHANGE_RESOLVED, CHANGE_REVISED, Digest, Notice
 
-CHANGE_NEW = "new"
-CHANGE_REVISED = "revised"  # a revision changed the figures of an alert already sent
-CHANGE_RESOLVED = "resolved"  # a revision made an alert already sent no longer hold
+if TYPE_CHECKING:
+    from monitor.render.env import TemplateEnv
 
-
-@dataclass(frozen=True)
-class Notice:
-    alert: Alert
-    change: str = CHANGE_NEW
-    #: the series' recent months, oldest first, ``(period, value or None)``; ends at alert.period
-    history: tuple[tuple[str, float | None], ...] = ()
-    #: for revised/resolved: the figures that were sent before (``Alert.to_dict()`` of the old one)
-    previous: dict[str, Any] | None = None
-    #: for resolved: the series' value for alert.period after the revision (None: not known
-    #: here; the view then reads it from ``history``, which ends at alert.period)
-    current: float | None = None
-    #: for share alerts: the partner's share of the reporter's total in percent, same months
-    #: as ``history`` (monitor.render.history.share_history_for); charts show it
-    share_history: tuple[tuple[str, float | None], ...] = ()
-
-
-@dataclass(frozen=True)
-class Digest:
-    """Everything one release fired for one route, to be sent as one message per channel."""
-
-    source: str
-    release_id: int | None
-    release_date: str  # ISO date the release was detected
-    route: str  # route name or index, for grouping keys
-    notices: tuple[Notice, ...]
-    test: bool = False  # send-test: clearly marked as a test
-    source_url: str | None = None  # link to the source (no secrets)
+# Notice, Digest and the kinds of change live in monitor.notice, which render reads too; they are
+# this layer's contract, so they are exported from here as well.
+__all__ = [
+    "CHANGE_NEW",
+    "CHANGE_RESOLVED",
+    "CHANGE_REVISED",
+    "Channel",
+    "Digest",
+    "Notice",
+    "RenderedMessage",
+]
 
 
 @dataclass(frozen=True)
@@ -90,14 +72,14 @@ class Channel(ABC):
         name: str,
         options: ChannelOptions | Mapping[str, Any],
         *,
-        templates: Any = None,
+        templates: TemplateEnv | None = None,
         **transports: Any,
     ) -> None:
         """``options``: the validated model (from the config); a mapping is validated here
         (a ConfigError naming the channel if it is wrong)."""
         self.name = name
         self.options = self.Options.parse(options, what=f"channel {name!r}")
-        self.templates = templates  # monitor.render.TemplateEnv
+        self.templates = templates
         self.transports = transports  # injected: session=requests.Session, smtp_factory=...
 
     @classmethod

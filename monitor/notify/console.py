@@ -62,7 +62,7 @@ class ConsoleChannel(Channel):
 
     @property
     def stream(self) -> TextIO:
-        stream = self.transports.get("stream")
+        stream: TextIO | None = self.transports.get("stream")
         if stream is not None:
             return stream
         return sys.stderr if self.options.stream == "stderr" else sys.stdout

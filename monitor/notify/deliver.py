@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from monitor.clock import Clock
 from monitor.errors import DeliveryError
@@ -99,7 +98,7 @@ class _Result:
 def _send_channel(
     channel: Channel,
     entries: list[OutboxEntry],
-    results: queue.Queue,
+    results: queue.Queue[_Result],
     clock: Clock,
     budget: float | None,
     monotonic: Callable[[], float],
@@ -270,12 +269,3 @@ def _record(
         delay,
     )
     report.add(entry.channel, "retried", error)
-
-
-def summarize(report: DeliveryReport) -> dict[str, Any]:
-    return {
-        "sent": report.sent,
-        "retried": report.retried,
-        "failed": report.failed,
-        "per_channel": {k: vars(v) for k, v in report.per_channel.items()},
-    }

@@ -1,5 +1,10 @@
 """Route, silence and group one release's notices into outbox messages (no network here).
 
+``plan`` is the one entry point; it runs a pipeline of small stages (``STAGES``: mute, route,
+group, render, outbox), each reading what the one before it left, as Alertmanager's
+notification pipeline chains its ``Stage.Exec``. The caller commits the messages to the outbox
+with the alerts in one transaction.
+
 - Silences first: a silenced alert is reported in ``DispatchPlan.silenced`` (the pipeline records
   it) and goes to no route.
 - Routing: routes are tried in order; the first whose ``match`` accepts the alert takes it, and
@@ -18,17 +23,16 @@
 from __future__ import annotations
 
 import copy
-import fnmatch
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Protocol
 
 from monitor.config.routes import Route
 from monitor.errors import ConfigError
-from monitor.model import Alert, Release
+from monitor.model import Alert, Release, alert_matches
 from monitor.notify.base import (
     CHANGE_NEW,
     CHANGE_RESOLVED,
@@ -71,36 +75,10 @@ class DispatchPlan:
     template_failures: list[TemplateFailure] = field(default_factory=list)
 
 
-def alert_fields(alert: Alert) -> dict[str, str]:
-    """What a route or silence can match on: the alert's labels, then its own fields."""
-    fields = {k: str(v) for k, v in alert.labels.items()}
-    fields.update(
-        rule=alert.rule_id,
-        severity=alert.severity,
-        source=alert.source,
-        period=alert.period,
-        reporter=alert.reporter,
-        partner=alert.partner,
-        commodity=alert.commodity,
-        flow=alert.flow,
-        measure=alert.measure,
-    )
-    return fields
+class Muting(Protocol):
+    """Whether an alert is muted now (an active silence matches it): recorded, not sent."""
 
-
-def matches(match: Mapping[str, Iterable[str] | str], alert: Alert) -> bool:
-    """Every key must match one of its values; values may be shell patterns (``magnets-*``)."""
-    fields = alert_fields(alert)
-    for key, accepted in match.items():
-        values = (accepted,) if isinstance(accepted, str) else tuple(accepted)
-        have = fields.get(key)
-        if have is None or not any(fnmatch.fnmatchcase(have, str(v)) for v in values):
-            return False
-    return True
-
-
-def is_silenced(alert: Alert, silences: Iterable[Any]) -> bool:
-    return any(s.matches(alert) for s in silences)
+    def mutes(self, alert: Alert) -> bool: ...
 
 
 def _dedup_key(release: Release | None, route: str, kind: str, notices: list[Notice]) -> str:
@@ -118,7 +96,7 @@ def plan(
     source_url: str | None,
     routes: list[Route],
     channels: dict[str, Channel],
-    silences: list[Any] | None,
+    silences: Muting | None,
     now: datetime,
 ) -> DispatchPlan:
     """Decide every message this release sends; render each with its channel."""
@@ -137,30 +115,61 @@ def plan(
     return result
 
 
-def _plan(
-    notices: list[Notice],
-    *,
-    release: Release | None,
-    source: str,
-    source_url: str | None,
-    routes: list[Route],
-    channels: dict[str, Channel],
-    silences: list[Any] | None,
-    now: datetime,
-) -> DispatchPlan:
-    result = DispatchPlan()
-    by_route: dict[str, list[Notice]] = {}
-    route_of = {r.name: r for r in routes}
-    for notice in notices:
+@dataclass(frozen=True)
+class _Group:
+    """One digest: a route's notices of one kind of change, and its outbox dedup key."""
+
+    route: Route
+    kind: str
+    digest: RoutedDigest
+    dedup_key: str
+
+
+@dataclass
+class _Batch:
+    """One plan in flight: its inputs, and what each stage leaves for the next."""
+
+    notices: list[Notice]
+    release: Release | None
+    source: str
+    source_url: str | None
+    routes: list[Route]
+    channels: dict[str, Channel]
+    silences: Muting | None
+    now: datetime
+    result: DispatchPlan = field(default_factory=DispatchPlan)
+    #: route name -> its notices, in the order routes first took one (route stage)
+    by_route: dict[str, list[Notice]] = field(default_factory=dict)
+    #: digests in route order, then kind order (group stage)
+    groups: list[_Group] = field(default_factory=list)
+    #: (group, channel name, message) in group order, then the route's channel order (render)
+    rendered: list[tuple[_Group, str, RenderedMessage]] = field(default_factory=list)
+
+
+def _mute(batch: _Batch) -> None:
+    """Silences first: a muted alert is recorded as silenced and goes to no route. Resolved
+    and revised notices of a silenced alert stay quiet too."""
+    if batch.silences is None:
+        return
+    kept = []
+    for notice in batch.notices:
+        if batch.silences.mutes(notice.alert):
+            batch.result.silenced.add(notice.alert.key)
+        else:
+            kept.append(notice)
+    batch.notices = kept
+
+
+def _route(batch: _Batch) -> None:
+    """Routes in order; the first that matches takes the alert, and the search stops unless
+    that route continues."""
+    result = batch.result
+    for notice in batch.notices:
         alert = notice.alert
-        # Resolved/revised notices of a silenced alert stay quiet too.
-        if silences and is_silenced(alert, silences):
-            result.silenced.add(alert.key)
-            continue
         taken = False
-        for route in routes:
-            if matches(route.match, alert):
-                by_route.setdefault(route.name, []).append(notice)
+        for route in batch.routes:
+            if alert_matches(route.match, alert):
+                batch.by_route.setdefault(route.name, []).append(notice)
                 taken = True
                 if not route.continue_:
                     break
@@ -172,40 +181,78 @@ def _plan(
             len(result.unrouted),
             ", ".join(sorted(result.unrouted)),
         )
-    release_date = (release.detected_at if release else now.isoformat())[:10]
-    for route_name, routed in by_route.items():
-        route = route_of[route_name]
+    for route_name, routed in batch.by_route.items():
         result.routed[route_name] = [n.alert.key for n in routed]
+
+
+def _group(batch: _Batch) -> None:
+    """One digest per route per kind of change, its notices in the order messages show them."""
+    release = batch.release
+    release_date = (release.detected_at if release else batch.now.isoformat())[:10]
+    route_of = {r.name: r for r in batch.routes}
+    for route_name, routed in batch.by_route.items():
+        route = route_of[route_name]
         for kind in KINDS:
             group = sort_notices([n for n in routed if n.change == kind])
             if not group:
                 continue
             digest = RoutedDigest(
-                source=source,
+                source=batch.source,
                 release_id=release.id if release else None,
                 release_date=release_date,
                 route=route.name,
                 notices=tuple(group),
-                source_url=source_url,
+                source_url=batch.source_url,
                 cap=route.group_cap,
                 template=route.template,
             )
             key = _dedup_key(release, route.name, kind, group)
-            for channel_name in route.channels:
-                channel = channels.get(channel_name)
-                if channel is None:
-                    raise ConfigError(f"route {route.name!r}: unknown channel {channel_name!r}")
-                message = render_safely(channel, digest)
-                result.messages.append(
-                    OutboxEntry(
-                        channel=channel_name,
-                        dedup_key=key,
-                        kind=OUTBOX_KIND[kind],
-                        message=message.to_json(),
-                        alert_keys=[n.alert.key for n in group],
-                    )
-                )
-    return result
+            batch.groups.append(_Group(route, kind, digest, key))
+
+
+def _render(batch: _Batch) -> None:
+    """Each digest rendered by each channel of its route (fallback templates on a failure)."""
+    for group in batch.groups:
+        for channel_name in group.route.channels:
+            channel = batch.channels.get(channel_name)
+            if channel is None:
+                raise ConfigError(f"route {group.route.name!r}: unknown channel {channel_name!r}")
+            batch.rendered.append((group, channel_name, render_safely(channel, group.digest)))
+
+
+def _outbox(batch: _Batch) -> None:
+    """The outbox entries: one per rendered message, keyed so re-planning queues nothing twice."""
+    for group, channel_name, message in batch.rendered:
+        batch.result.messages.append(
+            OutboxEntry(
+                channel=channel_name,
+                dedup_key=group.dedup_key,
+                kind=OUTBOX_KIND[group.kind],
+                message=message.to_json(),
+                alert_keys=[n.alert.key for n in group.digest.notices],
+            )
+        )
+
+
+#: the stages of a plan, in order: each reads what the one before it left in the batch
+STAGES: tuple[Callable[[_Batch], None], ...] = (_mute, _route, _group, _render, _outbox)
+
+
+def _plan(
+    notices: list[Notice],
+    *,
+    release: Release | None,
+    source: str,
+    source_url: str | None,
+    routes: list[Route],
+    channels: dict[str, Channel],
+    silences: Muting | None,
+    now: datetime,
+) -> DispatchPlan:
+    batch = _Batch(list(notices), release, source, source_url, routes, channels, silences, now)
+    for stage in STAGES:
+        stage(batch)
+    return batch.result
 
 
 def render_safely(channel: Channel, digest: Digest) -> RenderedMessage:

@@ -2,71 +2,58 @@
 
 A silence matches an alert when its ``rule`` (an id or shell pattern, or none = any rule) and
 every ``label=value`` matcher match, with the same rules as routes (labels, then the alert's own
-fields: severity, partner, reporter, commodity, flow, measure, period, source). Works on the
-store's SQLAlchemy engine (SQLite and PostgreSQL); the table comes from migration 0002.
+fields: severity, partner, reporter, commodity, flow, measure, period, source). The store keeps
+them (``Store.add_silence`` ...); this module says what a silence may be, and hands routing the
+``Muting`` it asks (``muting``).
 """
 
 from __future__ import annotations
 
 import fnmatch
-import importlib
-import json
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
-
-from monitor.errors import ConfigError, Problem, StoreError
+from monitor.errors import ConfigError, Problem
 from monitor.model import Alert
-from monitor.notify.dispatch import matches
+from monitor.store.base import Store
+from monitor.store.silences import Silence
 
-_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # the store's fixed-width UTC text: text order = time order
+__all__ = [
+    "ALERT_FIELDS",
+    "SEVERITIES",
+    "ActiveSilences",
+    "Silence",
+    "active",
+    "add",
+    "check_silence",
+    "expire",
+    "list_silences",
+    "muting",
+    "parse_matchers",
+    "parse_until",
+]
 
 
-def _table() -> sa.Table:
-    return importlib.import_module("monitor.store.migrations.0002_silences").silences
+_RELATIVE = re.compile(r"^\s*(\d+)\s*([hdw])\s*$")
 
 
-def _ts(when: datetime) -> str:
-    if when.tzinfo is None:
-        raise ValueError("naive datetime")
-    return when.astimezone(UTC).strftime(_TS_FORMAT)
-
-
-def _parse(text: str | None) -> datetime | None:
-    return datetime.strptime(text, _TS_FORMAT).replace(tzinfo=UTC) if text else None
-
-
-@dataclass(frozen=True)
-class Silence:
-    id: int
-    rule: str | None
-    matchers: dict[str, str] = field(default_factory=dict)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    comment: str = ""
-    created_by: str | None = None
-    created_at: datetime | None = None
-    expired_at: datetime | None = None
-
-    def is_active(self, now: datetime) -> bool:
+def parse_until(text: str, now: datetime) -> datetime:
+    """``2027-01-15`` (midnight UTC), an ISO date-time, or relative ``12h`` / ``7d`` / ``2w``."""
+    m = _RELATIVE.match(text)
+    if m:
+        n, unit = int(m.group(1)), m.group(2)
         return (
-            self.expired_at is None
-            and self.ends_at is not None
-            and now < self.ends_at
-            and (self.starts_at is None or self.starts_at <= now)
+            now + {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
         )
-
-    def matches(self, alert: Alert) -> bool:
-        if self.rule and not fnmatch.fnmatchcase(alert.rule_id, self.rule):
-            return False
-        return matches(self.matchers, alert)
-
-    def describe(self) -> str:
-        parts = [f"rule={self.rule}"] if self.rule else []
-        parts += [f"{k}={v}" for k, v in sorted(self.matchers.items())]
-        return ", ".join(parts) or "everything"
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"--until {text!r}: expected a date (2027-01-15), a date-time "
+            "(2027-01-15T12:00Z) or a duration (12h, 7d, 2w)"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def parse_matchers(items: list[str] | None) -> dict[str, str]:
@@ -80,7 +67,7 @@ def parse_matchers(items: list[str] | None) -> dict[str, str]:
     return out
 
 
-#: what a silence matcher can name besides the rules' labels (monitor.notify.dispatch.alert_fields)
+#: what a silence matcher can name besides the rules' labels (monitor.model.alert_fields)
 ALERT_FIELDS = (
     "rule",
     "severity",
@@ -130,27 +117,8 @@ def check_silence(
         raise ConfigError([Problem("<command line>", 0, 0, p) for p in problems])
 
 
-def _row(r: Any) -> Silence:
-    return Silence(
-        id=r.id,
-        rule=r.rule,
-        matchers=json.loads(r.matchers),
-        starts_at=_parse(r.starts_at),
-        ends_at=_parse(r.ends_at),
-        comment=r.comment,
-        created_by=r.created_by,
-        created_at=_parse(r.created_at),
-        expired_at=_parse(r.expired_at),
-    )
-
-
-def _guard(what: str, exc: sa.exc.SQLAlchemyError) -> StoreError:
-    reason = getattr(exc, "orig", None) or exc
-    return StoreError(f"silences: {what} failed: {str(reason).splitlines()[0]}")
-
-
 def add(
-    engine: sa.Engine,
+    store: Store,
     *,
     rule: str | None,
     matchers: dict[str, str] | None = None,
@@ -160,6 +128,8 @@ def add(
     starts: datetime | None = None,
     created_by: str | None = None,
 ) -> Silence:
+    """Store a silence after refusing one that ends in the past, would silence everything or
+    says nothing about why."""
     if until <= now:
         raise ConfigError(f"--until {until.isoformat()} is not in the future")
     if not rule and not matchers:
@@ -168,68 +138,51 @@ def add(
         )
     if not comment.strip():
         raise ConfigError("a silence needs a --comment saying why")
-    table = _table()
-    values = {
-        "rule": rule or None,
-        "matchers": json.dumps(matchers or {}, sort_keys=True),
-        "starts_at": _ts(starts or now),
-        "ends_at": _ts(until),
-        "comment": comment,
-        "created_by": created_by,
-        "created_at": _ts(now),
-        "expired_at": None,
-    }
-    try:
-        with engine.begin() as conn:
-            new_id = conn.execute(table.insert().values(**values)).inserted_primary_key[0]
-            return _row(conn.execute(sa.select(table).where(table.c.id == new_id)).one())
-    except sa.exc.SQLAlchemyError as exc:
-        raise _guard("adding a silence", exc) from None
+    return store.add_silence(
+        rule=rule or None,
+        matchers=dict(matchers or {}),
+        starts_at=starts or now,
+        ends_at=until,
+        comment=comment,
+        created_by=created_by,
+        now=now,
+    )
 
 
 def list_silences(
-    engine: sa.Engine, *, include_expired: bool = False, now: datetime | None = None
+    store: Store, *, include_expired: bool = False, now: datetime | None = None
 ) -> list[Silence]:
-    table = _table()
-    try:
-        with engine.connect() as conn:
-            rows = [_row(r) for r in conn.execute(sa.select(table).order_by(table.c.id))]
-    except sa.exc.SQLAlchemyError as exc:
-        raise _guard("listing silences", exc) from None
+    """Every silence with ``include_expired`` (or without ``now``), else the active and the
+    upcoming ones at ``now``."""
+    rows = store.silences()
     if include_expired or now is None:
         return rows
     return [s for s in rows if s.is_active(now) or (s.starts_at and s.starts_at > now)]
 
 
-def expire(engine: sa.Engine, silence_id: int, *, now: datetime) -> Silence:
-    table = _table()
-    try:
-        with engine.begin() as conn:
-            row = conn.execute(sa.select(table).where(table.c.id == silence_id)).first()
-            if row is None:
-                raise ConfigError(f"no silence with id {silence_id}")
-            if row.expired_at is None:
-                conn.execute(
-                    table.update().where(table.c.id == silence_id).values(expired_at=_ts(now))
-                )
-            return _row(conn.execute(sa.select(table).where(table.c.id == silence_id)).one())
-    except sa.exc.SQLAlchemyError as exc:
-        raise _guard("expiring a silence", exc) from None
+def expire(store: Store, silence_id: int, *, now: datetime) -> Silence:
+    """End a silence now; a clear error for an id that does not exist."""
+    silence = store.expire_silence(silence_id, now=now)
+    if silence is None:
+        raise ConfigError(f"no silence with id {silence_id}")
+    return silence
 
 
-def active(engine: sa.Engine, now: datetime) -> list[Silence]:
+def active(store: Store, now: datetime) -> list[Silence]:
     """Silences in force at ``now`` (started, not ended, not expired)."""
-    table = _table()
-    stamp = _ts(now)
-    query = (
-        sa.select(table)
-        .where(table.c.expired_at.is_(None))
-        .where(table.c.ends_at > stamp)
-        .where(table.c.starts_at <= stamp)
-        .order_by(table.c.id)
-    )
-    try:
-        with engine.connect() as conn:
-            return [_row(r) for r in conn.execute(query)]
-    except sa.exc.SQLAlchemyError as exc:
-        raise _guard("reading silences", exc) from None
+    return store.active_silences(now)
+
+
+@dataclass(frozen=True)
+class ActiveSilences:
+    """The silences in force at one moment, as the ``Muting`` routing asks."""
+
+    silences: tuple[Silence, ...] = ()
+
+    def mutes(self, alert: Alert) -> bool:
+        return any(s.matches(alert) for s in self.silences)
+
+
+def muting(store: Store, now: datetime) -> ActiveSilences:
+    """What is muted at ``now``: read once per evaluation."""
+    return ActiveSilences(tuple(store.active_silences(now)))

@@ -21,7 +21,7 @@ from typing import Any
 
 from monitor.errors import Problem
 from monitor.model import Alert
-from monitor.notify.base import CHANGE_NEW, CHANGE_RESOLVED, CHANGE_REVISED, Digest, Notice
+from monitor.notice import CHANGE_NEW, CHANGE_RESOLVED, CHANGE_REVISED, Digest, Notice
 from monitor.render.env import TemplateEnv, TemplateFailed, summary_variables
 from monitor.render.sandbox import SUMMARY_LIMITS
 from monitor.resources import bundled_path

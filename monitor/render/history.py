@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from monitor.model import SERIES_KEY, WORLD, Alert, month_to_period, period_to_month
-from monitor.notify.base import Notice
+from monitor.notice import Notice
 
+#: months of a series shown with an alert (its chart in messages, reports and the console)
 HISTORY_MONTHS = 24
 SHARE_CONDITIONS = ("share", "share_shift")
 #: what a share total is computed over: one reporter's commodity, flow and measure

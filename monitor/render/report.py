@@ -23,7 +23,12 @@ from monitor.errors import ConfigError, MonitorError, Problem
 from monitor.model import Alert
 from monitor.render.chart import chart_png
 from monitor.render.env import TemplateEnv
-from monitor.render.history import SHARE_CONDITIONS, history_for, share_history_for
+from monitor.render.history import (
+    HISTORY_MONTHS,
+    SHARE_CONDITIONS,
+    history_for,
+    share_history_for,
+)
 from monitor.render.view import facts, severity_rank
 
 MAX_CHARTS = 500  # beyond this the page would be tens of MB; the rest are listed
@@ -41,7 +46,7 @@ def write_report(
     *,
     templates: TemplateEnv | None = None,
     title: str = "Backtest report",
-    months: int = 24,
+    months: int = HISTORY_MONTHS,
 ) -> Path:
     target = Path(path)
     _check_replaceable(target)  # before the work, not after it

@@ -15,11 +15,11 @@ import math
 from typing import Any
 
 from monitor.model import Alert
-from monitor.notify.base import CHANGE_NEW, CHANGE_RESOLVED, CHANGE_REVISED, Digest, Notice
+from monitor.notice import CHANGE_NEW, CHANGE_RESOLVED, CHANGE_REVISED, Digest, Notice
 from monitor.render import filters
 from monitor.render.env import TemplateEnv, summary_variables
 from monitor.render.kinds import KIND_ALERT, KIND_MISSING, KIND_OPS, alert_kind
-from monitor.web.links import alert_url
+from monitor.render.links import alert_url
 
 SEVERITY_ORDER = {"critical": 0, "error": 1, "warning": 2, "info": 3}
 SEVERITY_ICONS = {"critical": "🔴", "error": "🔴", "warning": "🟠", "info": "🔵"}

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from monitor.model import Alert, Release
+from monitor.store.silences import Silence
 
 OUTBOX_PENDING = "pending"
 OUTBOX_SENT = "sent"
@@ -189,9 +190,31 @@ class Store(Protocol):
 
     def source_states(self) -> list[SourceState]: ...
 
+    def add_silence(
+        self,
+        *,
+        rule: str | None,
+        matchers: dict[str, str],
+        starts_at: datetime,
+        ends_at: datetime,
+        comment: str,
+        created_by: str | None,
+        now: datetime,
+    ) -> Silence:
+        """Store a silence (checked by the caller) and return it with its id."""
+
+    def silences(self) -> list[Silence]:
+        """Every silence ever added, expired ones too, oldest first."""
+
+    def active_silences(self, now: datetime) -> list[Silence]:
+        """Silences in force at ``now``: started, not ended, not expired."""
+
+    def expire_silence(self, silence_id: int, *, now: datetime) -> Silence | None:
+        """End a silence at ``now`` (expiring twice keeps the first time); None: no such id."""
+
     @property
     def engine(self) -> Any:
-        """The SQLAlchemy engine, for modules that own their own tables (silences, leases)."""
+        """The SQLAlchemy engine, for the HA lease's own table and the console's queries."""
 
     def ping(self) -> None:
         """Raise StoreError when the store is not reachable (for /readyz)."""

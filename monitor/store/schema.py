@@ -10,11 +10,28 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from datetime import UTC, datetime
 from types import ModuleType
 
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+
+#: every timestamp column: UTC text of fixed width, so text order is time order
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def ts(when: datetime) -> str:
+    """A timestamp column's text for an aware datetime."""
+    if when.tzinfo is None:
+        raise ValueError("naive datetime given to the store")
+    return when.astimezone(UTC).strftime(TS_FORMAT)
+
+
+def parse_ts(text: str | None) -> datetime | None:
+    """The aware datetime of a timestamp column (None for NULL)."""
+    return datetime.strptime(text, TS_FORMAT).replace(tzinfo=UTC) if text else None
+
 
 schema_version = sa.Table(
     "schema_version",
@@ -154,6 +171,22 @@ source_state = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("polls", sa.Integer, nullable=False, default=0),
     sa.Column("failures", sa.Integer, nullable=False, default=0),
+)
+
+# Alerts matching an active silence are recorded, not sent (created by migration 0002).
+silences = sa.Table(
+    "silences",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule", sa.Text, nullable=True),  # rule id or pattern; NULL = any rule
+    sa.Column("matchers", sa.Text, nullable=False),  # JSON {label: value-or-pattern}
+    sa.Column("starts_at", sa.Text, nullable=False),
+    sa.Column("ends_at", sa.Text, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("expired_at", sa.Text, nullable=True),  # set by `silence expire`
+    sa.Index("ix_silences_active", "expired_at", "ends_at"),
 )
 
 

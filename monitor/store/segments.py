@@ -48,7 +48,7 @@ class Rows:
         return Rows(self.ids[index], self.values[index], self.units[index], self.unit_names)
 
     def unit_text(self) -> np.ndarray:
-        return np.asarray(self.unit_names, dtype=object)[self.units]
+        return np.asarray(self.unit_names, dtype=object).take(self.units)
 
     def recoded(self, unit_names: list[str]) -> Rows:
         """The same rows with unit codes into ``unit_names`` (which must hold every unit used)."""
@@ -99,7 +99,8 @@ def encode_series(first_id: int, keys: pd.DataFrame) -> bytes:
 
 def decode_series(blob: bytes) -> pd.DataFrame:
     table = pq.read_table(io.BytesIO(blob), read_dictionary=list(SERIES_KEY))
-    return table.to_pandas()
+    frame: pd.DataFrame = table.to_pandas()
+    return frame
 
 
 def _write(table: pa.Table, *, dictionary: list[str]) -> bytes:

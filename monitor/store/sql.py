@@ -27,6 +27,7 @@ from monitor.model import (
     period_to_month,
 )
 from monitor.store import schema as s
+from monitor.store import silences
 from monitor.store.base import (
     OUTBOX_FAILED,
     OUTBOX_PENDING,
@@ -37,22 +38,13 @@ from monitor.store.base import (
     StoredAlert,
 )
 from monitor.store.observations import IngestError, ObservationStore
+from monitor.store.schema import TS_FORMAT, parse_ts, ts
+from monitor.store.silences import Silence
 
 log = logging.getLogger(__name__)
 
-_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so text order is time order
 # One encoder for every alert payload: json.dumps with options builds a new one per call.
 _PAYLOAD = json.JSONEncoder(default=str)
-
-
-def ts(when: datetime) -> str:
-    if when.tzinfo is None:
-        raise ValueError("naive datetime given to the store")
-    return when.astimezone(UTC).strftime(_TS_FORMAT)
-
-
-def parse_ts(text: str | None) -> datetime | None:
-    return datetime.strptime(text, _TS_FORMAT).replace(tzinfo=UTC) if text else None
 
 
 def redact_db_url(url: str) -> str:
@@ -436,7 +428,7 @@ class SqlStore:
                         fingerprint=r.fingerprint,
                         alert=json.loads(r.payload),
                         first_release_id=r.first_release_id,
-                        fired_at=datetime.strptime(r.fired_at, _TS_FORMAT).replace(tzinfo=UTC),
+                        fired_at=datetime.strptime(r.fired_at, TS_FORMAT).replace(tzinfo=UTC),
                     )
         return out
 
@@ -679,6 +671,42 @@ class SqlStore:
         with self._guard("reading source state"), self._engine.connect() as conn:
             rows = conn.execute(sa.select(s.source_state).order_by(s.source_state.c.source))
             return [self._to_state(r.source, r) for r in rows]
+
+    # -- silences --------------------------------------------------------------------------
+    def add_silence(
+        self,
+        *,
+        rule: str | None,
+        matchers: dict[str, str],
+        starts_at: datetime,
+        ends_at: datetime,
+        comment: str,
+        created_by: str | None,
+        now: datetime,
+    ) -> Silence:
+        with self.transaction("adding a silence") as conn:
+            return silences.insert(
+                conn,
+                rule=rule,
+                matchers=matchers,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                comment=comment,
+                created_by=created_by,
+                now=now,
+            )
+
+    def silences(self) -> list[Silence]:
+        with self._guard("listing silences"), self._engine.connect() as conn:
+            return silences.every(conn)
+
+    def active_silences(self, now: datetime) -> list[Silence]:
+        with self._guard("reading silences"), self._engine.connect() as conn:
+            return silences.active(conn, now)
+
+    def expire_silence(self, silence_id: int, *, now: datetime) -> Silence | None:
+        with self.transaction("expiring a silence") as conn:
+            return silences.expire(conn, silence_id, now)
 
 
 def _executemany(

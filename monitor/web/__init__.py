@@ -4,7 +4,8 @@ Read-only pages are plain server-rendered HTML; the few writes (add or expire a 
 re-send a failed message) need a signed-in token holder and a CSRF token, and each is recorded
 with who and when. See docs/console.md.
 
-Only ``options``, ``links`` and ``queries`` are imported by the rest of the program (config
-checks, message links, the ``alerts`` command): they need nothing beyond the core dependencies.
+Only ``options``, ``queries`` and ``server.start_console`` are imported by the rest of the
+program (``validate``, the ``alerts`` command, ``run``): they need nothing beyond the core
+dependencies until the console is enabled.
 The app itself (``app``, ``server``) needs the ``web`` extra (Flask, Flask-WTF, waitress).
 """

@@ -22,7 +22,7 @@ from monitor.errors import ConfigError, StoreError
 from monitor.notify import silences
 from monitor.store import schema as s
 from monitor.store.base import OUTBOX_FAILED, OUTBOX_PENDING
-from monitor.store.sql import ts
+from monitor.store.schema import ts
 from monitor.web.queries import AlertRecord, _actions_table
 
 log = logging.getLogger(__name__)
@@ -112,13 +112,12 @@ def draft_silence(form: SilenceForm, now: datetime, rules: Iterable[Any]) -> Sil
     a silence that could never match (``silences.check_silence`` against the loaded rules and
     the ops notices), then what ``silences.add`` refuses (a past end, nothing to match, no
     comment). Raises ConfigError with the CLI's words."""
-    from monitor.commands.silence import parse_until
     from monitor.daemon.ops import RULE_OUTBOX_STUCK, RULE_SOURCE_FAILING
 
     matchers = silences.parse_matchers(list(form.matches))
     if not form.until:
         raise ConfigError("--until is required: a date (2025-09-01), a date-time or 12h/7d/2w")
-    until = parse_until(form.until, now)
+    until = silences.parse_until(form.until, now)
     loaded = list(rules)
     silences.check_silence(
         form.rule or None,
@@ -148,7 +147,7 @@ def add_silence(
 ) -> silences.Silence:
     draft = draft_silence(form, now, rules)
     silence = silences.add(
-        store.engine,
+        store,
         rule=draft.rule,
         matchers=draft.matchers,
         until=draft.until,
@@ -169,7 +168,7 @@ def add_silence(
 
 
 def expire_silence(store: Any, silence_id: int, actor: Actor, now: datetime) -> silences.Silence:
-    silence = silences.expire(store.engine, silence_id, now=now)
+    silence = silences.expire(store, silence_id, now=now)
     record(store, actor, SILENCE_EXPIRE, str(silence_id), {"matches": silence.describe()}, now)
     log.info("console: %s expired silence %d", actor.who, silence_id)
     return silence

@@ -24,10 +24,10 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from monitor.errors import ConfigError, StoreError
 from monitor.model import SERIES_KEY, month_to_period, period_to_month
-from monitor.render import filters
+from monitor.render import filters, links
 from monitor.store import schema as s
 from monitor.store.base import OUTBOX_FAILED, OUTBOX_PENDING, OUTBOX_SENT
-from monitor.web import actions, links, queries
+from monitor.web import actions, queries
 from monitor.web.backend import Backend
 from monitor.web.options import TokenFile, Tokens, WebOptions
 
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 50
 SERIES_MONTHS = 36  # months a series page shows by default
 PREVIEW_ALERTS = 2000  # recorded alerts a silence preview is tried against
-ALERT_CHART_MONTHS = 24  # the history an alert's chart shows (the email's too)
 
 #: Sent with every response. No script runs on any page (``default-src 'none'`` covers
 #: scripts); styles and images come from the console itself; no page can be framed.
@@ -344,7 +343,7 @@ def create_app(
     def silences_page() -> Any:
         from monitor.notify import silences
 
-        everything = silences.list_silences(backend.store.engine, include_expired=True)
+        everything = silences.list_silences(backend.store, include_expired=True)
         at = now()
         current = [x for x in everything if x.is_active(at) or (x.starts_at and x.starts_at > at)]
         ended = [x for x in everything if x not in current][-20:]
@@ -540,12 +539,12 @@ def _chart_spec(backend: Backend, record: queries.AlertRecord) -> dict[str, Any]
 
     from monitor.notify.base import Notice
     from monitor.notify.rendering import chart_spec
-    from monitor.render.history import SHARE_CONDITIONS
+    from monitor.render.history import HISTORY_MONTHS, SHARE_CONDITIONS
     from monitor.render.view import notice_view
 
     a = record.alert
     end = period_to_month(a.period)
-    months = [month_to_period(m) for m in range(end - ALERT_CHART_MONTHS + 1, end + 1)]
+    months = [month_to_period(m) for m in range(end - HISTORY_MONTHS + 1, end + 1)]
     shares = a.context.get("condition") in SHARE_CONDITIONS
     values, totals = backend.store.history(
         a.source, queries.series_frame(a.series), months[0], a.period, totals=shares

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from monitor.model import SERIES_KEY, Alert, month_to_period, period_to_month
 from monitor.store import schema as s
 from monitor.store.base import ALERT_FIRING, ALERT_RESOLVED, ALERT_SILENCED
-from monitor.store.sql import parse_ts, ts
+from monitor.store.schema import parse_ts, ts
 
 STATES = (ALERT_FIRING, ALERT_SILENCED, ALERT_RESOLVED)
 SEVERITIES = ("critical", "error", "warning", "info")
@@ -496,13 +496,14 @@ class MonthHistory:
 def month_histories(frame: pd.DataFrame) -> list[MonthHistory]:
     """``series_vintages`` grouped by month, oldest month first, vintages in release order."""
     out: dict[str, list[Vintage]] = {}
-    for row in frame.itertuples(index=False):
-        out.setdefault(str(row.period), []).append(
+    for row in frame.to_dict("records"):
+        release_id, recorded_at = row["release_id"], row["recorded_at"]
+        out.setdefault(str(row["period"]), []).append(
             Vintage(
-                release_id=None if pd.isna(row.release_id) else int(row.release_id),
-                recorded_at=parse_ts(row.recorded_at) if isinstance(row.recorded_at, str) else None,
-                value=float(row.value),
-                unit=str(row.unit),
+                release_id=None if pd.isna(release_id) else int(release_id),
+                recorded_at=parse_ts(recorded_at) if isinstance(recorded_at, str) else None,
+                value=float(row["value"]),
+                unit=str(row["unit"]),
             )
         )
     return [MonthHistory(p, out[p]) for p in sorted(out)]

@@ -113,20 +113,36 @@ def reachable(graph: dict[str, set[str]], start: str) -> dict[str, list[str]]:
 
 
 def test_the_graph_sees_deferred_imports() -> None:
-    """The graph is not blind: runner imports config at module level, service imports runner
-    inside a function, and an import under TYPE_CHECKING is left out."""
+    """The graph is not blind: runner imports config at module level, service imports the
+    notify planner inside a function, and an import under TYPE_CHECKING is left out."""
     graph = import_graph()
     assert "monitor.config" in graph["monitor.daemon.runner"]
-    assert "monitor.daemon.runner" in graph["monitor.daemon.service"]
+    assert "monitor.notify.dispatch" in graph["monitor.daemon.service"]
     assert "monitor.config.sources" not in graph["monitor.daemon.ops"]
 
 
 def test_the_graph_finds_a_package_cycle() -> None:
-    """A package that imports one that imports it back is on a cycle (render and notify import
-    each other today), so the check below can fail."""
+    """A package that imports one that imports it back is on a cycle, so the checks below can
+    fail: two modules of different packages importing each other make their packages a cycle."""
+    graph = {"monitor.a.x": {"monitor.b.y"}, "monitor.b.y": {"monitor.a.x"}}
+    packages = package_graph(graph)
+    assert "monitor.b" in reachable(packages, "monitor.a")
+    assert "monitor.a" in reachable(packages, "monitor.b")
+
+
+def test_the_runner_does_not_import_the_service() -> None:
+    """The service runs the runner's jobs; the runner reaches nothing of the service, so the
+    two do not import each other."""
+    chains = reachable(import_graph(), "monitor.daemon.runner")
+    assert "monitor.daemon.service" not in chains, " -> ".join(chains["monitor.daemon.service"])
+
+
+def test_render_and_notify_do_not_import_each_other() -> None:
+    """Channels (notify) use the renderer; the renderer reaches nothing of notify, directly or
+    not: what both need (Notice, Digest) is in monitor.notice below them."""
     packages = package_graph(import_graph())
-    assert "monitor.render" in reachable(packages, "monitor.notify")
-    assert "monitor.notify" in reachable(packages, "monitor.render")
+    chains = reachable(packages, "monitor.render")
+    assert "monitor.notify" not in chains, " -> ".join(chains["monitor.notify"])
 
 
 def test_config_is_on_no_import_cycle() -> None:
@@ -151,3 +167,93 @@ def test_config_imports_none_of_its_consumers() -> None:
         chains = reachable(graph, module)
         reached = sorted(m for m in chains if m.startswith(CONSUMERS))
         assert not reached, f"{module} imports {' -> '.join(chains[reached[0]])}"
+
+
+FOUNDATIONS = {
+    "monitor",
+    "monitor.errors",
+    "monitor.clock",
+    "monitor.model",
+    "monitor.notice",
+    "monitor.yamlload",
+    "monitor.http",
+    "monitor.resources",
+    "monitor.countries",
+}
+_BELOW_PIPELINE = {
+    "monitor.store",
+    "monitor.config",
+    "monitor.config_checks",
+    "monitor.sources",
+    "monitor.render",
+    "monitor.engine",
+    "monitor.notify",
+}
+_BELOW_DAEMON = _BELOW_PIPELINE | {"monitor.pipeline", "monitor.runtime"}
+#: what each package may import besides the foundations (docs/ARCHITECTURE.md, bottom to top)
+ALLOWED = {
+    "monitor.store": set(),
+    "monitor.config_checks": {"monitor.store"},
+    "monitor.config": {"monitor.config_checks", "monitor.store"},
+    "monitor.sources": {"monitor.config", "monitor.config_checks"},
+    "monitor.render": {"monitor.config_checks"},
+    "monitor.engine": {"monitor.config_checks", "monitor.render"},
+    "monitor.notify": {
+        "monitor.config",
+        "monitor.config_checks",
+        "monitor.store",
+        "monitor.render",
+    },
+    "monitor.runtime": _BELOW_PIPELINE,
+    "monitor.pipeline": _BELOW_PIPELINE | {"monitor.runtime"},
+    "monitor.daemon": _BELOW_DAEMON,
+    "monitor.web": _BELOW_DAEMON | {"monitor.daemon"},
+    "monitor.demo": _BELOW_DAEMON | {"monitor.daemon"},
+    "monitor.commands": _BELOW_DAEMON | {"monitor.daemon", "monitor.web", "monitor.demo"},
+    "monitor.cli": {"monitor.commands"},
+    "monitor.__main__": {"monitor.cli"},
+}
+
+
+def test_foundations_import_only_foundations() -> None:
+    """errors, clock, model, notice, yamlload, http, resources and countries import nothing of
+    the program but each other."""
+    packages = package_graph(import_graph())
+    for module in sorted(FOUNDATIONS):
+        outside = sorted(packages.get(module, set()) - FOUNDATIONS)
+        assert not outside, f"{module} imports {', '.join(outside)}"
+
+
+def test_every_package_is_in_the_table() -> None:
+    """A new package gets its row in ALLOWED (and docs/ARCHITECTURE.md), not a free pass."""
+    packages = package_graph(import_graph())
+    unknown = sorted(set(packages) - FOUNDATIONS - set(ALLOWED))
+    assert not unknown, f"packages with no import rule: {', '.join(unknown)}"
+
+
+def test_packages_import_only_what_the_architecture_allows() -> None:
+    """Each package imports only the packages below it (docs/ARCHITECTURE.md): sources ->
+    store -> engine -> notify -> channels, with pipeline, daemon, web and commands on top."""
+    graph = import_graph()
+    packages = package_graph(graph)
+    wrong = []
+    for package, allowed in sorted(ALLOWED.items()):
+        for dep in sorted(packages.get(package, set()) - allowed - FOUNDATIONS):
+            module, target = next(
+                (m, d)
+                for m, deps in sorted(graph.items())
+                if _package(m) == package
+                for d in sorted(deps)
+                if _package(d) == dep
+            )
+            wrong.append(f"{package} may not import {dep} ({module} imports {target})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_no_package_is_on_an_import_cycle() -> None:
+    """No package reaches itself again through the packages it imports."""
+    packages = package_graph(import_graph())
+    for package in sorted(packages):
+        for dep in sorted(packages[package]):
+            chains = reachable(packages, dep)
+            assert package not in chains, f"cycle: {package} -> {' -> '.join(chains[package])}"

@@ -172,17 +172,19 @@ def test_missing_release_fires_once_from_the_clock(tmp_path, magnets):
         svc.close()
 
 
-def test_runner_schedule_without_start_now_follows_the_trigger(config_path):
-    """Daemon.schedule_jobs(start_now=False) adds active jobs, not paused ones."""
+def test_schedule_without_start_now_follows_the_trigger(config_path):
+    """schedule_jobs(start_now=False) adds active jobs, not paused ones."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
     from monitor.daemon.runner import Daemon
 
-    daemon = Daemon(load_config(str(config_path)), scheduler=BackgroundScheduler(timezone="UTC"))
-    daemon.schedule_jobs(start_now=False)
-    daemon.scheduler.start(paused=True)  # a started scheduler computes next run times
+    config = load_config(str(config_path))
+    daemon = Daemon(config, scheduler=BackgroundScheduler(timezone="UTC"))
+    svc = Service(config, config_path=str(config_path), daemon=daemon)
+    svc.schedule_jobs(start_now=False)
+    svc.scheduler.start(paused=True)  # a started scheduler computes next run times
     try:
-        assert daemon.scheduler.get_job("poll:gacc").next_run_time is not None
+        assert svc.scheduler.get_job("poll:gacc").next_run_time is not None
     finally:
-        daemon.scheduler.shutdown(wait=False)
-        daemon.close()
+        svc.scheduler.shutdown(wait=False)
+        svc.close()

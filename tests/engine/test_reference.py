@@ -1,6 +1,6 @@
 """The engine agrees with a literal, loop-by-loop reading of the condition definitions on
-random series with gaps (hypothesis generates them; the reference below follows issue 3's
-wording month by month, independently of the engine's array code)."""
+random series with gaps (hypothesis generates them; the reference below follows the
+conditions' documented wording month by month, independently of the engine's array code)."""
 
 from __future__ import annotations
 

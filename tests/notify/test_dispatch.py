@@ -9,10 +9,11 @@ import pytest
 from monitor.config.routes import Route
 from monitor.errors import ConfigError
 from monitor.model import Release
+from monitor.model import alert_matches as matches
 from monitor.notify.base import CHANGE_RESOLVED, CHANGE_REVISED, RenderedMessage
 from monitor.notify.console import ConsoleChannel
-from monitor.notify.dispatch import matches, plan
-from monitor.notify.silences import Silence
+from monitor.notify.dispatch import plan
+from monitor.notify.silences import ActiveSilences, Silence
 from monitor.render import TemplateEnv
 from tests.notify.realdata import alert, july_notices, notice
 
@@ -135,7 +136,9 @@ def test_without_release_key_depends_on_alerts(frame, channels) -> None:
 def test_silenced_alerts_are_recorded_not_sent(frame, channels) -> None:
     """A silenced alert is reported in plan.silenced and left out of every message."""
     silence = Silence(id=1, rule="magnets-*", matchers={"partner": "US"}, comment="known")
-    result = run(july_notices(frame), [Route("all", ("desk",))], channels, [silence])
+    result = run(
+        july_notices(frame), [Route("all", ("desk",))], channels, ActiveSilences((silence,))
+    )
     assert result.silenced == {alert(frame, "US", "2025-07").key}
     assert alert(frame, "US", "2025-07").key not in result.messages[0].alert_keys
     assert len(result.messages[0].alert_keys) == 2

@@ -10,48 +10,50 @@ import sqlalchemy as sa
 
 from monitor.errors import ConfigError
 from monitor.notify import silences
+from monitor.store import open_store
+from monitor.store import silences as stored
 from tests.notify.realdata import alert
 
 
 def test_add_list_and_match(store, now, frame) -> None:
     """An active silence for one rule and partner matches only that partner's alerts."""
     s = silences.add(
-        store.engine,
+        store,
         rule="magnets-six-*",
         matchers={"partner": "US"},
         until=now + timedelta(days=7),
         comment="known embargo effect",
         now=now,
     )
-    assert [x.id for x in silences.active(store.engine, now)] == [s.id]
+    assert [x.id for x in silences.active(store, now)] == [s.id]
     assert s.matches(alert(frame, "US", "2025-07"))
     assert not s.matches(alert(frame, "DE", "2025-07"))
     assert not s.matches(alert(frame, "US", "2025-07", rule="magnets-monthly-jump"))
-    assert silences.list_silences(store.engine, now=now)[0].comment == "known embargo effect"
+    assert silences.list_silences(store, now=now)[0].comment == "known embargo effect"
 
 
 def test_silence_ends_at_until(store, now) -> None:
     """After --until the silence is no longer active (but still listed with --all)."""
-    silences.add(store.engine, rule="r", until=now + timedelta(hours=1), comment="c", now=now)
+    silences.add(store, rule="r", until=now + timedelta(hours=1), comment="c", now=now)
     later = now + timedelta(hours=1, seconds=1)
-    assert silences.active(store.engine, later) == []
-    assert silences.list_silences(store.engine, now=later) == []
-    assert len(silences.list_silences(store.engine, include_expired=True)) == 1
+    assert silences.active(store, later) == []
+    assert silences.list_silences(store, now=later) == []
+    assert len(silences.list_silences(store, include_expired=True)) == 1
 
 
 def test_expire_ends_a_silence_now(store, now) -> None:
     """silence expire ID stops it immediately; expiring twice keeps the first time."""
-    s = silences.add(store.engine, rule="r", until=now + timedelta(days=1), comment="c", now=now)
-    done = silences.expire(store.engine, s.id, now=now + timedelta(minutes=5))
-    again = silences.expire(store.engine, s.id, now=now + timedelta(minutes=9))
+    s = silences.add(store, rule="r", until=now + timedelta(days=1), comment="c", now=now)
+    done = silences.expire(store, s.id, now=now + timedelta(minutes=5))
+    again = silences.expire(store, s.id, now=now + timedelta(minutes=9))
     assert done.expired_at == again.expired_at == now + timedelta(minutes=5)
-    assert silences.active(store.engine, now + timedelta(minutes=6)) == []
+    assert silences.active(store, now + timedelta(minutes=6)) == []
 
 
 def test_expire_unknown_id(store, now) -> None:
     """Expiring an id that does not exist is a clear error."""
     with pytest.raises(ConfigError, match="no silence with id 99"):
-        silences.expire(store.engine, 99, now=now)
+        silences.expire(store, 99, now=now)
 
 
 @pytest.mark.parametrize(
@@ -67,7 +69,7 @@ def test_add_refuses_bad_silences(store, now, kwargs, message) -> None:
     until = now + timedelta(days=kwargs.pop("until_days", 1))
     args = {"comment": "c", "matchers": None, **kwargs}
     with pytest.raises(ConfigError, match=message):
-        silences.add(store.engine, until=until, now=now, **args)
+        silences.add(store, until=until, now=now, **args)
 
 
 def test_parse_matchers() -> None:
@@ -81,14 +83,21 @@ def test_parse_matchers() -> None:
 
 
 def test_upgrade_on_plain_engine(tmp_path, now) -> None:
-    """The migration creates its table on a bare SQLAlchemy engine too."""
+    """The migration creates its table on a bare SQLAlchemy engine too: a store opened on that
+    database without migrating keeps silences in it."""
     import importlib
 
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'bare.db'}")
+    url = f"sqlite:///{tmp_path / 'bare.db'}"
+    engine = sa.create_engine(url)
     with engine.begin() as conn:
         importlib.import_module("monitor.store.migrations.0002_silences").upgrade(conn)
-    silences.add(engine, rule="r", until=now + timedelta(days=1), comment="c", now=now)
-    assert len(silences.active(engine, now)) == 1
+    engine.dispose()
+    bare = open_store(url, migrate=False)
+    try:
+        silences.add(bare, rule="r", until=now + timedelta(days=1), comment="c", now=now)
+        assert len(silences.active(bare, now)) == 1
+    finally:
+        bare.close()
 
 
 def _postgres_url() -> str | None:
@@ -107,7 +116,8 @@ def _postgres_url() -> str | None:
 
 @pytest.mark.postgres
 def test_silences_on_postgresql(now) -> None:
-    """The same functions work on PostgreSQL (a scratch schema, dropped afterwards)."""
+    """The store's silence statements work on PostgreSQL (a scratch schema, dropped
+    afterwards)."""
     import importlib
 
     url = _postgres_url()
@@ -122,17 +132,22 @@ def test_silences_on_postgresql(now) -> None:
     try:
         with scoped.begin() as conn:
             importlib.import_module("monitor.store.migrations.0002_silences").upgrade(conn)
-        s = silences.add(
-            scoped,
-            rule="r",
-            matchers={"partner": "US"},
-            until=now + timedelta(days=1),
-            comment="c",
-            now=now,
-        )
-        assert [x.id for x in silences.active(scoped, now)] == [s.id]
-        silences.expire(scoped, s.id, now=now)
-        assert silences.active(scoped, now + timedelta(seconds=1)) == []
+            s = stored.insert(
+                conn,
+                rule="r",
+                matchers={"partner": "US"},
+                starts_at=now,
+                ends_at=now + timedelta(days=1),
+                comment="c",
+                created_by=None,
+                now=now,
+            )
+        with scoped.connect() as conn:
+            assert [x.id for x in stored.active(conn, now)] == [s.id]
+        with scoped.begin() as conn:
+            stored.expire(conn, s.id, now)
+        with scoped.connect() as conn:
+            assert stored.active(conn, now + timedelta(seconds=1)) == []
     finally:
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))

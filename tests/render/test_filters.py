@@ -119,7 +119,7 @@ def test_every_filter_prints_na_for_values_that_are_not_finite_numbers(bad) -> N
 
 
 def test_sparkline_with_an_infinite_month_draws_it_as_a_gap() -> None:
-    """An inf among real values (the poisoned row of issue 11) is a gap, not a crash."""
+    """An inf among real values (a poisoned row) is a gap, not a crash."""
     assert filters.sparkline([46_000.0, math.inf, 353_000.0, 619_000.0]) == "▁·▅█"
 
 

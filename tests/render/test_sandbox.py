@@ -1,6 +1,6 @@
 """The template sandbox's resource limits, and what a failing template or summary falls back to.
 
-Each attack of issue 11 (a 100 MB string, a 100M range, a recursive macro, a division by zero)
+Each resource attack (a 100 MB string, a 100M range, a recursive macro, a division by zero)
 is tried as a rule summary and as a template override; the alert must still go out with its
 figures, quickly, and the failure be reported once.
 """

@@ -12,8 +12,8 @@ from monitor.notify.alertmanager import AlertmanagerChannel
 from monitor.notify.email import EmailChannel
 from monitor.notify.slack import SlackWebhookChannel
 from monitor.render import TemplateEnv
+from monitor.render.links import alert_path, alert_url
 from monitor.runtime import template_env
-from monitor.web.links import alert_path, alert_url
 from tests.notify.realdata import digest, magnets, notice
 
 PUBLIC = "https://monitor.example.org/console"

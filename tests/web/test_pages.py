@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 import pandas as pd
 import pytest
 
+from monitor.render.links import alert_path, series_path
 from monitor.web import queries
-from monitor.web.links import alert_path, series_path
 from tests.web.scenario import SERIES
 
 US = {**SERIES, "partner": "US"}

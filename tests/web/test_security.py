@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pytest
 
 from monitor.cli import main
-from monitor.web.links import alert_path, series_path
+from monitor.render.links import alert_path, series_path
 from monitor.web.options import TokenFile, check_web_options
 from tests.web.conftest import HMAC_SECRET, HOOK_SECRET_PATH, TOKENS, csrf_of, sign_in
 from tests.web.scenario import SERIES

@@ -51,3 +51,33 @@ def test_a_taken_port_leaves_the_daemon_running_without_console(site, caplog) ->
 def test_enabled_false_starts_nothing(site) -> None:
     """daemon.web with enabled: false: no console."""
     assert start_console(service_for(site, {"enabled": False, "port": 0})) is None
+
+
+def test_the_run_command_starts_the_console(tmp_path) -> None:
+    """customs-monitor run with daemon.web serves the console on its port until SIGTERM (the
+    command hands the console to the service; the daemon package does not import it)."""
+    from tests.daemon.helpers import DaemonProcess, free_port, wait_for
+    from tests.web import scenario
+
+    (tmp_path / "tokens").write_text("analyst:analyst-token-0d6b2e7f41a9c385\n")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    scenario.publish(tmp_path / "published.csv", "2025-09")
+    config = scenario.write_config(
+        tmp_path, web={"port": port, "token_file": "tokens", "public_url": url}
+    )
+    daemon = DaemonProcess(config, tmp_path / "daemon.log")
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(url + "/alerts", timeout=10) as answer:
+                return answer.status == 200
+        except OSError:  # not listening yet
+            return False
+
+    try:
+        wait_for(answers, 60, f"the console on {url} (log: {daemon.log_path})", every=0.2)
+        daemon.signal(15)
+        assert daemon.wait(60) == 0, daemon.log()
+    finally:
+        daemon.kill()

@@ -36,7 +36,7 @@ def test_adding_a_silence_records_who_and_when(fresh) -> None:
         comment="known: export licences",
     )
     assert answer.status_code == 302
-    (added,) = silences.list_silences(fresh.store.engine, include_expired=True)
+    (added,) = silences.list_silences(fresh.store, include_expired=True)
     assert added.created_by == "bob"
     assert added.rule == "magnets-six-month-high" and added.matchers == {"partner": "US"}
     assert added.ends_at == fresh.clock.now() + timedelta(days=7)
@@ -70,7 +70,7 @@ def test_preview_shows_what_the_silence_would_mute(fresh) -> None:
     assert "<strong>3</strong> match it, on 1 series" in body
     shown = set(re.findall(r'<h2><a href="/alerts/([^"]+)"', body))
     assert {k.replace("|", "%7C") for k in expected} == shown
-    assert silences.list_silences(fresh.store.engine, include_expired=True) == []
+    assert silences.list_silences(fresh.store, include_expired=True) == []
 
 
 @pytest.mark.parametrize(
@@ -105,7 +105,7 @@ def test_the_console_refuses_what_the_cli_refuses(fresh, capsys, fields, cli) ->
     cli_problem = capsys.readouterr().err.splitlines()[0].split(": ", 1)[1]
     page = answer.get_data(as_text=True).replace("&#39;", "'")
     assert cli_problem in page
-    assert silences.list_silences(fresh.store.engine, include_expired=True) == []
+    assert silences.list_silences(fresh.store, include_expired=True) == []
 
 
 def test_expiring_a_silence(fresh) -> None:
@@ -116,7 +116,7 @@ def test_expiring_a_silence(fresh) -> None:
     token = csrf_of(client.get("/silences").get_data(as_text=True))
     answer = client.post("/silences/1/expire", data={"csrf_token": token})
     assert answer.status_code == 302
-    (s,) = silences.list_silences(fresh.store.engine, include_expired=True)
+    (s,) = silences.list_silences(fresh.store, include_expired=True)
     assert s.expired_at == fresh.clock.now()
     assert [a.action for a in queries.console_actions(fresh.store)] == [
         "silence.expire",
@@ -178,7 +178,7 @@ def test_writes_need_a_sign_in(fresh) -> None:
         data={"rule": "x", "until": "1d", "comment": "c", "step": "add", "csrf_token": token},
     )
     assert answer.status_code == 401
-    assert silences.list_silences(fresh.store.engine, include_expired=True) == []
+    assert silences.list_silences(fresh.store, include_expired=True) == []
     assert {m.id: m.state for m in fresh.store.outbox()}[failed.id] == OUTBOX_FAILED
 
 
@@ -196,7 +196,7 @@ def test_a_post_without_the_csrf_token_is_refused(fresh) -> None:
         data={**data, "csrf_token": csrf_of(other.get("/login").get_data(as_text=True))},
     )
     assert answer.status_code == 400
-    assert silences.list_silences(fresh.store.engine, include_expired=True) == []
+    assert silences.list_silences(fresh.store, include_expired=True) == []
 
 
 def test_a_bearer_token_writes_without_csrf(fresh) -> None:
@@ -207,10 +207,10 @@ def test_a_bearer_token_writes_without_csrf(fresh) -> None:
         "/silences", data=data, headers={"Authorization": f"Bearer {TOKENS['alice']}"}
     )
     assert answer.status_code == 302
-    assert silences.list_silences(fresh.store.engine)[0].created_by == "alice"
+    assert silences.list_silences(fresh.store)[0].created_by == "alice"
     wrong = client.post("/silences", data=data, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
-    assert len(silences.list_silences(fresh.store.engine, include_expired=True)) == 1
+    assert len(silences.list_silences(fresh.store, include_expired=True)) == 1
 
 
 def test_no_token_file_means_read_only(site) -> None:
@@ -224,4 +224,4 @@ def test_no_token_file_means_read_only(site) -> None:
     answer = client.post("/silences", data={"rule": "x", "until": "1d", "comment": "c"})
     assert answer.status_code == 403
     assert "writes are off" in answer.get_data(as_text=True)
-    assert silences.list_silences(site.store.engine, include_expired=True) == []
+    assert silences.list_silences(site.store, include_expired=True) == []

@@ -1,26 +1,26 @@
-"""One module per condition family; ``EVALUATORS`` maps a condition type to its function."""
+"""One module per condition family; ``EVALUATORS`` maps a condition type to its function, as
+each condition's declaration names it (``engine.spec.CONDITIONS``)."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 from monitor.engine.conditions.base import Labels, Result, Totals, View
-from monitor.engine.conditions.changes import anomaly, pct_change, streak
-from monitor.engine.conditions.levels import period_extreme, threshold
-from monitor.engine.conditions.mirror import mirror_gap
-from monitor.engine.conditions.shares import share, share_shift
 from monitor.engine.rules import Condition
+from monitor.engine.spec import CONDITIONS
 
-EVALUATORS: dict[str, Callable[[View, Condition], Result]] = {
-    "threshold": threshold,
-    "period_high": period_extreme,
-    "period_low": period_extreme,
-    "pct_change": pct_change,
-    "share": share,
-    "share_shift": share_shift,
-    "streak": streak,
-    "anomaly": anomaly,
-    "mirror_gap": mirror_gap,
+Evaluator = Callable[[View, Condition], Result]
+
+
+def _evaluator(target: str) -> Evaluator:
+    module, _, name = target.partition(":")
+    function: Evaluator = getattr(importlib.import_module(module), name)
+    return function
+
+
+EVALUATORS: dict[str, Evaluator] = {
+    name: _evaluator(spec.evaluator) for name, spec in CONDITIONS.items() if spec.evaluator
 }
 
-__all__ = ["EVALUATORS", "Labels", "Result", "Totals", "View"]
+__all__ = ["EVALUATORS", "Evaluator", "Labels", "Result", "Totals", "View"]

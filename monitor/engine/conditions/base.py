@@ -115,7 +115,7 @@ class MirrorSide:
         cols = view.targets - months_back
         if not matrix.shape[0]:
             return np.full(view.shape, np.nan if matrix.dtype.kind == "f" else 0, matrix.dtype)
-        out = matrix[np.clip(mine, 0, None)][:, np.clip(cols, 0, None)]
+        out: np.ndarray = matrix[np.clip(mine, 0, None)][:, np.clip(cols, 0, None)]
         missing = np.nan if out.dtype.kind == "f" else 0
         out[mine < 0] = missing
         out[:, cols < 0] = missing

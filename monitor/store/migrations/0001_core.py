@@ -1,5 +1,7 @@
 """Core tables: observations and their vintages, releases, alerts, outbox, source state."""
 
+import sqlalchemy as sa
+
 from monitor.store import schema
 
 VERSION = 1
@@ -13,6 +15,6 @@ tables = [
 ]
 
 
-def upgrade(conn) -> None:
+def upgrade(conn: sa.Connection) -> None:
     for table in tables:
         table.create(conn)

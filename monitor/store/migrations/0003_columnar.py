@@ -9,6 +9,8 @@ intact; the next start converts again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -96,7 +98,13 @@ def _convert(conn: sa.Connection, source: str) -> None:
     log.info("source %s: %d vintages of %d series converted", source, count, len(dictionary))
 
 
-def _groups(conn, query, by, dictionary, units):
+def _groups(
+    conn: sa.Connection,
+    query: sa.Select[Any],
+    by: list[str],
+    dictionary: SeriesDictionary,
+    units: list[str],
+) -> Iterator[tuple[tuple[int, ...], Rows, int]]:
     """Yield ((group values...), Rows, newest release id) per run of equal ``by`` values."""
     pending: list[pd.DataFrame] = []
     result = conn.execution_options(yield_per=_BATCH).execute(query)
@@ -113,11 +121,13 @@ def _groups(conn, query, by, dictionary, units):
         yield _rows_of(pending, by, dictionary, units)
 
 
-def _key(frame: pd.DataFrame, by: list[str]) -> tuple:
+def _key(frame: pd.DataFrame, by: list[str]) -> tuple[int, ...]:
     return tuple(int(frame[c].iloc[0]) for c in by)
 
 
-def _rows_of(parts, by, dictionary, units):
+def _rows_of(
+    parts: list[pd.DataFrame], by: list[str], dictionary: SeriesDictionary, units: list[str]
+) -> tuple[tuple[int, ...], Rows, int]:
     frame = pd.concat(parts, ignore_index=True)
     ids = dictionary.ids_for(frame[SERIES_KEY])
     for u in frame["unit"].unique():

@@ -22,6 +22,6 @@ console_actions = sa.Table(
 tables = [console_actions]
 
 
-def upgrade(conn) -> None:
+def upgrade(conn: sa.Connection) -> None:
     for table in tables:
         table.create(conn)

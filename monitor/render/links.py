@@ -1,4 +1,4 @@
-"""Addresses of console pages, for messages (with ``daemon.web.public_url``) and the console.
+"""Addresses of console pages, for messages (under ``daemon.web.public_url``) and the console.
 
 An alert key is ``rule|reporter|partner|commodity|flow|measure|period``: every character that
 is not safe in a path segment is percent-encoded, so a key can never break out of its link (in
@@ -27,11 +27,3 @@ def alert_url(public_url: str | None, key: str) -> str | None:
     if not public_url:
         return None
     return public_url.rstrip("/") + alert_path(key)
-
-
-def public_url_of(config: object) -> str | None:
-    """``daemon.web.public_url`` of a Config (None when the console is off or has none)."""
-    from monitor.web.options import web_options
-
-    options = web_options(config)
-    return options.public_url if options.enabled else None
