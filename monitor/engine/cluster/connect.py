@@ -1,0 +1,60 @@
+"""A Dask client: to a running scheduler (``tcp://host:8786``) or to a LocalCluster of worker
+processes on this machine (loopback only; its dashboard, on a free port, needs bokeh to draw
+its pages)."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from monitor.errors import MonitorError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+#: what the cluster needs beyond the core dependencies (the ``dask`` extra)
+DASK_MODULES = ("dask", "distributed")
+
+
+def dask_missing() -> str | None:
+    """Why this installation cannot use a cluster (None when it can)."""
+    absent = [m for m in DASK_MODULES if importlib.util.find_spec(m) is None]
+    if absent:
+        return (
+            f"running on a Dask cluster needs {', '.join(absent)}: "
+            "pip install 'customs-monitor[dask]'"
+        )
+    return None
+
+
+@contextmanager
+def cluster_client(
+    address: str | None = None, workers: int | None = None, *, timeout: float = 30.0
+) -> Iterator[Client]:
+    """A client of the scheduler at ``address``, or of a new LocalCluster of ``workers``
+    single-threaded worker processes (closed on exit)."""
+    missing = dask_missing()
+    if missing:
+        raise MonitorError(missing)
+    from distributed import Client, LocalCluster
+
+    if address is not None:
+        client = Client(address, timeout=f"{timeout}s", set_as_default=False)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    with (
+        LocalCluster(
+            n_workers=workers or 1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",  # a free port: never a clash with another cluster
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        yield client
