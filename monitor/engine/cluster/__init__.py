@@ -9,7 +9,7 @@ by ``evaluate_table`` on workers, merged into the table one local evaluation giv
 Nothing here imports Dask until a cluster is used: the core install runs without it.
 """
 
-from monitor.engine.cluster.connect import cluster_client, dask_missing
+from monitor.engine.cluster.connect import ClusterUnreachable, cluster_client, dask_missing
 from monitor.engine.cluster.partition import PartitionKey, plan_partitions
 from monitor.engine.cluster.pieces import Pieces, split
 from monitor.engine.cluster.run import (
@@ -22,6 +22,7 @@ from monitor.engine.cluster.run import (
 
 __all__ = [
     "PARTITION_ROWS",
+    "ClusterUnreachable",
     "PartitionKey",
     "PieceTask",
     "Pieces",

@@ -5,17 +5,22 @@ its pages)."""
 from __future__ import annotations
 
 import importlib.util
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from monitor.errors import MonitorError
+from monitor.errors import MonitorError, Problem
 
 if TYPE_CHECKING:
     from distributed import Client
 
 #: what the cluster needs beyond the core dependencies (the ``dask`` extra)
 DASK_MODULES = ("dask", "distributed")
+
+
+class ClusterUnreachable(MonitorError):
+    """No Dask scheduler answered at the configured address."""
 
 
 def dask_missing() -> str | None:
@@ -27,6 +32,15 @@ def dask_missing() -> str | None:
             "pip install 'customs-monitor[dask]'"
         )
     return None
+
+
+def check_engine_options(config: Any, *, missing: str | None = None) -> list[Problem]:
+    """What ``validate`` checks of ``engine:`` beyond its types: a configured cluster needs
+    the dask extra installed here (``missing``: why not, as ``dask_missing`` says)."""
+    if config.engine.cluster is None:
+        return []
+    why = missing if missing is not None else dask_missing()
+    return [Problem(config.where, 0, 0, f"engine.cluster: {why}")] if why else []
 
 
 @contextmanager
@@ -41,12 +55,18 @@ def cluster_client(
     from distributed import Client, LocalCluster
 
     if address is not None:
-        client = Client(address, timeout=f"{timeout}s", set_as_default=False)
+        try:
+            client = Client(address, timeout=f"{timeout}s", set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise ClusterUnreachable(f"no Dask scheduler at {address}: {exc}") from None
         try:
             yield client
         finally:
             client.close()
         return
+    # The scheduler and nannies of a local cluster run in this process: their start-up and
+    # shut-down chatter at INFO is not the user's business (warnings still show).
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     with (
         LocalCluster(
             n_workers=workers or 1,

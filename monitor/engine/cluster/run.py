@@ -70,9 +70,11 @@ def evaluate_pieces(
         for future in as_completed(futures, timeout=timeout, loop=client.loop):
             results[str(future.key)] = future.result()
             bar.step()
+    except BaseException:
+        client.cancel(futures)  # a failed or abandoned run leaves no work behind
+        raise
     finally:
         bar.done()
-        client.cancel(futures)
     return concat_tables([results[str(f.key)] for f in futures])
 
 
