@@ -59,6 +59,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="evaluate on a local Dask cluster of N worker processes (the dask extra)",
     )
     p.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="give up on a --cluster scheduler that does not answer within this (default 30)",
+    )
+    p.add_argument(
         "--partition-rows",
         type=_positive,
         metavar="N",
@@ -163,7 +170,7 @@ def _on_cluster(
     )
 
     chunks = file_chunks(args.data)
-    with cluster_client(args.cluster, args.workers) as client:
+    with cluster_client(args.cluster, args.workers, timeout=args.connect_timeout) as client:
         pieces = split(
             chunks, PartitionKey.of(rules), args.partition_rows or PARTITION_ROWS, args.scratch
         )
