@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -171,8 +172,14 @@ def _on_cluster(
 
     chunks = file_chunks(args.data)
     with cluster_client(args.cluster, args.workers, timeout=args.connect_timeout) as client:
+        started = time.perf_counter()
         pieces = split(
             chunks, PartitionKey.of(rules), args.partition_rows or PARTITION_ROWS, args.scratch
+        )
+        print(
+            f"{pieces.rows:,} observations split into {len(pieces.pieces)} partitions "
+            f"in {time.perf_counter() - started:.1f} s",
+            file=sys.stderr,
         )
         try:
             periods = [

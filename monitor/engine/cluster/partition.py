@@ -72,40 +72,47 @@ class PartitionKey:
     def columns(self) -> list[str]:
         return ["measure", "commodity", *(["reporter", "flow"] if self.by_reporter else [])]
 
-    def atoms(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Each row's atom as categorical columns (``columns``): the commodity cut to its key
-        prefix, worked out once per distinct code."""
-        out: dict[str, pd.Categorical] = {}
+    def atoms(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[Atom]]:
+        """Each row's atom as a number into the list of this frame's atoms. Work per row is a
+        few integer passes over category codes; the commodity is cut to its key prefix once
+        per distinct code."""
+        number = np.zeros(len(frame), dtype=np.int64)
+        labels: list[np.ndarray] = []
         for name in self.columns:
             col = pd.Categorical(frame[name])
-            cats = np.asarray(col.categories, dtype=object).astype(str)
+            if (col.codes < 0).any():
+                raise ValueError(f"{name}: empty values cannot be partitioned")
+            cats = np.asarray(col.categories, dtype=object).astype(str).astype(object)
+            codes = col.codes.astype(np.int64)
             if name == "commodity":
                 mapped = [self.joined.get(p, p) for p in (_prefix(c, self.digits) for c in cats)]
-                keep, codes = np.unique(np.array(mapped, dtype=object), return_inverse=True)
-                col = pd.Categorical.from_codes(
-                    np.where(col.codes >= 0, codes[col.codes], -1),
-                    categories=pd.Index(keep, dtype=object),
-                )
-            out[name] = col
-        return pd.DataFrame(out)
+                cats, inverse = np.unique(np.array(mapped, dtype=object), return_inverse=True)
+                codes = inverse.astype(np.int64)[codes]
+            number *= max(len(cats), 1)
+            number += codes
+            labels.append(cats)
+        found, which = np.unique(number, return_inverse=True)
+        parts: list[np.ndarray] = []
+        rest = found.copy()
+        for cats in reversed(labels):
+            parts.append(cats[rest % max(len(cats), 1)])
+            rest //= max(len(cats), 1)
+        atoms = list(zip(*[p.tolist() for p in reversed(parts)], strict=True))
+        return which.astype(np.int64), [tuple(a) for a in atoms]
 
     def counts(self, frame: pd.DataFrame) -> dict[Atom, int]:
         """Rows per atom."""
         if frame.empty:
             return {}
-        sizes = self.atoms(frame).groupby(self.columns, observed=True, sort=False).size()
-        return {tuple(str(v) for v in k): int(n) for k, n in sizes.items()}
+        which, atoms = self.atoms(frame)
+        return dict(zip(atoms, np.bincount(which, minlength=len(atoms)).tolist(), strict=True))
 
     def partition_of(self, frame: pd.DataFrame, plan: Mapping[Atom, int]) -> np.ndarray:
-        """Each row's partition number under ``plan``."""
+        """Each row's partition number under ``plan`` (KeyError: an atom it does not know)."""
         if frame.empty:
             return np.zeros(0, np.int64)
-        atoms = self.atoms(frame)
-        index = pd.MultiIndex.from_tuples(list(plan), names=self.columns)
-        at = index.get_indexer(pd.MultiIndex.from_frame(atoms.astype(object)))
-        if (at < 0).any():
-            raise ValueError("rows of an atom the partition plan does not know")
-        return np.asarray(list(plan.values()), dtype=np.int64)[at]
+        which, atoms = self.atoms(frame)
+        return np.array([plan[a] for a in atoms], dtype=np.int64)[which]
 
 
 def _join(sets: Iterable[set[str]]) -> dict[str, str]:

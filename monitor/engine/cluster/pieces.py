@@ -14,15 +14,32 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from monitor.engine.cluster.partition import Atom, PartitionKey, merge_counts, plan_partitions
-from monitor.model import COLUMNS, STRING_COLUMNS
+from monitor.model import COLUMNS
 
-#: every piece has this schema (text as plain strings, read back as categoricals)
-SCHEMA = pa.schema([(c, pa.float64() if c == "value" else pa.string()) for c in COLUMNS])
+#: every piece has this schema (text dictionary-encoded, read back as categoricals)
+SCHEMA = pa.schema(
+    [(c, pa.float64() if c == "value" else pa.dictionary(pa.int32(), pa.string())) for c in COLUMNS]
+)
+
+
+def _arrow(frame: pd.DataFrame) -> pa.Table:
+    """A canonical frame as a table of SCHEMA, text columns from their category codes (no
+    string per row); a frame without sources has one unnamed source."""
+    arrays = []
+    for name in COLUMNS:
+        if name == "value":
+            arrays.append(pa.array(frame["value"].to_numpy(dtype=np.float64)))
+            continue
+        col = pd.Categorical(frame[name] if name in frame.columns else [""] * len(frame))
+        words = pa.array(np.asarray(col.categories, dtype=object).astype(str), pa.string())
+        arrays.append(pa.DictionaryArray.from_arrays(col.codes.astype(np.int32), words))
+    return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
 @dataclass
@@ -48,7 +65,7 @@ class Pieces:
 
 def read_piece(path: str) -> pd.DataFrame:
     """A piece as the engine reads observations: text columns categorical."""
-    return pq.read_table(path, read_dictionary=STRING_COLUMNS).to_pandas()
+    return pq.read_table(path).to_pandas()
 
 
 class _Writers:
@@ -62,20 +79,18 @@ class _Writers:
     def path(self, part: int, side: str) -> str:
         return str(self.root / f"part-{part:05d}{'-' + side if side else ''}.parquet")
 
-    def write(self, frame: pd.DataFrame, parts: pd.Series, side: str) -> None:
-        for part, rows in frame.groupby(parts.to_numpy(), sort=True):
-            key = (int(part), side)
+    def write(self, frame: pd.DataFrame, parts: np.ndarray, side: str) -> None:
+        """Each partition's rows of ``frame`` appended to its piece (one sort, then slices)."""
+        order = np.argsort(parts, kind="stable")
+        table = _arrow(frame).take(pa.array(order))
+        sorted_parts = parts[order]
+        cuts = np.flatnonzero(np.r_[True, sorted_parts[1:] != sorted_parts[:-1]])
+        for lo, hi in zip(cuts.tolist(), [*cuts[1:].tolist(), len(order)], strict=True):
+            key = (int(sorted_parts[lo]), side)
             if key not in self.open:
                 self.open[key] = pq.ParquetWriter(self.path(*key), SCHEMA, compression="zstd")
-            if "source" not in rows.columns:  # a frame without sources: one unnamed source
-                rows = rows.assign(source="")
-            table = pa.Table.from_pandas(
-                rows[COLUMNS].astype({c: "str" for c in STRING_COLUMNS}),
-                schema=SCHEMA,
-                preserve_index=False,
-            )
-            self.open[key].write_table(table)
-            self.rows[key] = self.rows.get(key, 0) + len(rows)
+            self.open[key].write_table(table.slice(lo, hi - lo))
+            self.rows[key] = self.rows.get(key, 0) + (hi - lo)
 
     def close(self) -> None:
         for writer in self.open.values():
@@ -105,9 +120,9 @@ def split(
     writers = _Writers(root)
     try:
         for chunk in chunks():
-            writers.write(chunk, pd.Series(key.partition_of(chunk, plan)), "")
+            writers.write(chunk, key.partition_of(chunk, plan), "")
         for name, frame in (mirrors or {}).items():
-            writers.write(frame, pd.Series(key.partition_of(frame, plan)), f"mirror-{name}")
+            writers.write(frame, key.partition_of(frame, plan), f"mirror-{name}")
     except BaseException:
         writers.close()
         shutil.rmtree(root, ignore_errors=True)
