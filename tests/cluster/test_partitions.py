@@ -89,6 +89,31 @@ def test_partitions_on_the_cluster_equal_the_local_engine(client, observations, 
     assert alert_dicts(table) == local
 
 
+def test_two_runs_at_once_on_one_cluster_keep_their_own_partitions(
+    client, observations, rules, local
+):
+    """Two runs sharing a scheduler (partition numbers alike) each get their own alerts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    periods = periods_of(observations)
+    early = periods[:12]
+    first = observations[observations["period"].astype(str).isin(early)]
+
+    def run(obs: pd.DataFrame, wanted: list[str]) -> list[dict]:
+        pieces = split(frame_chunks(obs), PartitionKey.of(rules), 15_000)
+        try:
+            return alert_dicts(evaluate_pieces(client, pieces, rules, wanted))
+        finally:
+            pieces.remove()
+
+    with ThreadPoolExecutor(2) as pool:
+        a = pool.submit(run, first, early)
+        b = pool.submit(run, observations, periods)
+        got_a, got_b = a.result(), b.result()
+    assert got_b == local
+    assert got_a == alert_dicts(evaluate_table(first, rules, early)) != local
+
+
 def test_codes_list_joins_the_prefixes_it_spans(tmp_path):
     """A `codes` sum over two HS6 prefixes puts both prefixes in one partition key."""
     pack = tmp_path / "codes.yaml"

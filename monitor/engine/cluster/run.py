@@ -9,6 +9,7 @@ data, a bug) fails the run with that error, as the local engine would.
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
@@ -61,8 +62,11 @@ def evaluate_pieces(
     if not pieces.pieces or not periods:
         return AlertTable(None, [])
     tasks = [PieceTask(p.path, p.mirrors, rules, tuple(periods)) for p in pieces.pieces]
+    # Keys are global on a scheduler: a run's own prefix keeps two runs (a backtest and the
+    # daemon on one cluster) from sharing each other's partitions.
+    run = uuid.uuid4().hex[:12]
     futures = client.map(
-        task, tasks, pure=False, key=[f"partition-{p.number}" for p in pieces.pieces]
+        task, tasks, pure=False, key=[f"partition-{run}-{p.number}" for p in pieces.pieces]
     )
     bar = _Progress(progress, len(futures), dashboard_link(client))
     results: dict[str, AlertTable] = {}
