@@ -2,20 +2,23 @@
 
     python bench/dask_backtest.py [--series 1000000] [--months 60] [--workers 2]
                                   [--partition-rows 2000000] [--work DIR] [--keep]
+                                  [--partition-only]
 
 Generates (fixed seed, bench/generate.py) a Parquet file of series / 100 commodities x 100
 partners x months (5% of cells missing), then runs, each in its own subprocess:
 
 1. ``customs-monitor backtest --format summary`` of the bench pack (bench/pack.yaml, every
    condition type): the reference;
-2. the same with ``--workers N`` (a LocalCluster of N single-threaded worker processes).
+2. the same with ``--workers N`` (a LocalCluster of N single-threaded worker processes);
+3. the local backtest of one partition's worth of the same data (partition-rows observations,
+   fewer commodities): what one task costs on one core, without the other workers beside it.
 
-Both summaries must be identical (the script exits 1 otherwise). Reported: wall seconds and peak
-RSS. The local run's peak is its own (wait4's ru_maxrss). The cluster run's processes (the CLI,
-which also hosts the scheduler and the nannies, and each worker process) are sampled with psutil
-every 0.1 s: the CLI's own peak (exact, from wait4), the largest worker's peak, and the peak of
-the sum over every process at once. Also the seconds the CLI took to split the file into pieces
-(its stderr). Needs the dask extra (psutil comes with it).
+The summaries of 1 and 2 must be identical (the script exits 1 otherwise). Reported: wall
+seconds and peak RSS. A local run's peak is its own (wait4's ru_maxrss). The cluster run's
+processes (the CLI, which also hosts the scheduler and the nannies, and each worker process) are
+sampled with psutil every 0.1 s: the CLI's own peak (exact, from wait4), the largest worker's
+peak, and the peak of the sum over every process at once. Also the seconds the CLI took to split
+the file into pieces (its stderr). Needs the dask extra (psutil comes with it).
 """
 
 from __future__ import annotations
@@ -79,9 +82,11 @@ def run(cmd: list[str]) -> dict:
     sampler.start()
     out_parts: list[str] = []
     err_parts: list[str] = []
+    out, err = proc.stdout, proc.stderr
+    assert out is not None and err is not None  # both are pipes
     readers = [
-        threading.Thread(target=lambda: out_parts.append(proc.stdout.read()), daemon=True),
-        threading.Thread(target=lambda: err_parts.append(proc.stderr.read()), daemon=True),
+        threading.Thread(target=lambda: out_parts.append(out.read()), daemon=True),
+        threading.Thread(target=lambda: err_parts.append(err.read()), daemon=True),
     ]
     for r in readers:
         r.start()
@@ -108,6 +113,22 @@ def run(cmd: list[str]) -> dict:
     }
 
 
+def _one_partition(exe: str, work: Path, rows: int, months: int) -> dict:
+    """The local backtest of about ``rows`` observations of the same shape: one task's work."""
+    commodities = max(1, round(rows / (PARTNERS * months * 0.95)))
+    path = work / f"partition-{commodities}x{months}.parquet"
+    written = write_parquet(path, commodities, months)
+    result = run(
+        [exe, "backtest", "--rules", str(PACK), "--data", str(path), "--format", "summary"]
+    )
+    return {
+        "rows": written,
+        "seconds": result["seconds"],
+        "rss_mb": result["rss_mb"],
+        "rows_per_second": round(written / result["seconds"]),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--series", type=int, default=1_000_000)
@@ -116,17 +137,24 @@ def main() -> int:
     ap.add_argument("--partition-rows", type=int, default=2_000_000)
     ap.add_argument("--work", help="folder for the generated file (default: a temp folder)")
     ap.add_argument("--keep", action="store_true", help="keep the generated file")
+    ap.add_argument(
+        "--partition-only", action="store_true", help="run step 3 only (one partition's worth)"
+    )
     args = ap.parse_args()
 
     work = Path(args.work or tempfile.mkdtemp(prefix="dask-backtest-"))
     work.mkdir(parents=True, exist_ok=True)
     data = work / f"backtest-{args.series}x{args.months}.parquet"
+    exe = shutil.which("customs-monitor") or "customs-monitor"
     try:
+        one = _one_partition(exe, work, args.partition_rows, args.months)
+        if args.partition_only:
+            print(json.dumps({"one_partition": one}, indent=2))
+            return 0
         if not data.exists():
             t = time.perf_counter()
             rows = write_parquet(data, max(1, args.series // PARTNERS), args.months)
             print(f"generated {rows:,} rows in {time.perf_counter() - t:.0f} s", file=sys.stderr)
-        exe = shutil.which("customs-monitor") or "customs-monitor"
         base = [exe, "backtest", "--rules", str(PACK), "--data", str(data), "--format", "summary"]
         local = run(base)
         print(f"local: {local['seconds']} s, peak RSS {local['rss_mb']} MB", file=sys.stderr)
@@ -147,6 +175,7 @@ def main() -> int:
             },
             "split": split[-1] if split else None,
             "cluster_over_local_time": round(cluster["seconds"] / local["seconds"], 2),
+            "one_partition": one,
             "identical_summaries": same,
             "summary": local["stdout"].strip().splitlines()[-1],
             "bench_process_max_rss_mb": round(
