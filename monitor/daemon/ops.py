@@ -21,8 +21,8 @@ and a restarted daemon see the same ones.
   evaluated in the daemon because the cluster could not (unreachable, failed, too slow);
   clears when a release next evaluates on it.
 
-The first two are recomputed from the store by ``check``; the last two are decided from each
-evaluation pass by ``evaluation_changes``.
+The first two are recomputed from the store by ``check``; the others are decided from each
+evaluation pass (``evaluation_changes``, ``template_changes``, ``cluster_changes``).
 """
 
 from __future__ import annotations
