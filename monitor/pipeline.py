@@ -33,6 +33,9 @@ from monitor.store import ALERT_FIRING, ALERT_SILENCED, AlertUpdate, SqlStore
 if TYPE_CHECKING:
     from monitor.notify.silences import ActiveSilences
 
+if TYPE_CHECKING:
+    from monitor.engine.cluster.release import ClusterRun
+
 log = logging.getLogger(__name__)
 
 #: backoff of a release whose evaluation failed: 1 minute (``daemon.release_retry_seconds``),
@@ -74,6 +77,9 @@ class EvaluationOutcome:
     #: rules whose notices were rendered: the daemon opens and clears template incidents
     template_failures: list[Any] = field(default_factory=list)
     rendered_rules: set[str] = field(default_factory=set)
+    #: the release went to the Dask cluster (``engine.cluster``); its ``error`` says why it was
+    #: evaluated in the daemon instead: the daemon opens and clears a cluster incident
+    cluster: ClusterRun | None = None
 
 
 class Pipeline:
@@ -209,7 +215,7 @@ class Pipeline:
         return periods
 
     def evaluate_release(self, release: Release) -> EvaluationOutcome:
-        from monitor.engine import evaluate
+        from monitor.engine.cluster.release import evaluate_release
         from monitor.notify.dispatch import plan
         from monitor.notify.reconcile import reconcile
 
@@ -226,8 +232,10 @@ class Pipeline:
             for name in sorted(self.rules.mirror_sources() - {release.source})
             if periods
         }
-        fired = (
-            evaluate(observations, self.rules, periods, mirrors) if observations is not None else []
+        fired, cluster = (
+            evaluate_release(self.config.engine, observations, self.rules, periods, mirrors)
+            if observations is not None
+            else ([], None)
         )
         fired = [_with_source(a, release.source) for a in fired]
         stored = self.store.alerts(source=release.source, periods=periods) if periods else {}
@@ -262,6 +270,7 @@ class Pipeline:
             notices=notices,
             template_failures=list(plan_.template_failures),
             rendered_rules={k.split("|", 1)[0] for ks in plan_.routed.values() for k in ks},
+            cluster=cluster,
         )
         log.info(
             "release %d (%s): evaluated %s: %d fired, %d new, %d revised, %d resolved, "

@@ -32,6 +32,7 @@ def collect_problems(config_path: str | None, paths: list[str]) -> tuple[list[Pr
     from monitor.config import read_config
     from monitor.config_checks import check_state_driver
     from monitor.engine import validate_rules
+    from monitor.engine.cluster.connect import check_engine_options
     from monitor.render.checks import check_templates
     from monitor.web.options import check_web_options
 
@@ -39,6 +40,7 @@ def collect_problems(config_path: str | None, paths: list[str]) -> tuple[list[Pr
     if config is not None:
         problems += check_state_driver(config)
         problems += check_web_options(config)
+        problems += check_engine_options(config)
     rule_paths = paths or (config.rules if config else [])
     problems += validate_rules(rule_paths)
     if config is not None:

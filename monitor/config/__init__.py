@@ -9,6 +9,7 @@ Every part of monitor.yaml is a model in this package, and the components receiv
     options.py   the base model, shared field types, located problems from pydantic's errors
     sources.py   one model per source type     channels.py  one model per channel type
     daemon.py    the daemon: section, a source's schedule and calendar
+    engine.py    engine: where large releases are evaluated (a Dask cluster)
     routes.py    routes:                       schedule.py  what a crontab or @every line means
 
 The package imports no component (daemon, sources, notify, engine, commands): they import it.
@@ -27,6 +28,7 @@ from pydantic import Field, ValidationError
 
 from monitor.config.channels import AnyChannelOptions, ChannelOptions
 from monitor.config.daemon import DaemonOptions
+from monitor.config.engine import EngineOptions
 from monitor.config.options import FLOAT, Loc, Options, key_problems_of, problems, registry
 from monitor.config.routes import Route, RouteModel
 from monitor.config.sources import AnySourceOptions, InitialMode, SourceOptions
@@ -66,6 +68,7 @@ class ConfigModel(Options):
     channels: dict[str, AnyChannelOptions] = Field(default_factory=dict)
     routes: list[RouteModel] = Field(default_factory=list)
     daemon: DaemonOptions = Field(default_factory=DaemonOptions)
+    engine: EngineOptions = Field(default_factory=EngineOptions)
 
 
 def config_json_schema() -> dict[str, Any]:
@@ -92,6 +95,7 @@ class Config:
     routes: list[Route]
     daemon: DaemonOptions = field(default_factory=DaemonOptions)
     state_timeout: float = 30.0
+    engine: EngineOptions = field(default_factory=EngineOptions)
 
     @property
     def where(self) -> str:
@@ -353,6 +357,9 @@ def _build(model: ConfigModel, base_dir: str, path: str | None) -> Config:
         routes=routes,
         daemon=model.daemon,
         state_timeout=model.state_timeout,
+        engine=model.engine.model_copy(update={"scratch": _resolve(base_dir, model.engine.scratch)})
+        if model.engine.scratch
+        else model.engine,
     )
 
 

@@ -17,9 +17,12 @@ and a restarted daemon see the same ones.
 - ``ops-template-failing``: a template or a rule's summary failed or went past a limit (the
   message went out in a fallback rendering); clears when that rule's alerts next render
   without it.
+- ``ops-cluster-failing``: a release meant for the Dask cluster (``engine.cluster``) was
+  evaluated in the daemon because the cluster could not (unreachable, failed, too slow);
+  clears when a release next evaluates on it.
 
-The first two are recomputed from the store by ``check``; the last two are decided from each
-evaluation pass by ``evaluation_changes``.
+The first two are recomputed from the store by ``check``; the others are decided from each
+evaluation pass (``evaluation_changes``, ``template_changes``, ``cluster_changes``).
 """
 
 from __future__ import annotations
@@ -41,12 +44,14 @@ RULE_OUTBOX_STUCK = "ops-outbox-stuck"
 RULE_RELEASE_FAILED = "ops-release-failed"
 RULE_EVALUATION_FAILING = "ops-evaluation-failing"
 RULE_TEMPLATE_FAILING = "ops-template-failing"
+RULE_CLUSTER_FAILING = "ops-cluster-failing"
 RULES = (
     RULE_SOURCE_FAILING,
     RULE_OUTBOX_STUCK,
     RULE_RELEASE_FAILED,
     RULE_EVALUATION_FAILING,
     RULE_TEMPLATE_FAILING,
+    RULE_CLUSTER_FAILING,
 )
 #: the ``source`` of every incident in the alerts table (and of the digests sent for them)
 OPS_SOURCE = "customs-monitor"
@@ -233,6 +238,35 @@ def template_changes(
     for ident, stored in sorted(open_.items()):
         rule = str(stored.alert.get("failing_rule") or "")
         if ident not in failing_now and rule in rendered_rules:
+            changes.cleared.append(_cleared(stored))
+    return changes
+
+
+def cluster_failing_alert(address: str, error: str, now: dt.datetime) -> Alert:
+    """The incident of a cluster that could not evaluate a release (the daemon did)."""
+    return _ops_alert(
+        RULE_CLUSTER_FAILING,
+        f"cluster {address}",
+        now,
+        1,
+        "releases evaluated in the daemon",
+        f"the Dask cluster {address} fails; releases are evaluated in the daemon",
+        "",
+        {"error": error, "cluster": address},
+    )
+
+
+def cluster_changes(store: Any, runs: Iterable[Any], now: dt.datetime) -> Changes:
+    """From one evaluation pass's cluster runs (``ClusterRun``: address, error or None): a
+    cluster whose last run failed opens an incident, one whose last run worked clears it."""
+    last = {run.address: run for run in runs}
+    open_ = open_incidents(store, (RULE_CLUSTER_FAILING,))
+    changes = Changes()
+    for address, run in sorted(last.items()):
+        stored = open_.get((RULE_CLUSTER_FAILING, f"cluster {address}"))
+        if run.error and stored is None:
+            changes.opened.append(cluster_failing_alert(address, run.error, now))
+        elif not run.error and stored is not None:
             changes.cleared.append(_cleared(stored))
     return changes
 

@@ -269,6 +269,10 @@ class Service:
             templates = ops.template_changes(self.store, failing, rendered, now)
             changes.opened += templates.opened
             changes.cleared += templates.cleared
+            runs = [e.cluster for e in evaluations if getattr(e, "cluster", None) is not None]
+            cluster = ops.cluster_changes(self.store, runs, now)
+            changes.opened += cluster.opened
+            changes.cleared += cluster.cleared
             return self._notify_ops(changes)
 
     def _notify_ops(self, changes: ops.Changes) -> int:

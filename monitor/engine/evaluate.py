@@ -8,8 +8,8 @@ loop is over rules and condition members, never over series or periods.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -312,6 +312,24 @@ class AlertTable:
     def alerts(self) -> list[Alert]:
         return list(self)
 
+    def compact(self) -> AlertTable:
+        """The same alerts, each panel cut to the series that fired (a partition evaluated
+        elsewhere sends back this much, not its whole panels)."""
+        used: dict[int, np.ndarray] = {}
+        small: dict[int, Panel] = {}
+        for f in self._fired:
+            key = id(f.panel)
+            used[key] = np.union1d(used.get(key, np.empty(0, np.int64)), f.rows)
+        for f in self._fired:
+            key = id(f.panel)
+            if key not in small:
+                small[key] = f.panel.take(used[key])
+        fired = [
+            replace(f, panel=small[id(f.panel)], rows=np.searchsorted(used[id(f.panel)], f.rows))
+            for f in self._fired
+        ]
+        return AlertTable(None, fired)
+
     def _materialize(self, f: _Fired, idx: np.ndarray) -> list[Alert]:
         panel = f.panel
         n = len(idx)
@@ -365,6 +383,45 @@ def _cut1(data: Any, idx: np.ndarray) -> Any:
     if isinstance(data, np.ndarray):
         return data[idx]
     return data
+
+
+def concat_tables(tables: Sequence[AlertTable]) -> AlertTable:
+    """The alerts of evaluations over disjoint sets of series (partitions of one evaluation,
+    same rules and periods) as one table, in the order one evaluation of all of them gives:
+    period, rule, series.
+
+    A series' place among the series is its key text order, the order ``series_rank`` follows
+    inside one panel, so each block's sort key is rebuilt with a rank over every table.
+    """
+    fired = [f for t in tables for f in t._fired]
+    if not fired:
+        return AlertTable(None, [])
+    panels: dict[int, Panel] = {}
+    used: dict[int, np.ndarray] = {}
+    for f in fired:
+        key = id(f.panel)
+        panels[key] = f.panel
+        used[key] = np.union1d(used.get(key, np.empty(0, np.int64)), f.rows)
+    keys = pd.concat(
+        [
+            pd.DataFrame({n: panels[k].key_values(n, rows) for n in SERIES_KEY}, dtype=object)
+            for k, rows in used.items()
+        ],
+        ignore_index=True,
+    )
+    order = np.lexsort([keys[n].to_numpy(dtype=object) for n in reversed(SERIES_KEY)])
+    rank = np.empty(len(keys), dtype=np.int64)
+    rank[order] = np.arange(len(keys))
+    offset = dict(
+        zip(used, np.cumsum([0, *(len(r) for r in used.values())]).tolist(), strict=False)
+    )
+    out = []
+    for f in fired:
+        k = id(f.panel)
+        series = rank[offset[k] + np.searchsorted(used[k], f.rows)]
+        rule_and_month = f.sort & ~np.int64(0xFFFFFFFF)  # month | rule, as the partition set them
+        out.append(replace(f, sort=rule_and_month + series))
+    return AlertTable(None, out)
 
 
 def _sort_key(a: Alert) -> tuple[str, ...]:
@@ -610,6 +667,7 @@ __all__ = [
     "GROUP_KEY",
     "AlertTable",
     "check_missing",
+    "concat_tables",
     "evaluate",
     "evaluate_table",
     "expected_period",

@@ -64,6 +64,31 @@ class Panel:
         names: list[str] = np.asarray(col.categories, dtype=object)[col.codes[series]].tolist()
         return names
 
+    def take(self, series: np.ndarray) -> Panel:
+        """The given series only (ascending rows), every per-series array cut alike: what a
+        partition sends back of a panel is the rows its alerts fired on."""
+        group = self.group[series]
+        change = np.r_[True, group[1:] != group[:-1]] if len(series) else np.zeros(0, bool)
+
+        def rows(matrix: np.ndarray | None) -> np.ndarray | None:
+            return None if matrix is None else matrix[series]
+
+        return Panel(
+            keys=self.keys.iloc[series].reset_index(drop=True),
+            values=self.values[series],
+            month0=self.month0,
+            group=np.cumsum(change) - 1,
+            group_starts=np.flatnonzero(change),
+            is_world=self.is_world[series],
+            source_codes=rows(self.source_codes),
+            source_names=self.source_names,
+            series_rank=self.series_rank[series],
+            is_bloc=rows(self.is_bloc),
+            reported=rows(self.reported),
+            expected=rows(self.expected),
+            members_noun=self.members_noun,
+        )
+
     def source_at(self, series: np.ndarray, cols: np.ndarray) -> list[str]:
         """The source of the observation behind each (series, column) cell ("" when none)."""
         if self.source_codes is None:
