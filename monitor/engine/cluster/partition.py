@@ -112,7 +112,8 @@ class PartitionKey:
         if frame.empty:
             return np.zeros(0, np.int64)
         which, atoms = self.atoms(frame)
-        return np.array([plan[a] for a in atoms], dtype=np.int64)[which]
+        numbers: np.ndarray = np.array([plan[a] for a in atoms], dtype=np.int64)[which]
+        return numbers
 
 
 def _join(sets: Iterable[set[str]]) -> dict[str, str]:

@@ -67,7 +67,8 @@ def read_piece(path: str) -> pd.DataFrame:
     """A piece as the engine reads observations: text columns categorical."""
     # The Arrow buffers are released column by column as pandas takes them over: the piece is
     # never held twice.
-    return pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
+    frame: pd.DataFrame = pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
+    return frame
 
 
 class _Writers:

@@ -6,16 +6,34 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import pandas as pd
 
-from monitor.config.engine import EngineOptions
 from monitor.engine.evaluate import evaluate
 from monitor.engine.rules import RuleSet
 from monitor.errors import MonitorError
 from monitor.model import Alert
 
 log = logging.getLogger(__name__)
+
+
+class ClusterSettings(Protocol):
+    """What a release needs of the ``engine:`` options (monitor.config.engine.EngineOptions
+    has them; the engine reads them without importing the configuration)."""
+
+    @property
+    def cluster(self) -> str | None: ...
+    @property
+    def cluster_min_rows(self) -> int: ...
+    @property
+    def partition_rows(self) -> int: ...
+    @property
+    def scratch(self) -> str | None: ...
+    @property
+    def connect_timeout_seconds(self) -> float: ...
+    @property
+    def timeout_seconds(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -28,7 +46,7 @@ class ClusterRun:
 
 
 def evaluate_release(
-    options: EngineOptions,
+    options: ClusterSettings,
     observations: pd.DataFrame,
     rules: RuleSet,
     periods: Sequence[str],
