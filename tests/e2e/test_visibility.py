@@ -120,6 +120,16 @@ def test_readyz_turns_503_within_twice_the_gap_of_a_failing_source(tmp_path: Pat
             assert readyz(port, "HEAD") == (200, b"")
             head_metrics = http(f"http://127.0.0.1:{port}/metrics", "HEAD")
             assert head_metrics == (200, b"")
+            # ready comes before the first poll ends: fail the source only once it succeeded
+            assert wait_for(
+                lambda: (
+                    value(
+                        port, "customs_monitor_source_last_success_timestamp_seconds", source="feed"
+                    )
+                    is not None
+                ),
+                timeout=120,
+            ), daemon.stderr()[-3000:]
             feed.fault = Answer(500, b"internal error")
             assert wait_for(lambda: readyz(port)[0] == 503, timeout=300), daemon.stderr()[-3000:]
             seen_at = time.time()

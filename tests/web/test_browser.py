@@ -92,12 +92,27 @@ def click_and_wait(driver: Any, element: Any) -> None:
     """Click something that loads a page, and wait until the old page is gone: reading the
     next page before that would find the old one's elements (stale on a loaded machine)."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 60).until(lambda _: _gone(old))
+
+
+def _gone(element: Any) -> bool:
+    """Whether ``element``'s page has been replaced. Mid-navigation chromedriver may answer
+    "Node with given id does not belong to the document" instead of a stale element: gone too."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
 
 
 def click_link(driver: Any, text: str) -> None:
