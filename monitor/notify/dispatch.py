@@ -100,17 +100,11 @@ def plan(
     now: datetime,
 ) -> DispatchPlan:
     """Decide every message this release sends; render each with its channel."""
+    batch = _Batch(list(notices), release, source, source_url, routes, channels, silences, now)
     with collect_failures() as failures:
-        result = _plan(
-            notices,
-            release=release,
-            source=source,
-            source_url=source_url,
-            routes=routes,
-            channels=channels,
-            silences=silences,
-            now=now,
-        )
+        for stage in STAGES:
+            stage(batch)
+    result = batch.result
     result.template_failures = list(failures)
     return result
 
@@ -236,23 +230,6 @@ def _outbox(batch: _Batch) -> None:
 
 #: the stages of a plan, in order: each reads what the one before it left in the batch
 STAGES: tuple[Callable[[_Batch], None], ...] = (_mute, _route, _group, _render, _outbox)
-
-
-def _plan(
-    notices: list[Notice],
-    *,
-    release: Release | None,
-    source: str,
-    source_url: str | None,
-    routes: list[Route],
-    channels: dict[str, Channel],
-    silences: Muting | None,
-    now: datetime,
-) -> DispatchPlan:
-    batch = _Batch(list(notices), release, source, source_url, routes, channels, silences, now)
-    for stage in STAGES:
-        stage(batch)
-    return batch.result
 
 
 def render_safely(channel: Channel, digest: Digest) -> RenderedMessage:
