@@ -52,18 +52,20 @@ def test_kill_9_during_a_release_loses_and_repeats_nothing(tmp_path, pg_url):
         # A release: July arrives; the active queues one message per channel, delivers to `ok`
         # and keeps retrying `flaky`.
         write_data(tmp_path / "magnets.csv", "2025-07")
-        wait_for(lambda: ok.bodies and flaky.refused, 30, "July sent to ok, refused by flaky")
+        wait_for(lambda: ok.bodies and flaky.refused, 90, "July sent to ok, refused by flaky")
         daemons[a].proc.kill()  # kill -9 in the middle of the release
         killed = time.monotonic()
         daemons[a].wait(10)
         wait_for(lambda: metric(ports[b], "customs_monitor_ha_active") == 1, 30, "takeover")
         takeover = time.monotonic() - killed
         flaky.down = False
-        wait_for(lambda: flaky.bodies, 30, "the July message delivered by the new active")
+        # generous waits: they end as soon as the condition holds, and a loaded machine (two
+        # suites at once) has taken longer than 30 s to poll, evaluate and deliver a release
+        wait_for(lambda: flaky.bodies, 90, "the July message delivered by the new active")
 
         # Business as usual on the new active: August arrives.
         write_data(tmp_path / "magnets.csv", "2025-08")
-        wait_for(lambda: len(ok.bodies) == 2 and len(flaky.bodies) == 2, 30, "August")
+        wait_for(lambda: len(ok.bodies) == 2 and len(flaky.bodies) == 2, 90, "August")
         time.sleep(3)  # would a duplicate still arrive?
     finally:
         for d in daemons:
