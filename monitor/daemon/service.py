@@ -122,7 +122,6 @@ class Service:
         config_path: str | None = None,
         clock: Clock | None = None,
         environ: Mapping[str, str] | None = None,
-        components_factory: Callable[..., Components] | None = None,
         components: Components | None = None,
         scheduler: BaseScheduler | None = None,
         stop_timeout: float = STOP_TIMEOUT,
@@ -138,10 +137,9 @@ class Service:
         # Only the real process ends itself at the deadline; in-process users (tests) do not.
         self.exit_at_deadline = exit_at_deadline
         self._stop_at: float | None = None  # monotonic time of the stop request
-        self._factory = components_factory or Components
         # Opening the components validates rules, channels and schedules and opens (and
         # migrates) the store: READY=1 is only sent after this succeeded.
-        self.components = components or self._factory(config, clock=self.clock)
+        self.components = components or Components(config, clock=self.clock)
         self.scheduler = scheduler or BlockingScheduler(timezone=dt.UTC)
         self.metrics = Metrics(self.components.store)
         self.store = self.components.store
@@ -674,7 +672,7 @@ class Service:
             self.notifier.reloading()
             try:
                 config = load_config(self.config_path)
-                components = self._factory(config, clock=self.clock, store=self.store)
+                components = Components(config, clock=self.clock, store=self.store)
             except MonitorError as exc:
                 log.error("reload rejected, the running configuration stays in force:\n%s", exc)
                 self.notifier.ready("reload rejected; running the previous configuration")
