@@ -20,7 +20,8 @@ from apscheduler.triggers.date import DateTrigger
 
 from monitor.clock import ManualClock
 from monitor.config import load_config
-from monitor.daemon.runner import Daemon
+from monitor.daemon.runner import Components
+from monitor.daemon.service import Service
 from monitor.errors import ConfigError, Problem
 from monitor.render.text import alert_text
 from monitor.runtime import build_channels, template_env
@@ -163,8 +164,11 @@ def run_demo(
     releases = ReplaySource("magnets", config.sources["magnets"]).schedule()
     clock = ManualClock(releases[0] - timedelta(days=1))
     channels = build_channels(config, template_env(config), stream=stream)
-    daemon = Daemon(
-        config, clock=clock, scheduler=BlockingScheduler(timezone="UTC"), channels=channels
+    service = Service(
+        config,
+        components=Components(config, clock=clock, channels=channels),
+        scheduler=BlockingScheduler(timezone="UTC"),
+        environ={},
     )
     summary = DemoSummary(out_dir=out)
     pending = list(releases)
@@ -176,16 +180,21 @@ def run_demo(
             tick_once()
         except BaseException as exc:  # stop the loop; re-raised in the main thread below
             failures.append(exc)
-            daemon.stop()
+            finish()
+
+    def finish() -> None:
+        # The replay is over (or failed): end the scheduler loop; nothing else is running.
+        if service.scheduler.running:
+            service.scheduler.shutdown(wait=False)
 
     def tick_once() -> None:
         # One tick = the clock jumps to the next release day; the replay source publishes that
         # month and the daemon's own poll job polls, evaluates and delivers it.
         if not pending:
-            daemon.stop()
+            finish()
             return
         clock.set(pending.pop(0))
-        _outcome, evaluations = daemon.poll_job("magnets")
+        _outcome, evaluations = service.poll_job("magnets")
         for ev in evaluations:
             summary.releases += 1
             summary.periods.extend(ev.release.new_periods)
@@ -199,14 +208,14 @@ def run_demo(
                 )
         # Chain the next tick once this one is done: a slow tick (rendering charts) delays the
         # replay instead of overlapping it.
-        daemon.scheduler.add_job(
+        service.scheduler.add_job(
             tick_job,
             DateTrigger(datetime.now(UTC) + timedelta(seconds=tick)),
             id=f"demo-tick-{len(pending)}",
             misfire_grace_time=None,
         )
 
-    daemon.scheduler.add_job(
+    service.scheduler.add_job(
         tick_job, DateTrigger(datetime.now(UTC)), id="demo-tick-start", misfire_grace_time=None
     )
     print(
@@ -215,11 +224,11 @@ def run_demo(
         file=stream,
     )
     try:
-        daemon.scheduler.start()
+        service.scheduler.start()
     finally:
-        summary.messages_sent = daemon.stats.messages_sent
-        summary.messages_pending = len(daemon.store.outbox(state="pending"))
-        daemon.close()
+        summary.messages_sent = service.stats.messages_sent
+        summary.messages_pending = len(service.store.outbox(state="pending"))
+        service.close()
     if failures:
         raise failures[0]
     print_summary(summary, stream)

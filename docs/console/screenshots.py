@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from monitor.clock import ManualClock  # noqa: E402
 from monitor.config import load_config  # noqa: E402
-from monitor.daemon.runner import Daemon  # noqa: E402
+from monitor.daemon.service import Service  # noqa: E402
 from monitor.render.links import alert_path, series_path  # noqa: E402
 from monitor.web import actions  # noqa: E402
 from monitor.web.backend import StaticBackend  # noqa: E402
@@ -46,7 +46,7 @@ US = {**scenario.SERIES, "partner": "US"}
 US_JULY_HIGH = "magnets-six-month-high|CN|US|85051110|export|net_weight_kg|2025-07"
 
 
-def build(folder: Path, hook: HttpPeer) -> tuple[Daemon, Any, ManualClock]:
+def build(folder: Path, hook: HttpPeer) -> tuple[Service, Any, ManualClock]:
     (folder / "tokens").write_text(f"analyst:{TOKEN}\n")
     path = scenario.write_config(
         folder,
@@ -55,7 +55,7 @@ def build(folder: Path, hook: HttpPeer) -> tuple[Daemon, Any, ManualClock]:
     )
     config = load_config(str(path))
     clock = ManualClock(RELEASES[0][0])
-    daemon = Daemon(config, clock=clock)
+    daemon = Service(config, clock=clock)
     for i, (when, until, revised) in enumerate(RELEASES):
         clock.set(when)
         if i == len(RELEASES) - 1:

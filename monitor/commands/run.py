@@ -52,19 +52,21 @@ def cycle_failures(
 
 def _run(args: argparse.Namespace) -> int:
     from monitor.config import load_config
-    from monitor.daemon.runner import Daemon, evaluation_error
-    from monitor.daemon.service import run_daemon
+    from monitor.daemon.runner import evaluation_error
+    from monitor.daemon.service import Service, run_daemon
     from monitor.web.server import start_console
 
     config = load_config(args.config)
-    daemon = Daemon(config)
+    service = Service(
+        config, config_path=config.path, exit_at_deadline=True, start_console=start_console
+    )
     try:
         if args.once:
-            failed_passes = daemon.stats.evaluation_pass_failures
-            polls, evaluations, sent = daemon.run_once()
+            failed_passes = service.stats.evaluation_pass_failures
+            polls, evaluations, sent = service.run_once()
             pass_error = (
-                daemon.last_evaluation_failure
-                if daemon.stats.evaluation_pass_failures > failed_passes
+                service.last_evaluation_failure
+                if service.stats.evaluation_pass_failures > failed_passes
                 else None
             )
             failures = cycle_failures(polls, evaluations, pass_error)
@@ -78,7 +80,7 @@ def _run(args: argparse.Namespace) -> int:
             for failure in failures:
                 print(f"error: {failure}", file=sys.stderr)
             return 1 if failures else 0
-        run_daemon(daemon, start_console=start_console)
+        run_daemon(service)
         return 0
     finally:
-        daemon.close()
+        service.close()

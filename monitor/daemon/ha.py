@@ -7,7 +7,7 @@ leaves no FIN; TCP keepalives set on both ends (server side through the ``option
 parameter) make PostgreSQL drop the dead session after ~4 x ``keepalive_seconds``.
 
 Fencing: the active re-checks that it still holds the lock every ``check_seconds``, and gives up
-(the runner stops and exits non-zero; systemd restarts it as a standby) when the check fails or
+(the service stops and exits non-zero; systemd restarts it as a standby) when the check fails or
 gets no answer within ``lost_after_seconds``. The options check keeps
 ``check + lost_after < 4 x keepalive``, so a cut-off active has stopped before the server frees
 the lock for the standby; with the defaults (5, 10, 5 s) the standby takes over 20-25 s after a

@@ -2,7 +2,7 @@
 
 Bound to 127.0.0.1 by default; the standard library's ThreadingHTTPServer is plenty for a
 scraper every few seconds and keeps the dependency list short. Readiness is a callable so the
-runner decides what "ready" means (store reachable, every source fresh, see ``readiness``).
+service decides what "ready" means (store reachable, every source fresh, see ``readiness``).
 """
 
 from __future__ import annotations

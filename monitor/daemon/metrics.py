@@ -103,7 +103,7 @@ class StoreCollector(Collector):
 
 
 class Metrics:
-    """The daemon's registry plus the in-process counters the runner feeds."""
+    """The daemon's registry plus the in-process counters the service's jobs feed."""
 
     def __init__(self, store: Any = None) -> None:
         self.registry = CollectorRegistry()

@@ -1,12 +1,16 @@
-"""The daemon in production: the runner's jobs plus everything an operator relies on.
+"""The daemon: one ``Service`` owns the scheduler, the jobs, their locks and statistics, and
+everything an operator relies on.
 
-``Service`` owns the scheduler and runs the jobs of ``runner.Daemon`` (which knows how to poll,
-evaluate and deliver) on it, and adds: calendar-aware poll triggers (jobs never overlap, late
-runs coalesce, and the schedule is rebuilt from the config at every start and reload), the HA
-lease (standby until it holds it; fenced when it loses it), sd_notify
-READY/WATCHDOG/STATUS/RELOADING/STOPPING, the health endpoint with metrics, the ops incidents
-(one notice when a failure begins, one when it clears), SIGHUP reload (a broken config is
-rejected, the old one keeps running) and a SIGTERM stop with a deadline.
+The jobs (poll a source, then evaluate and deliver; evaluate pending releases; deliver the
+outbox; ``run_once`` over every source for ``customs-monitor run --once``) run the pure
+``Pipeline`` of the opened ``runner.Components``: one evaluation and one delivery at a time.
+Around them the service adds: calendar-aware poll triggers (jobs never overlap, late runs
+coalesce, and the schedule is rebuilt from the config at every start and reload), the HA lease
+(standby until it holds it; fenced when it loses it), sd_notify
+READY/WATCHDOG/STATUS/RELOADING/STOPPING, the health endpoint with metrics (which observe
+deliveries through ``delivery_observers``), the ops incidents (one notice when a failure
+begins, one when it clears), SIGHUP reload (a broken config is rejected, the old one keeps
+running) and a SIGTERM stop with a deadline.
 
 The stop deadline (``STOP_TIMEOUT``, 45 s, below the unit's TimeoutStopSec=60) holds whatever a
 source or receiver does: no job starts after SIGTERM; running ones get until the deadline minus
@@ -30,8 +34,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -43,12 +49,13 @@ from monitor.daemon import calendar, ops
 from monitor.daemon.ha import Lease, lease_for, wait_until_active
 from monitor.daemon.health import HealthServer, Readiness, readiness
 from monitor.daemon.metrics import Metrics
-from monitor.daemon.runner import Daemon, evaluation_error, rejected_rows
+from monitor.daemon.runner import Components, evaluation_error, rejected_rows
 from monitor.daemon.systemd import Notifier
 from monitor.errors import MonitorError
 from monitor.model import Alert
 from monitor.notify.base import CHANGE_NEW, CHANGE_RESOLVED, Notice
-from monitor.notify.deliver import DeliveryReport
+from monitor.notify.deliver import DeliveryReport, deliver_due
+from monitor.pipeline import EvaluationOutcome, Pipeline, PollOutcome
 from monitor.store import ALERT_FIRING, ALERT_RESOLVED, AlertUpdate
 
 log = logging.getLogger(__name__)
@@ -61,6 +68,19 @@ STOP_TIMEOUT = 45.0
 CLOSE_MARGIN = 5.0
 #: the process ends itself this long before the deadline, so it is gone by the deadline
 EXIT_MARGIN = 1.0
+
+
+@dataclass
+class ServiceStats:
+    """What the jobs did since the start (the systemd status line; ``run --once``'s result)."""
+
+    polls: int = 0
+    poll_failures: int = 0
+    releases: int = 0
+    release_failures: int = 0
+    evaluation_pass_failures: int = 0
+    alerts: int = 0
+    messages_sent: int = 0
 
 
 class Closable(Protocol):
@@ -76,24 +96,18 @@ class LeaseLost(MonitorError):
     """This instance lost the HA lease and stopped; systemd restarts it as the standby."""
 
 
-def run_daemon(daemon: Daemon, *, start_console: ConsoleFactory | None = None) -> None:
-    """Run an opened daemon until SIGTERM/SIGINT as the production service (HA lease, systemd
-    notify, health endpoint, the console from ``start_console``, SIGHUP reload); raises
-    ``LeaseLost`` (exit 1) if the lease was lost."""
+def run_daemon(service: Service) -> None:
+    """Run an opened service until SIGTERM/SIGINT as the production daemon (HA lease, systemd
+    notify, health endpoint, the console, SIGHUP reload); raises ``LeaseLost`` (exit 1) if the
+    lease was lost."""
     log.info(
         "customs-monitor starting: %d source(s), %d rule(s), %d channel(s), state %s",
-        len(daemon.config.sources),
-        len(list(daemon.rules)),
-        len(daemon.channels),
-        daemon.store._shown_url,
+        len(service.config.sources),
+        len(list(service.rules)),
+        len(service.channels),
+        service.store._shown_url,
     )
-    code = Service(
-        daemon.config,
-        config_path=daemon.config.path,
-        daemon=daemon,
-        exit_at_deadline=True,
-        start_console=start_console,
-    ).run()
+    code = service.run()
     if code == EXIT_LEASE_LOST:
         raise LeaseLost(
             "ha: the lease was lost; exiting so that this instance restarts as the standby"
@@ -108,34 +122,34 @@ class Service:
         config_path: str | None = None,
         clock: Clock | None = None,
         environ: Mapping[str, str] | None = None,
-        daemon_factory: Callable[..., Daemon] | None = None,
-        daemon: Daemon | None = None,
+        components: Components | None = None,
+        scheduler: BaseScheduler | None = None,
         stop_timeout: float = STOP_TIMEOUT,
         exit_at_deadline: bool = False,
         start_console: ConsoleFactory | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
-        self.clock = daemon.clock if daemon is not None else (clock or SystemClock())
+        self.clock = components.clock if components is not None else (clock or SystemClock())
         self.options: DaemonOptions = config.daemon
         self.notifier = Notifier(environ)
         self.stop_timeout = stop_timeout
         # Only the real process ends itself at the deadline; in-process users (tests) do not.
         self.exit_at_deadline = exit_at_deadline
         self._stop_at: float | None = None  # monotonic time of the stop request
-        self._factory = daemon_factory or Daemon
-        # Opening the daemon validates rules and channels and opens (and migrates) the store:
-        # READY=1 is only sent after this succeeded. An already opened one (``customs-monitor
-        # run`` builds it first) brings its own scheduler.
-        if daemon is None:
-            daemon = self._factory(
-                config, clock=self.clock, scheduler=BlockingScheduler(timezone=dt.UTC)
-            )
-        self.daemon = daemon
-        self.scheduler = daemon.scheduler
-        self.metrics = Metrics(self.daemon.store)
-        self._attach(self.daemon)
-        self.store = self.daemon.store
+        # Opening the components validates rules, channels and schedules and opens (and
+        # migrates) the store: READY=1 is only sent after this succeeded.
+        self.components = components or Components(config, clock=self.clock)
+        self.scheduler = scheduler or BlockingScheduler(timezone=dt.UTC)
+        self.metrics = Metrics(self.components.store)
+        self.store = self.components.store
+        self._reset_job_state()
+        #: called with the report of every delivery, wherever it runs (metrics observe here)
+        self.delivery_observers: list[Callable[[DeliveryReport], None]] = [self._observe_delivery]
+        # One evaluation and one delivery at a time: two sources polling together must not
+        # evaluate the same pending release twice or send the same outbox message twice.
+        self._evaluate_lock = threading.Lock()
+        self._deliver_lock = threading.Lock()
         self.lease: Lease = lease_for(config.state, self.options.ha, self.options.instance_id)
         self.started_at = self.clock.now()
         self.stopping = threading.Event()
@@ -149,6 +163,7 @@ class Service:
         self._idle = threading.Condition()
         self._reload_lock = threading.Lock()
         self._ops_lock = threading.Lock()
+        self._closed = False
 
     # -- job bookkeeping: SIGTERM waits for running jobs, not for the scheduler's threads ----
     def _tracked(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -165,15 +180,129 @@ class Service:
         run.__name__ = getattr(fn, "__name__", "job")
         return run
 
-    # -- jobs ------------------------------------------------------------------------------
+    def _reset_job_state(self) -> None:
+        self.stats = ServiceStats()
+        #: why the last pass over pending releases failed as a whole (None: it worked)
+        self.evaluation_error: str | None = None
+        #: why the most recent failed pass failed (kept after a pass works again)
+        self.last_evaluation_failure: str | None = None
+        self._poll_errors: dict[str, str] = {}  # source -> last unexpected poll error
+
+    # -- the opened components (swapped whole on reload) -------------------------------------
+    @property
+    def rules(self) -> Any:
+        return self.components.rules
+
+    @property
+    def templates(self) -> Any:
+        return self.components.templates
+
+    @property
+    def channels(self) -> dict[str, Any]:
+        return self.components.channels
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.components.pipeline
+
+    # -- the pipeline's jobs: one evaluation and one delivery at a time -----------------------
+    def poll_job(self, name: str) -> tuple[PollOutcome | None, list[EvaluationOutcome]]:
+        """Poll one source, then evaluate what it brought and deliver."""
+        try:
+            outcome = self.pipeline.poll(name)
+        except MonitorError as exc:  # e.g. the store is locked: this poll failed
+            log.error("poll of %s failed: %s", name, exc)
+            self.stats.poll_failures += 1
+            return PollOutcome(name, ok=False, error=str(exc)), []
+        except Exception as exc:  # a bug: recorded as a failed poll, so it shows everywhere
+            text = f"{type(exc).__name__}: {exc}"
+            first = self._poll_errors.get(name) != text
+            log.error("poll of %s failed: %s", name, text, exc_info=exc if first else None)
+            self._poll_errors[name] = text
+            self.stats.poll_failures += 1
+            try:
+                self.store.record_poll(name, now=self.clock.now(), error=text)
+            except MonitorError as store_exc:
+                log.error("poll of %s: cannot record the failure: %s", name, store_exc)
+            return PollOutcome(name, ok=False, error=text), []
+        self._poll_errors.pop(name, None)
+        self.stats.polls += 1
+        self.stats.poll_failures += 0 if outcome.ok else 1
+        evaluations = self.evaluate_job()
+        self.deliver_job()
+        return outcome, evaluations
+
+    def evaluate_job(self) -> list[EvaluationOutcome]:
+        """Evaluate every pending release (a pass that fails as a whole is retried later)."""
+        with self._evaluate_lock:
+            try:
+                evaluations = self.pipeline.evaluate_pending()
+            except Exception as exc:
+                # The pipeline isolates each release; what still escapes (the store failing, a
+                # bug) fails the whole pass. Said once while it lasts, not at every poll.
+                self._evaluation_failed(exc)
+                return []
+            if self.evaluation_error is not None:
+                log.info("evaluating pending releases works again")
+                self.evaluation_error = None
+        self.stats.releases += len(evaluations)
+        self.stats.release_failures += sum(1 for e in evaluations if evaluation_error(e))
+        self.stats.alerts += sum(e.new + e.revised + e.resolved for e in evaluations)
+        return evaluations
+
+    def _evaluation_failed(self, exc: Exception) -> None:
+        text = str(exc) if isinstance(exc, MonitorError) else f"{type(exc).__name__}: {exc}"
+        if text != self.evaluation_error:
+            # A MonitorError says what happened; anything else is a bug worth its traceback.
+            log.error(
+                "evaluating pending releases failed (retried at the next poll): %s",
+                text,
+                exc_info=None if isinstance(exc, MonitorError) else exc,
+            )
+        else:
+            log.debug("evaluating pending releases failed again: %s", text)
+        self.evaluation_error = self.last_evaluation_failure = text
+        self.stats.evaluation_pass_failures += 1
+
+    def deliver_job(self) -> DeliveryReport | None:
+        """Send what is due in the outbox; every ``delivery_observers`` sees the report."""
+        with self._deliver_lock:
+            try:
+                # deliver_due directly rather than Pipeline.deliver: the stop deadline reaches
+                # the channel threads this way.
+                report = deliver_due(
+                    self.store, self.channels, clock=self.clock, stop_deadline=self.jobs_deadline
+                )
+            except MonitorError as exc:
+                log.error("delivery failed: %s", exc)
+                return None
+        self.stats.messages_sent += report.sent
+        for observe in self.delivery_observers:
+            observe(report)
+        return report
+
+    def run_once(self) -> tuple[list[PollOutcome], list[EvaluationOutcome], int]:
+        """One cycle over every source: (poll outcomes, evaluations, messages sent)."""
+        sent_before = self.stats.messages_sent
+        polls, evaluations = [], []
+        for name in self.config.sources:
+            outcome, evaluated = self.poll_job(name)
+            evaluations.extend(evaluated)
+            if outcome is not None:
+                polls.append(outcome)
+        evaluations.extend(self.evaluate_job())  # releases left pending by an earlier crash
+        self.deliver_job()
+        return polls, evaluations, self.stats.messages_sent - sent_before
+
+    # -- scheduled jobs ----------------------------------------------------------------------
     def poll(self, name: str) -> None:
-        failed_passes = self.daemon.stats.evaluation_pass_failures
-        outcome, evaluations = self.daemon.poll_job(name)
+        failed_passes = self.stats.evaluation_pass_failures
+        outcome, evaluations = self.poll_job(name)
         self.metrics.observe_rejections(name, rejected_rows(outcome))
-        for _ in range(self.daemon.stats.evaluation_pass_failures - failed_passes):
+        for _ in range(self.stats.evaluation_pass_failures - failed_passes):
             self.metrics.observe_evaluation_failure(ops.ALL_SOURCES)
         try:
-            self.observe_evaluations(evaluations, self.daemon.evaluation_error)
+            self.observe_evaluations(evaluations, self.evaluation_error)
             self.check_ops()
         except MonitorError as exc:  # the store refused: the next poll or ops check retries
             log.error("ops: incidents not updated: %s", exc)
@@ -194,14 +323,7 @@ class Service:
         return self.record_evaluation_incidents(evaluations, pass_error)
 
     def deliver(self) -> None:
-        self.daemon.deliver_job()
-
-    def _attach(self, daemon: Daemon) -> Daemon:
-        """Hand the daemon the stop deadline, and count its deliveries wherever it delivers
-        (its poll job delivers right after evaluating, besides the periodic deliver job)."""
-        daemon.stop_deadline = self.jobs_deadline
-        daemon.delivery_observers.append(self._observe_delivery)
-        return daemon
+        self.deliver_job()
 
     def _observe_delivery(self, report: DeliveryReport) -> None:
         for channel, rep in report.per_channel.items():
@@ -286,7 +408,7 @@ class Service:
             Notice(a, CHANGE_RESOLVED, previous=previous) for a, previous in changes.cleared
         ]
         now = self.clock.now()
-        channels = [c for c in self.options.ops.channels if c in self.daemon.channels]
+        channels = [c for c in self.options.ops.channels if c in self.channels]
         messages = []
         if channels:
             from monitor.notify.dispatch import plan
@@ -298,7 +420,7 @@ class Service:
                 source=ops.OPS_SOURCE,
                 source_url=None,
                 routes=[route],
-                channels=self.daemon.channels,
+                channels=self.channels,
                 silences=None,
                 now=now,
             ).messages
@@ -318,7 +440,7 @@ class Service:
 
         now = self.clock.now()
         # Each series' newest month: read newest months first, never the whole history.
-        late = check_missing(self.store.latest(), self.daemon.rules, now)
+        late = check_missing(self.store.latest(), self.rules, now)
         if not late:
             return 0
         known = self.store.alerts([a.key for a in late])
@@ -341,7 +463,7 @@ class Service:
                 source=source,
                 source_url=None,
                 routes=self.config.routes,
-                channels=self.daemon.channels,
+                channels=self.channels,
                 silences=active_silences,
                 now=now,
             ).messages
@@ -350,7 +472,7 @@ class Service:
         return queued
 
     def _update_status(self, name: str | None = None, outcome: Any = None) -> None:
-        stats = self.daemon.stats
+        stats = self.stats
         last = ""
         if name is not None:
             ok = "ok" if outcome is not None and getattr(outcome, "ok", False) else "failed"
@@ -370,7 +492,7 @@ class Service:
             wanted.add(job_id)
             self.scheduler.add_job(
                 self._tracked(self.poll),
-                self.daemon.trigger_for(name, options),
+                calendar.trigger_for_source(options),
                 args=[name],
                 id=job_id,
                 name=f"poll {name}",
@@ -424,8 +546,8 @@ class Service:
             for name, opts in self.config.sources.items()
         }
         problems = []
-        if self.daemon.evaluation_error is not None:
-            problems.append(f"evaluating pending releases fails: {self.daemon.evaluation_error}")
+        if self.evaluation_error is not None:
+            problems.append(f"evaluating pending releases fails: {self.evaluation_error}")
         with contextlib.suppress(Exception):  # readiness() reports an unreachable store
             problems += ops.release_problems(self.store)
         return readiness(self.store, intervals, now, self.started_at, problems)
@@ -473,7 +595,7 @@ class Service:
                 "customs-monitor active as %s: %d source(s), %d channel(s)",
                 self.options.instance_id,
                 len(self.config.sources),
-                len(self.daemon.channels),
+                len(self.channels),
             )
             self.notifier.status(f"active; {len(self.config.sources)} sources")
             self.schedule_jobs()
@@ -550,9 +672,7 @@ class Service:
             self.notifier.reloading()
             try:
                 config = load_config(self.config_path)
-                daemon = self._factory(
-                    config, clock=self.clock, scheduler=self.scheduler, store=self.store
-                )
+                components = Components(config, clock=self.clock, store=self.store)
             except MonitorError as exc:
                 log.error("reload rejected, the running configuration stays in force:\n%s", exc)
                 self.notifier.ready("reload rejected; running the previous configuration")
@@ -560,9 +680,12 @@ class Service:
             old_options = self.options
             if config.state != self.config.state:
                 log.warning("a new state store takes effect at the next restart")
-            # The old daemon's sources and channels are left to the garbage collector: a job
+            # The old components' sources and channels are left to the garbage collector: a job
             # started before the reload may still be using them.
-            self.config, self.daemon = config, self._attach(daemon)
+            self.config, self.components = config, components
+            # The counters and the last errors are the running configuration's: the status
+            # line and readiness start afresh with the new one.
+            self._reset_job_state()
             self.options = config.daemon
             if old_options.health != self.options.health or old_options.ha != self.options.ha:
                 log.warning("daemon.health and daemon.ha changes take effect at the next restart")
@@ -579,15 +702,19 @@ class Service:
                 "reloaded %s: %d source(s), %d channel(s)",
                 config.where,
                 len(config.sources),
-                len(daemon.channels),
+                len(components.channels),
             )
             self.notifier.ready(f"reloaded; {len(config.sources)} sources")
             return True
 
     def close(self) -> None:
+        """Close the endpoints, the lease and the components (once; again does nothing)."""
+        if self._closed:
+            return
+        self._closed = True
         if self.health is not None:
             self.health.close()
         if self.console is not None:
             self.console.close()
         self.lease.release()
-        self.daemon.close()
+        self.components.close()

@@ -60,14 +60,14 @@ class StaticBackend:
 
 
 class ServiceBackend:
-    """The running daemon's parts, read at each request (SIGHUP swaps ``service.daemon``)."""
+    """The running daemon's parts, read at each request (SIGHUP swaps ``service.components``)."""
 
     def __init__(self, service: Any) -> None:
         self.service = service
 
     @property
     def store(self) -> Any:
-        return self.service.daemon.store
+        return self.service.store
 
     @property
     def config(self) -> Any:
@@ -75,11 +75,11 @@ class ServiceBackend:
 
     @property
     def rules(self) -> Any:
-        return self.service.daemon.rules
+        return self.service.rules
 
     @property
     def templates(self) -> Any:
-        return self.service.daemon.templates
+        return self.service.templates
 
     @property
     def clock(self) -> Clock:

@@ -87,7 +87,7 @@ def test_release_on_the_cluster_fires_the_local_alerts(tmp_path, feed, expected_
     address = client.scheduler.address
     svc = make_service(tmp_path, feed, f"{{cluster: '{address}', cluster_min_rows: 1000}}")
     try:
-        pipeline = svc.daemon.pipeline
+        pipeline = svc.pipeline
         assert pipeline.poll("feed").ok
         [outcome] = pipeline.evaluate_pending()
         assert outcome.cluster == ClusterRun(address)
@@ -101,7 +101,7 @@ def test_small_release_stays_in_the_daemon(tmp_path, feed, expected_keys):
     address = f"tcp://127.0.0.1:{free_port()}"
     svc = make_service(tmp_path, feed, f"{{cluster: '{address}', cluster_min_rows: 100000000}}")
     try:
-        pipeline = svc.daemon.pipeline
+        pipeline = svc.pipeline
         assert pipeline.poll("feed").ok
         [outcome] = pipeline.evaluate_pending()
         assert outcome.cluster is None

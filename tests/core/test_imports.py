@@ -131,8 +131,8 @@ def test_the_graph_finds_a_package_cycle() -> None:
 
 
 def test_the_runner_does_not_import_the_service() -> None:
-    """The service runs the runner's jobs; the runner reaches nothing of the service, so the
-    two do not import each other."""
+    """The service runs its jobs on the runner's components; the runner reaches nothing of the
+    service, so the two do not import each other."""
     chains = reachable(import_graph(), "monitor.daemon.runner")
     assert "monitor.daemon.service" not in chains, " -> ".join(chains["monitor.daemon.service"])
 

@@ -10,7 +10,7 @@ import pytest
 
 from monitor.clock import ManualClock
 from monitor.config import load_config
-from monitor.daemon.runner import Daemon
+from monitor.daemon.service import Service
 from monitor.resources import default_dataset
 
 RELEASE_DAY = datetime(2026, 1, 20, 3, 0, tzinfo=UTC)
@@ -40,11 +40,11 @@ def raw_magnets() -> pd.DataFrame:
 def daemon_for(tmp_path):
     made = []
 
-    def make(frame: pd.DataFrame, *, initial: str = "alert_latest") -> Daemon:
+    def make(frame: pd.DataFrame, *, initial: str = "alert_latest") -> Service:
         data = tmp_path / "magnets.csv"
         frame.to_csv(data, index=False)
         config = load_config(make_config(tmp_path, data, initial=initial), env={})
-        daemon = Daemon(config, clock=ManualClock(RELEASE_DAY))
+        daemon = Service(config, clock=ManualClock(RELEASE_DAY))
         made.append(daemon)
         return daemon
 
@@ -118,7 +118,7 @@ def test_crash_between_ingest_and_evaluation_loses_nothing(daemon_for, tmp_path)
     frame[frame.period <= "2025-10"].to_csv(tmp_path / "magnets.csv", index=False)
     daemon.pipeline.poll("magnets")  # ingest only: the "crash" comes here
     assert len(daemon.store.pending_releases()) == 1
-    restarted = Daemon(daemon.config, clock=ManualClock(RELEASE_DAY))
+    restarted = Service(daemon.config, clock=ManualClock(RELEASE_DAY))
     try:
         _, evaluations, _ = restarted.run_once()
         assert ("2025-10", "magnets-six-month-high", "US", "new") in notices_of(evaluations)
@@ -218,7 +218,7 @@ def test_alerts_on_a_sum_carry_the_sum_as_their_history(tmp_path):
           - channels: [outbox]
         """)
     )
-    daemon = Daemon(
+    daemon = Service(
         load_config(str(tmp_path / "monitor.yaml"), env={}), clock=ManualClock(RELEASE_DAY)
     )
     try:

@@ -12,7 +12,7 @@ import pandas as pd
 from bench.generate import blocks, period_of, write_csv
 from monitor.clock import ManualClock
 from monitor.config import load_config
-from monitor.daemon.runner import Daemon
+from monitor.daemon.service import Service
 from monitor.engine import evaluate, load_rules
 from monitor.model import normalize
 from tests.core.test_pipeline import RELEASE_DAY
@@ -40,7 +40,7 @@ def test_new_month_alerts_equal_the_engine_on_the_whole_table(tmp_path: Path) ->
         """)
     )
     config = load_config(str(tmp_path / "monitor.yaml"), env={})
-    daemon = Daemon(config, clock=ManualClock(RELEASE_DAY))
+    daemon = Service(config, clock=ManualClock(RELEASE_DAY))
     daemon.store.data.budget = 64 * 1024  # spill to disk: the bounded path
     try:
         daemon.run_once()

@@ -10,7 +10,7 @@ import pandas as pd
 from monitor.clock import ManualClock
 from monitor.commands.status import format_status, gather
 from monitor.config import load_config
-from monitor.daemon.runner import Daemon
+from monitor.daemon.service import Service
 from monitor.resources import default_dataset
 
 
@@ -31,7 +31,7 @@ def test_recent_alerts_show_rendered_summaries(tmp_path) -> None:
         """)
     )
     now = datetime(2026, 1, 20, 3, tzinfo=UTC)
-    daemon = Daemon(load_config(str(tmp_path / "monitor.yaml"), env={}), clock=ManualClock(now))
+    daemon = Service(load_config(str(tmp_path / "monitor.yaml"), env={}), clock=ManualClock(now))
     try:
         daemon.run_once()
         text = format_status(gather(daemon.store, now, recent=50))

@@ -100,7 +100,7 @@ def test_failed_release_is_visible_in_readyz_metrics_and_status(service):
 def test_failing_evaluation_pass_is_one_incident_with_one_traceback(service, caplog):
     """The pipeline raising at every poll: one ops notice, one traceback in the log, /readyz
     not ready, the metric counting each failed pass; the first pass that works clears it."""
-    pipeline = service.daemon.pipeline
+    pipeline = service.pipeline
     working = pipeline.evaluate_pending
 
     def broken() -> list[EvaluationOutcome]:

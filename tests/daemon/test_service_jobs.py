@@ -176,11 +176,10 @@ def test_schedule_without_start_now_follows_the_trigger(config_path):
     """schedule_jobs(start_now=False) adds active jobs, not paused ones."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from monitor.daemon.runner import Daemon
-
     config = load_config(str(config_path))
-    daemon = Daemon(config, scheduler=BackgroundScheduler(timezone="UTC"))
-    svc = Service(config, config_path=str(config_path), daemon=daemon)
+    svc = Service(
+        config, config_path=str(config_path), scheduler=BackgroundScheduler(timezone="UTC")
+    )
     svc.schedule_jobs(start_now=False)
     svc.scheduler.start(paused=True)  # a started scheduler computes next run times
     try:

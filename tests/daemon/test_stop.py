@@ -135,13 +135,22 @@ def test_without_a_stop_the_send_completes(store, receiver):
     assert [m.state for m in store.outbox()] == [OUTBOX_SENT, OUTBOX_SENT]
 
 
-def test_service_stop_sets_the_jobs_deadline(tmp_path):
-    """Service.stop gives running jobs the stop timeout minus the close margin, and the daemon's
-    deliveries see that deadline."""
+def test_service_stop_sets_the_jobs_deadline(tmp_path, monkeypatch):
+    """Service.stop gives running jobs the stop timeout minus the close margin, and the
+    service's deliveries see that deadline."""
     from monitor.clock import ManualClock
     from monitor.config import load_config
+    from monitor.daemon import service
     from monitor.daemon.service import CLOSE_MARGIN, Service
+    from monitor.notify.deliver import DeliveryReport
 
+    seen: list[float | None] = []
+
+    def deliver_due(store, channels, *, clock, stop_deadline):
+        seen.append(stop_deadline())
+        return DeliveryReport()
+
+    monkeypatch.setattr(service, "deliver_due", deliver_due)
     path = tmp_path / "monitor.yaml"
     path.write_text(
         f"state: sqlite:///{tmp_path / 'state.db'}\nsources: {{}}\n"
@@ -149,11 +158,13 @@ def test_service_stop_sets_the_jobs_deadline(tmp_path):
     )
     svc = Service(load_config(str(path)), config_path=str(path), clock=ManualClock(NOW), environ={})
     try:
-        assert svc.jobs_deadline() is None and svc.daemon.stop_deadline() is None
+        svc.deliver_job()
+        assert svc.jobs_deadline() is None and seen == [None]
         before = time.monotonic()
         svc.stop()
-        deadline = svc.daemon.stop_deadline()
-        assert deadline is not None
+        svc.deliver_job()
+        deadline = seen[-1]
+        assert deadline is not None and deadline == svc.jobs_deadline()
         assert before + 45 - CLOSE_MARGIN <= deadline <= time.monotonic() + 45 - CLOSE_MARGIN
     finally:
         svc.close()

@@ -11,7 +11,7 @@ import pytest
 
 from monitor.clock import ManualClock
 from monitor.config import load_config
-from monitor.daemon.runner import Daemon
+from monitor.daemon.service import Service
 from monitor.engine import evaluate, load_rules
 from monitor.model import normalize
 
@@ -184,7 +184,7 @@ def test_the_daemon_reads_the_mirror_source_window(tmp_path):
     config = load_config(str(tmp_path / "monitor.yaml"), env={})
     from datetime import UTC, datetime
 
-    daemon = Daemon(config, clock=ManualClock(datetime(2025, 9, 10, tzinfo=UTC)))
+    daemon = Service(config, clock=ManualClock(datetime(2025, 9, 10, tzinfo=UTC)))
     try:
         _, evaluations, _ = daemon.run_once()
     finally:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from monitor.clock import ManualClock
 from monitor.config import load_config
-from monitor.daemon.runner import Daemon
+from monitor.daemon.service import Service
 from monitor.notify.deliver import BACKOFF_CAP
 from monitor.resources import default_dataset
 from monitor.store import OUTBOX_PENDING, OUTBOX_SENT
@@ -46,7 +46,7 @@ def test_outage_restart_and_revision_exactly_once(tmp_path) -> None:
     clock = ManualClock(RELEASE_DAY)
     with http_peer() as peer, smtp_peer(tmp_path) as smtp:
         config = load_config(write_config(tmp_path, peer, smtp), env={})
-        first = Daemon(config, clock=clock)
+        first = Service(config, clock=clock)
         first.run_once()  # history, silently
         # October is published while Slack answers 500 and the mail server 451.
         peer.default = Reply(500, "down")
@@ -60,7 +60,7 @@ def test_outage_restart_and_revision_exactly_once(tmp_path) -> None:
         peer.default = Reply(200, "ok")
         smtp.sink.refuse_with = None
         clock.advance(BACKOFF_CAP)
-        second = Daemon(config, clock=clock)
+        second = Service(config, clock=clock)
         try:
             second.deliver_job()
             for _ in range(3):  # later rounds find nothing to do

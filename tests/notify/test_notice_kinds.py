@@ -17,7 +17,7 @@ import pytest
 
 from monitor.clock import ManualClock
 from monitor.config import load_config
-from monitor.daemon.runner import Daemon
+from monitor.daemon.service import Service
 from monitor.engine import check_missing, evaluate, load_rules
 from monitor.notify.base import CHANGE_NEW, CHANGE_RESOLVED, CHANGE_REVISED, Notice
 from monitor.notify.console import ConsoleChannel
@@ -105,7 +105,7 @@ def revise(tmp_path):
             """)
         )
         config = load_config(str(tmp_path / "monitor.yaml"), env={})
-        daemon = Daemon(config, clock=ManualClock(RELEASE_DAY))
+        daemon = Service(config, clock=ManualClock(RELEASE_DAY))
         made.append(daemon)
         daemon.run_once()
         revised = frame.copy()

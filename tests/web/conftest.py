@@ -15,7 +15,7 @@ import pytest
 
 from monitor.clock import ManualClock
 from monitor.config import load_config
-from monitor.daemon.runner import Daemon
+from monitor.daemon.service import Service
 from monitor.web.backend import StaticBackend
 from monitor.web.options import WebOptions, load_tokens
 from tests.notify.servers import HttpPeer, Reply
@@ -37,7 +37,7 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 class Site:
     folder: Path
     config: Any
-    daemon: Daemon
+    daemon: Service
     clock: ManualClock
     hook: HttpPeer
 
@@ -76,7 +76,7 @@ def build(folder: Path, hook: HttpPeer) -> Site:
     )
     config = load_config(str(path))
     clock = ManualClock(RELEASES[0][0])
-    site = Site(folder, config, Daemon(config, clock=clock), clock, hook)
+    site = Site(folder, config, Service(config, clock=clock), clock, hook)
     for when, until, revised in RELEASES:
         site.publish(when, until, revised)
     site.clock.set(RELEASES[-1][0] + timedelta(hours=1))

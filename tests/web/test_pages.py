@@ -179,7 +179,7 @@ def test_sources_page_gives_the_calendars_next_release(tmp_path) -> None:
     """A source on the GACC calendar shows when the month after its newest is expected."""
     from monitor.clock import ManualClock
     from monitor.config import load_config
-    from monitor.daemon.runner import Daemon
+    from monitor.daemon.service import Service
     from monitor.web.app import create_app
     from monitor.web.backend import StaticBackend
     from monitor.web.options import WebOptions
@@ -190,7 +190,7 @@ def test_sources_page_gives_the_calendars_next_release(tmp_path) -> None:
     from datetime import UTC, datetime
 
     clock = ManualClock(datetime(2025, 8, 20, 3, 5, tzinfo=UTC))
-    daemon = Daemon(config, clock=clock)
+    daemon = Service(config, clock=clock)
     daemon.run_once()
     app = create_app(
         StaticBackend(daemon.store, config, daemon.rules, daemon.templates, clock), WebOptions()

@@ -19,7 +19,13 @@ def service_for(site, web: dict) -> SimpleNamespace:
     daemon = DaemonOptions.from_config({"web": web})
     config = SimpleNamespace(daemon=daemon, path=None, sources=site.config.sources)
     return SimpleNamespace(
-        config=config, daemon=site.daemon, clock=site.clock, active=False, scheduler=None
+        config=config,
+        store=site.store,
+        rules=site.daemon.rules,
+        templates=site.daemon.templates,
+        clock=site.clock,
+        active=False,
+        scheduler=None,
     )
 
 
