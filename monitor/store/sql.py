@@ -149,13 +149,16 @@ class SqlStore:
     def migrate(self) -> int:
         with self._guard("migration"):
             with self._engine.begin() as conn:
+                # Serialise concurrent migrators (two HA instances starting together on a new
+                # database): without the lock both see no table and the second CREATE fails.
+                if self.dialect == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(715517)"))
                 s.schema_version.create(conn, checkfirst=True)
             current = self.schema_version()
             for mod in s.migrations():
                 if current >= mod.VERSION:
                     continue
                 with self._engine.begin() as conn:
-                    # Serialise concurrent migrators (two HA instances starting together).
                     if self.dialect == "postgresql":
                         conn.execute(sa.text("SELECT pg_advisory_xact_lock(715517)"))
                     done = conn.execute(sa.select(sa.func.max(s.schema_version.c.version)))
