@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from typing import Any
 
@@ -48,7 +47,7 @@ def collect_problems(config_path: str | None, paths: list[str]) -> tuple[list[Pr
     checked = f"config {config.where if config else config_path}, rules in " + ", ".join(
         rule_paths or ["(none)"]
     )
-    return sorted(set(_defaults_once(problems))), checked
+    return sorted(set(problems)), checked
 
 
 def _loadable_rules(paths: list[str]) -> list[Any]:
@@ -64,53 +63,6 @@ def _loadable_rules(paths: list[str]) -> list[Any]:
         except ConfigError:
             continue
     return rules
-
-
-_RULE_PREFIX = re.compile(r"^rule(?: '[^']*')?: ")
-
-
-def _defaults_once(problems: list[Problem]) -> list[Problem]:
-    """A problem inside a pack's ``defaults:`` is found once per rule that inherits it, each
-    time in that rule's name; it is one problem, of the defaults."""
-    inside: dict[str, set[tuple[int, int]]] = {}
-    out = []
-    for p in problems:
-        if p.line and _RULE_PREFIX.match(p.message):
-            if p.path not in inside:
-                inside[p.path] = _defaults_marks(p.path)
-            if (p.line, p.column) in inside[p.path]:
-                p = Problem(p.path, p.line, p.column, _RULE_PREFIX.sub("defaults: ", p.message))
-        out.append(p)
-    return out
-
-
-def _defaults_marks(path: str) -> set[tuple[int, int]]:
-    """Every place (line, column) of a rule pack's ``defaults:`` and what it holds."""
-    from monitor.yamlload import load_yaml_file
-
-    try:
-        doc = load_yaml_file(path, problems=[])
-    except ConfigError:
-        return set()
-    return _marks(doc.get("defaults")) if isinstance(doc, dict) else set()
-
-
-def _marks(node: Any) -> set[tuple[int, int]]:
-    from monitor.yamlload import LocatedDict, LocatedList
-
-    out: set[tuple[int, int]] = set()
-    if isinstance(node, LocatedDict):
-        out.add((node.mark.line, node.mark.column))
-        for key, value in node.items():
-            for m in (node.where(key), node.value_where(key)):
-                out.add((m.line, m.column))
-            out |= _marks(value)
-    elif isinstance(node, LocatedList):
-        out.add((node.mark.line, node.mark.column))
-        out.update((m.line, m.column) for m in node.item_marks)
-        for item in node:
-            out |= _marks(item)
-    return out
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -47,7 +47,7 @@ from monitor.engine.units import UnitError, parse_percent, parse_quantity
 from monitor.errors import ConfigError, Problem
 from monitor.model import FLOWS, MEASURE_ALIASES, MEASURE_UNITS, Alert
 from monitor.render.filters import FILTERS
-from monitor.yamlload import LocatedDict, Mark, load_yaml_file, mark_of
+from monitor.yamlload import LocatedDict, LocatedList, Mark, load_yaml_file, mark_of
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _CODE_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -166,6 +166,39 @@ def pack_files(paths: list[str]) -> tuple[list[Path], list[Problem]]:
     return files, problems
 
 
+_RULE_PREFIX = re.compile(r"^rule(?: '[^']*')?: ")
+
+
+def _defaults_once(problems: list[Problem], defaults: object) -> list[Problem]:
+    """A problem inside a pack's ``defaults:`` is found once per rule that inherits it, each
+    time in that rule's name; it is one problem, of the defaults."""
+    inside = _marks(defaults)
+    out: list[Problem] = []
+    for p in problems:
+        if p.line and (p.line, p.column) in inside and _RULE_PREFIX.match(p.message):
+            p = Problem(p.path, p.line, p.column, _RULE_PREFIX.sub("defaults: ", p.message))
+        if p not in out:
+            out.append(p)
+    return out
+
+
+def _marks(node: object) -> set[tuple[int, int]]:
+    """Every place (line, column) of a YAML node and what it holds."""
+    out: set[tuple[int, int]] = set()
+    if isinstance(node, LocatedDict):
+        out.add((node.mark.line, node.mark.column))
+        for key, value in node.items():
+            for m in (node.where(key), node.value_where(key)):
+                out.add((m.line, m.column))
+            out |= _marks(value)
+    elif isinstance(node, LocatedList):
+        out.add((node.mark.line, node.mark.column))
+        out.update((m.line, m.column) for m in node.item_marks)
+        for item in node:
+            out |= _marks(item)
+    return out
+
+
 def load_rules(paths: list[str]) -> RuleSet:
     """Load every pack; raise ConfigError with every located problem found across all packs."""
     ruleset, problems = _load(paths)
@@ -188,7 +221,10 @@ def _load(paths: list[str]) -> tuple[RuleSet, list[Problem]]:
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
-        rules.extend(_parse_pack(doc, str(f), problems))
+        found: list[Problem] = []
+        rules.extend(_parse_pack(doc, str(f), found))
+        defaults = doc.get("defaults") if isinstance(doc, dict) else None
+        problems.extend(_defaults_once(found, defaults))
     seen: dict[str, Rule] = {}
     for rule in rules:
         if rule.id in seen:

@@ -185,3 +185,26 @@ def test_missing_path(tmp_path):
     """A path that does not exist is a problem naming it."""
     found = validate_rules([str(tmp_path / "nope")])
     assert [p.path for p in found] == [str(tmp_path / "nope")]
+
+
+def test_a_problem_in_defaults_is_one_problem_when_the_pack_loads(tmp_path):
+    """A bad value in `defaults:` is reported once, as the defaults', not once per rule (the
+    daemon's start and `run` say it as `validate` does)."""
+    pack = tmp_path / "pack.yaml"
+    pack.write_text(
+        "pack: p\n"
+        "defaults:\n"
+        "  select: {reporter: CN, flow: exprot, measure: net_weight_kg, commodity: '85051110'}\n"
+        "rules:\n"
+        "  - id: a\n"
+        "    select: {partner: '*'}\n"
+        "    condition: {type: period_high, window: 6}\n"
+        "  - id: b\n"
+        "    select: {partner: '*'}\n"
+        "    condition: {type: pct_change, periods: 1, above: 50}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_rules([str(pack)])
+    [problem] = caught.value.problems
+    assert (problem.line, problem.column) == (3, 32)
+    assert problem.message.startswith("defaults: flow 'exprot' is not one of")
