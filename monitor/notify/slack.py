@@ -12,12 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from monitor.config.channels import ChannelOptions, SlackApiOptions, SlackOptions
-from monitor.errors import DeliveryError
-from monitor.http import retry_after_seconds
 from monitor.notify.base import Channel, Digest, RenderedMessage
 from monitor.notify.options import post, raise_for_status, session_of, timeout_of, verify_of
 from monitor.notify.rendering import render_slack
-from monitor.notify.slack_files import share_charts, upload_charts, with_charts
+from monitor.notify.slack_files import share_charts, upload_charts, web_api, with_charts
 
 # Slack allows about one message per second per webhook/channel; bursts are answered with 429.
 SLACK_MIN_INTERVAL = 1.0
@@ -113,35 +111,11 @@ class SlackApiChannel(Channel):
     def send(self, message: RenderedMessage) -> None:
         token = self.options.token_secret.read(self.name) or ""
         charts = upload_charts(self, message, token)
-        url = self.api_url + "chat.postMessage"
         body = {
             "channel": self.options.channel,
             "text": message.payload.get("text", message.text),
             "blocks": message.payload.get("blocks", []),
             "unfurl_links": False,
         }
-        response = post(
-            self.name,
-            session_of(self, self.options),
-            url,
-            json=body,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=timeout_of(self.options),
-            verify=verify_of(self.options),
-        )
-        raise_for_status(self.name, url, response)
-        # The Web API answers 200 with {"ok": false, "error": ...} for most failures.
-        try:
-            data = response.json()
-        except ValueError:
-            raise DeliveryError(self.name, "chat.postMessage answered with non-JSON") from None
-        if data.get("ok"):
-            share_charts(self, charts, data, token)
-            return
-        error = str(data.get("error") or "unknown_error")
-        raise DeliveryError(
-            self.name,
-            f"chat.postMessage: {error}",
-            permanent=error in PERMANENT_API_ERRORS,
-            retry_after=retry_after_seconds(response),
-        )
+        data = web_api(self, "chat.postMessage", token, permanent=PERMANENT_API_ERRORS, json=body)
+        share_charts(self, charts, data, token)

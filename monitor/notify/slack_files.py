@@ -78,7 +78,16 @@ def with_charts(channel: Channel, digest: Digest, message: RenderedMessage) -> R
     return RenderedMessage(message.subject, message.text, {**message.payload, "files": files})
 
 
-def _api(channel: Any, method: str, token: str, **kwargs: Any) -> dict[str, Any]:
+def web_api(
+    channel: Any,
+    method: str,
+    token: str,
+    *,
+    permanent: set[str] = PERMANENT_FILE_ERRORS,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """One Slack Web API call: its JSON answer, or a DeliveryError. The API answers 200 with
+    ``{"ok": false, "error": ...}`` for most failures; those in ``permanent`` are not retried."""
     url = channel.api_url + method
     response = post(
         channel.name,
@@ -99,7 +108,7 @@ def _api(channel: Any, method: str, token: str, **kwargs: Any) -> dict[str, Any]
         raise DeliveryError(
             channel.name,
             f"{method}: {error}",
-            permanent=error in PERMANENT_FILE_ERRORS,
+            permanent=error in permanent,
             retry_after=retry_after_seconds(response),
         )
     return data
@@ -115,7 +124,7 @@ def upload_charts(channel: Any, message: RenderedMessage, token: str) -> list[di
     try:
         for f in files:
             data = base64.b64decode(f["png_b64"])
-            answer = _api(
+            answer = web_api(
                 channel,
                 "files.getUploadURLExternal",
                 token,
@@ -162,7 +171,7 @@ def share_charts(
         )
         return False
     try:
-        _api(
+        web_api(
             channel,
             "files.completeUploadExternal",
             token,
