@@ -529,19 +529,15 @@ class Alert:
         }
 
 
+#: what a route or silence can match on besides the alert's labels
+ALERT_FIELDS = ("rule", "severity", "source", "period", *SERIES_KEY)
+
+
 def alert_fields(alert: Alert) -> dict[str, str]:
     """What a route or silence can match on: the alert's labels, then its own fields."""
     fields = {k: str(v) for k, v in alert.labels.items()}
     fields.update(
-        rule=alert.rule_id,
-        severity=alert.severity,
-        source=alert.source,
-        period=alert.period,
-        reporter=alert.reporter,
-        partner=alert.partner,
-        commodity=alert.commodity,
-        flow=alert.flow,
-        measure=alert.measure,
+        (name, getattr(alert, "rule_id" if name == "rule" else name)) for name in ALERT_FIELDS
     )
     return fields
 

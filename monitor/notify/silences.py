@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from monitor.errors import ConfigError, Problem
-from monitor.model import Alert
+from monitor.model import ALERT_FIELDS, Alert
 from monitor.store.base import Store
 from monitor.store.silences import Silence
 
@@ -67,18 +67,6 @@ def parse_matchers(items: list[str] | None) -> dict[str, str]:
     return out
 
 
-#: what a silence matcher can name besides the rules' labels (monitor.model.alert_fields)
-ALERT_FIELDS = (
-    "rule",
-    "severity",
-    "source",
-    "period",
-    "reporter",
-    "partner",
-    "commodity",
-    "flow",
-    "measure",
-)
 SEVERITIES = ("info", "warning", "critical")
 
 
