@@ -247,17 +247,14 @@ def _candidates(folder: Path, name: str) -> Iterator[Path]:
 def _move_no_replace(source: Path, folder: Path, name: str) -> Path:
     """Move ``source`` into ``folder`` under the first free name, atomically: a hard link fails
     rather than replace a file that appeared meanwhile (where links are not possible, an
-    exclusive create and copy)."""
+    exclusive create and copy). The source is removed only once its new name holds it."""
     for target in _candidates(folder, name):
         try:
             os.link(source, target)
         except FileExistsError:
             continue
         except OSError:  # no hard links here (another file system, some mounts)
-            try:
-                with target.open("xb") as out:
-                    out.write(source.read_bytes())
-            except FileExistsError:
+            if not _write_new(target, source.read_bytes()):
                 continue
         source.unlink()
         return target
@@ -267,10 +264,22 @@ def _move_no_replace(source: Path, folder: Path, name: str) -> Path:
 def _create_no_replace(folder: Path, name: str, data: bytes) -> Path:
     """Write ``data`` to a new file in ``folder`` under the first free name."""
     for target in _candidates(folder, name):
-        try:
-            with target.open("xb") as out:
-                out.write(data)
-        except FileExistsError:
-            continue
-        return target
+        if _write_new(target, data):
+            return target
     raise AssertionError("unreachable")  # pragma: no cover - _candidates never ends
+
+
+def _write_new(target: Path, data: bytes) -> bool:
+    """Create ``target`` holding ``data``; False if the name is taken. A write that fails
+    half-way removes the part it wrote (the file is ours: it did not exist a moment ago)."""
+    try:
+        out = target.open("xb")
+    except FileExistsError:
+        return False
+    try:
+        with out:
+            out.write(data)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return True

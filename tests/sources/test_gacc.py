@@ -407,3 +407,33 @@ def test_grams_become_kilograms_of_net_weight(exports):
     )
     assert _at(exports, "2019-01", code, "US", "net_weight_kg") == pytest.approx(expected / 1000)
     assert not ((exports.commodity == code) & (exports.measure == "quantity")).any()
+
+
+def test_a_copy_that_fails_half_way_leaves_no_part_behind(tmp_path):
+    """A rejected file written into rejected/ (as the copy where hard links are impossible)
+    when the disk fills: the error is raised, the part written is removed, the dropped file
+    stays where the user put it."""
+    import subprocess
+    import sys
+    import textwrap
+
+    dropped = tmp_path / "exports.csv"
+    dropped.write_bytes(b"x" * 100_000)
+    (tmp_path / "rejected").mkdir()
+    # The file-size limit makes the write fail after 10 kB, as a full disk would (EFBIG).
+    script = textwrap.dedent(f"""
+        import resource, signal
+        from pathlib import Path
+        from monitor.sources.gacc import _create_no_replace
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, resource.RLIM_INFINITY))
+        try:
+            _create_no_replace(Path({str(tmp_path / "rejected")!r}), "exports.csv",
+                               Path({str(dropped)!r}).read_bytes())
+        except OSError as exc:
+            print("raised", exc.errno)
+        """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.strip().startswith("raised"), done.stderr
+    assert list((tmp_path / "rejected").iterdir()) == []
+    assert dropped.read_bytes() == b"x" * 100_000
