@@ -12,6 +12,7 @@ import io
 import math
 from collections.abc import Sequence
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -34,7 +35,7 @@ def _label(value: float | None, unit: str) -> str:
     return filters.quantity(value, unit)
 
 
-def _scale(unit: str) -> tuple[float, str]:
+def unit_scale(unit: str) -> tuple[float, str]:
     # Analysts read weights in tonnes and money in millions.
     if unit == "kg":
         return 1000.0, "t"
@@ -57,7 +58,7 @@ def chart_png(
     dpi: int = DPI,
 ) -> bytes:
     """A bar chart of ``history`` (oldest first; ``None`` = a gap, drawn as a hollow tick)."""
-    factor, unit_label = _scale(unit)
+    factor, unit_label = unit_scale(unit)
     periods = [p for p, _ in history]
     raw = [_finite(v) for _, v in history]
     values = [None if v is None else v / factor for v in raw]
@@ -99,18 +100,8 @@ def chart_png(
             fontsize=8,
             color="#d70015",
         )
-    ax.margins(y=0.12)  # room for the fired value label
     # Few tick labels: text layout is most of a chart's cost, and 6 dates read fine.
-    step = max(1, -(-len(xs) // 6))
-    ax.yaxis.set_major_locator(MaxNLocator(4))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
-    ax.set_xticks(xs[::step], [p for p in periods[::step]], fontsize=7)
-    ax.tick_params(axis="y", labelsize=7)
-    ax.set_ylabel(unit_label, fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=9, loc="left")
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
+    style_axes(ax, periods, unit_label, title, dates=6)
     if window or gaps:
         ax.legend(fontsize=7, frameon=False, loc="upper left")
     # Fixed margins: tight_layout would draw the figure twice (half the cost of a chart).
@@ -118,3 +109,22 @@ def chart_png(
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def style_axes(
+    ax: Axes, periods: Sequence[str], unit_label: str, title: str, *, dates: int
+) -> None:
+    """The house style of a monthly bar chart (one bar per period at x = 0, 1, ...): room above
+    the bars for a label, about ``dates`` month labels, four value ticks with thousands
+    separators, the unit on the y axis, the title on the left, no top or right frame."""
+    ax.margins(y=0.12)
+    step = max(1, -(-len(periods) // dates))
+    ax.yaxis.set_major_locator(MaxNLocator(4))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
+    ax.set_xticks(list(range(len(periods)))[::step], list(periods[::step]), fontsize=7)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_ylabel(unit_label, fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9, loc="left")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)

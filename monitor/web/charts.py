@@ -12,10 +12,9 @@ import io
 from collections.abc import Sequence
 
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from monitor.model import month_to_period, period_to_month
-from monitor.render.chart import _scale
+from monitor.render.chart import style_axes, unit_scale
 from monitor.web.queries import MonthHistory
 
 ALERT_COLOUR = "#d70015"
@@ -34,7 +33,7 @@ def vintage_chart_png(
     dpi: int = 150,
 ) -> bytes:
     """A PNG of ``months`` (oldest first); months without a figure between them are gaps."""
-    factor, unit_label = _scale(unit)
+    factor, unit_label = unit_scale(unit)
     fig = Figure(figsize=(width, height), dpi=dpi)
     ax = fig.add_subplot()
     if months:
@@ -67,17 +66,7 @@ def vintage_chart_png(
             markeredgecolor=FIRST_COLOUR,
             label="first published",
         )
-    ax.margins(y=0.12)
-    step = max(1, -(-len(periods) // 8))
-    ax.yaxis.set_major_locator(MaxNLocator(4))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
-    ax.set_xticks(list(range(len(periods)))[::step], periods[::step], fontsize=7)
-    ax.tick_params(axis="y", labelsize=7)
-    ax.set_ylabel(unit_label, fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=9, loc="left")
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
+    style_axes(ax, periods, unit_label, title, dates=8)
     if revised:
         ax.legend(fontsize=7, frameon=False, loc="upper left")
     fig.subplots_adjust(left=0.1, right=0.98, top=0.88 if title else 0.95, bottom=0.14)
