@@ -58,12 +58,6 @@ class WebOptions:
         return self.require_login or not self.loopback
 
 
-def _base_dir(path: str | None) -> str:
-    if path and not path.startswith("<") and os.path.exists(path):
-        return os.path.dirname(os.path.abspath(path))
-    return os.getcwd()
-
-
 def web_options(config: Any) -> WebOptions:
     """The console's options from a Config (off when ``daemon.web`` is unset)."""
     web = config.daemon.web
@@ -71,7 +65,7 @@ def web_options(config: Any) -> WebOptions:
         return WebOptions()
     token_file = web.token_file
     if token_file and not os.path.isabs(token_file):
-        token_file = os.path.normpath(os.path.join(_base_dir(config.path), token_file))
+        token_file = os.path.normpath(os.path.join(config.base_dir, token_file))
     return WebOptions(
         enabled=web.enabled,
         bind=web.bind,
