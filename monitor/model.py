@@ -435,7 +435,13 @@ FINGERPRINT_VERSION = "2:"
 
 @dataclass(frozen=True)
 class Alert:
-    """A rule that held for one series at one period. Identity: rule + series + period."""
+    """A rule that held for one series at one period, or a notice about the monitor itself.
+
+    Identity (``key``): rule + series + period for an alert on a trade series. A notice that
+    concerns no series (an ops incident: a failing source, a stuck channel) leaves the series
+    fields empty and is identified by its labels instead, as Alertmanager identifies an alert by
+    its label set: rule + every label + period. ``Alert.notice`` builds one.
+    """
 
     rule_id: str
     period: str
@@ -453,8 +459,48 @@ class Alert:
     source: str = ""
     template: str | None = None  # a rule may name its own template
 
+    @classmethod
+    def notice(
+        cls,
+        rule_id: str,
+        period: str,
+        labels: Mapping[str, str],
+        *,
+        value: float,
+        unit: str,
+        severity: str = "info",
+        summary: str = "",
+        context: Mapping[str, Any] | None = None,
+        source: str = "",
+    ) -> Alert:
+        """An alert about no trade series (its series fields empty), identified by its
+        ``labels``."""
+        return cls(
+            rule_id=rule_id,
+            period=period,
+            reporter="",
+            partner="",
+            commodity="",
+            flow="",
+            measure="",
+            value=value,
+            unit=unit,
+            severity=severity,
+            summary=summary,
+            labels=dict(labels),
+            context=dict(context or {}),
+            source=source,
+        )
+
+    @property
+    def is_series(self) -> bool:
+        """Whether the alert is about a trade series (else a notice identified by labels)."""
+        return any(getattr(self, k) for k in SERIES_KEY)
+
     @functools.cached_property
     def key(self) -> str:  # cached: notify looks an alert up by key many times
+        if not self.is_series:
+            return notice_key(self.rule_id, self.labels, self.period)
         return "|".join(
             [
                 self.rule_id,
@@ -527,6 +573,11 @@ class Alert:
             "template": self.template,
             **self.context,
         }
+
+
+def notice_key(rule_id: str, labels: Mapping[str, str], period: str) -> str:
+    """The key of a notice: rule, each label as ``name=value`` in name order, period."""
+    return "|".join([rule_id, *(f"{k}={v}" for k, v in sorted(labels.items())), period])
 
 
 #: what a route or silence can match on besides the alert's labels

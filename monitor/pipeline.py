@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,10 +32,10 @@ from monitor.runtime import build_source
 from monitor.store import ALERT_FIRING, ALERT_SILENCED, AlertUpdate, SqlStore
 
 if TYPE_CHECKING:
-    from monitor.notify.silences import ActiveSilences
-
-if TYPE_CHECKING:
+    from monitor.config.routes import Route
     from monitor.engine.cluster.release import ClusterRun
+    from monitor.notify.dispatch import DispatchPlan
+    from monitor.notify.silences import ActiveSilences
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +217,6 @@ class Pipeline:
 
     def evaluate_release(self, release: Release) -> EvaluationOutcome:
         from monitor.engine.cluster.release import evaluate_release
-        from monitor.notify.dispatch import plan
         from monitor.notify.reconcile import reconcile
 
         started = time.perf_counter()
@@ -240,23 +240,13 @@ class Pipeline:
         fired = [_with_source(a, release.source) for a in fired]
         stored = self.store.alerts(source=release.source, periods=periods) if periods else {}
         changes = reconcile(fired, stored, rules={r.id for r in self.rules}, release_id=release.id)
-        updates = changes.updates
         notices = self._with_history(release.source, changes.notices)
-        plan_ = plan(
+        plan_, queued = self.notify(
             notices,
+            changes.updates.values(),
             release=release,
             source=release.source,
             source_url=self._source_url(release.source),
-            routes=self.config.routes,
-            channels=self.channels,
-            silences=self._silences(),
-            now=self.clock.now(),
-        )
-        for key in plan_.silenced:
-            if key in updates and updates[key].state == ALERT_FIRING:
-                updates[key] = AlertUpdate(updates[key].alert, ALERT_SILENCED, release.id)
-        queued = self.store.commit_evaluation(
-            [release.id], list(updates.values()), plan_.messages, now=self.clock.now()
         )
         outcome = EvaluationOutcome(
             release=release,
@@ -286,6 +276,71 @@ class Pipeline:
             queued,
         )
         return outcome
+
+    def notify(
+        self,
+        notices: list[Notice],
+        updates: Iterable[AlertUpdate],
+        *,
+        source: str,
+        release: Release | None = None,
+        source_url: str | None = None,
+        routes: list[Route] | None = None,
+    ) -> tuple[DispatchPlan, int]:
+        """The one way anything is notified: plan the messages of ``notices`` (silence ->
+        route -> group -> render, ``routes`` defaulting to the configured ones), then record
+        ``updates`` (an alert a silence muted recorded as silenced), the messages and
+        ``release`` as evaluated, all in one transaction. Returns the plan and messages queued."""
+        from monitor.notify.dispatch import plan
+
+        now = self.clock.now()
+        plan_ = plan(
+            notices,
+            release=release,
+            source=source,
+            source_url=source_url,
+            routes=self.config.routes if routes is None else routes,
+            channels=self.channels,
+            silences=self._silences(),
+            now=now,
+        )
+        recorded = []
+        for update in updates:
+            if update.alert.key in plan_.silenced and update.state == ALERT_FIRING:
+                update = AlertUpdate(update.alert, ALERT_SILENCED, update.release_id)
+            recorded.append(update)
+        release_ids = [release.id] if release is not None else []
+        queued = self.store.commit_evaluation(release_ids, recorded, plan_.messages, now=now)
+        return plan_, queued
+
+    def notify_missing_releases(self) -> int:
+        """Fire ``missing_release`` rules from the clock (no release triggers them).
+
+        Each late period is notified once: it is recorded with its messages in one transaction,
+        and periods already recorded are left out. Returns messages queued.
+        """
+        from monitor.engine import check_missing
+
+        # Each series' newest month: read newest months first, never the whole history.
+        late = check_missing(self.store.latest(), self.rules, self.clock.now())
+        if not late:
+            return 0
+        known = self.store.alerts([a.key for a in late])
+        late = [a for a in late if a.key not in known]
+        queued = 0
+        for source in sorted({a.source for a in late}):
+            alerts = [a for a in late if a.source == source]
+            for alert in alerts:
+                log.warning(
+                    "missing release: %s %s (source %s)", alert.rule_id, alert.period, source
+                )
+            _, sent = self.notify(
+                [Notice(a) for a in alerts],
+                [AlertUpdate(a, ALERT_FIRING, None) for a in alerts],
+                source=source,
+            )
+            queued += sent
+        return queued
 
     def _window_start(self, periods: list[str]) -> str | None:
         """The first month the rules read before the earliest evaluated period: loading only

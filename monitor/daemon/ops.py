@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.config.daemon import OpsOptions
 from monitor.model import Alert
-from monitor.store.base import ALERT_FIRING, OUTBOX_PENDING, StoredAlert
+from monitor.store.base import ALERT_FIRING, ALERT_SILENCED, OUTBOX_PENDING, StoredAlert
 
 if TYPE_CHECKING:
     from monitor.config.sources import SourceOptions
@@ -83,32 +83,30 @@ def _ops_alert(
     *,
     instance: str | None = None,
 ) -> Alert:
-    # The series fields carry the subject and when the incident began (or ``instance``), so the
-    # key (rule|...|period) is unique per incident; the period is the month it began.
-    return Alert(
-        rule_id=rule,
-        period=f"{since.year:04d}-{since.month:02d}",
-        reporter="ops",
-        partner=subject,
-        commodity=instance or _stamp(since),
-        flow="export",
-        measure="ops",
+    # A notice identified by its labels: what it is about (``subject``) and which incident of
+    # it (``incident_id``: when it began, or ``instance``), so each incident keeps its own
+    # record; the period is the month it began.
+    return Alert.notice(
+        rule,
+        f"{since.year:04d}-{since.month:02d}",
+        {"ops": "true", "subject": subject, "incident_id": instance or _stamp(since)},
         value=float(value),
         unit=unit,
         severity="critical",
         summary=f"{title} ({detail})" if detail else title,
-        labels={"ops": "true", "subject": subject},
         context={"incident": title, **context},
         source=OPS_SOURCE,
     )
 
 
-def _identity(rule: str, alert: dict[str, Any] | Alert) -> tuple[str, str]:
+def subject_of(alert: Alert | Mapping[str, Any]) -> str:
+    """What an incident is about (a source, a channel, a release): its ``subject`` label."""
     labels = alert.labels if isinstance(alert, Alert) else alert.get("labels") or {}
-    subject = labels.get("subject") or (
-        alert.partner if isinstance(alert, Alert) else alert.get("partner", "")
-    )
-    return rule, str(subject)
+    return str(labels.get("subject", ""))
+
+
+def _identity(rule: str, alert: Mapping[str, Any] | Alert) -> tuple[str, str]:
+    return rule, subject_of(alert)
 
 
 def source_alerts(
@@ -272,12 +270,13 @@ def cluster_changes(store: Any, runs: Iterable[Any], now: dt.datetime) -> Change
 
 
 def open_incidents(store: Any, rules: Iterable[str] = RULES) -> dict[tuple[str, str], StoredAlert]:
-    """Incidents recorded firing, by (rule, subject)."""
+    """Incidents recorded open (firing, or silenced: a silence mutes the notices, the incident
+    still holds), by (rule, subject)."""
     wanted = set(rules)
     return {
         _identity(a.rule_id, a.alert): a
         for a in store.alerts(source=OPS_SOURCE).values()
-        if a.state == ALERT_FIRING and a.rule_id in wanted
+        if a.state in (ALERT_FIRING, ALERT_SILENCED) and a.rule_id in wanted
     }
 
 
@@ -290,22 +289,17 @@ def _cleared(stored: StoredAlert) -> tuple[Alert, dict[str, Any]]:
 
 
 def _reconcile(
-    store: Any, rules: tuple[str, ...], holding: list[Alert], open_: dict[Any, StoredAlert]
+    rules: tuple[str, ...], holding: list[Alert], open_: dict[Any, StoredAlert]
 ) -> Changes:
-    changes = Changes()
     held = {_identity(a.rule_id, a) for a in holding}
-    fresh = [a for a in holding if _identity(a.rule_id, a) not in open_]
-    if fresh:
-        # An incident recorded before OPS_SOURCE was its source is open under its key.
-        known = store.alerts([a.key for a in fresh])
-        fresh = [a for a in fresh if a.key not in known or known[a.key].state != ALERT_FIRING]
-    changes.opened = fresh
-    changes.cleared = [
-        _cleared(stored)
-        for ident, stored in sorted(open_.items())
-        if ident[0] in rules and ident not in held
-    ]
-    return changes
+    return Changes(
+        opened=[a for a in holding if _identity(a.rule_id, a) not in open_],
+        cleared=[
+            _cleared(stored)
+            for ident, stored in sorted(open_.items())
+            if ident[0] in rules and ident not in held
+        ],
+    )
 
 
 def check(
@@ -321,7 +315,7 @@ def check(
     holding = source_alerts(store, ops, thresholds or {}, now, sources) + outbox_alerts(
         store, ops, now
     )
-    return _reconcile(store, rules, holding, open_incidents(store, rules))
+    return _reconcile(rules, holding, open_incidents(store, rules))
 
 
 def evaluation_changes(

@@ -407,69 +407,19 @@ class Service:
         notices = [Notice(a) for a in changes.opened] + [
             Notice(a, CHANGE_RESOLVED, previous=previous) for a, previous in changes.cleared
         ]
-        now = self.clock.now()
-        channels = [c for c in self.options.ops.channels if c in self.channels]
-        messages = []
-        if channels:
-            from monitor.notify.dispatch import plan
-
-            route = Route(name="ops", channels=tuple(channels))
-            messages = plan(
-                notices,
-                release=None,
-                source=ops.OPS_SOURCE,
-                source_url=None,
-                routes=[route],
-                channels=self.channels,
-                silences=None,
-                now=now,
-            ).messages
+        channels = tuple(c for c in self.options.ops.channels if c in self.channels)
         updates = [AlertUpdate(a, ALERT_FIRING, None) for a in changes.opened]
         updates += [AlertUpdate(a, ALERT_RESOLVED, None) for a, _ in changes.cleared]
-        # Incidents and their notices in one transaction: each is notified exactly once.
-        return self.store.commit_evaluation([], updates, messages, now=now)
+        # Incidents and their notices in one transaction: each is notified exactly once. One
+        # route takes them all (with no ops channels: recorded and logged, nothing sent).
+        _, queued = self.pipeline.notify(
+            notices, updates, source=ops.OPS_SOURCE, routes=[Route(name="ops", channels=channels)]
+        )
+        return queued
 
     def check_missing_releases(self) -> int:
-        """Fire ``missing_release`` rules from the daemon's clock (no release triggers them).
-
-        Each late period is notified once: it is recorded with its messages in one transaction,
-        and periods already recorded are left out. Returns messages queued.
-        """
-        from monitor.engine import check_missing
-        from monitor.notify.dispatch import plan
-
-        now = self.clock.now()
-        # Each series' newest month: read newest months first, never the whole history.
-        late = check_missing(self.store.latest(), self.rules, now)
-        if not late:
-            return 0
-        known = self.store.alerts([a.key for a in late])
-        late = [a for a in late if a.key not in known]
-        if not late:
-            return 0
-        from monitor.notify import silences
-
-        active_silences = silences.muting(self.store, now)
-        queued = 0
-        for source in sorted({a.source for a in late}):
-            alerts = [a for a in late if a.source == source]
-            for alert in alerts:
-                log.warning(
-                    "missing release: %s %s (source %s)", alert.rule_id, alert.period, source
-                )
-            messages = plan(
-                [Notice(a) for a in alerts],
-                release=None,
-                source=source,
-                source_url=None,
-                routes=self.config.routes,
-                channels=self.channels,
-                silences=active_silences,
-                now=now,
-            ).messages
-            updates = [AlertUpdate(a, ALERT_FIRING, None) for a in alerts]
-            queued += self.store.commit_evaluation([], updates, messages, now=now)
-        return queued
+        """The scheduled job of ``Pipeline.notify_missing_releases``: messages queued."""
+        return self.pipeline.notify_missing_releases()
 
     def _update_status(self, name: str | None = None, outcome: Any = None) -> None:
         stats = self.stats

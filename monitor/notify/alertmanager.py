@@ -1,7 +1,8 @@
 """Prometheus Alertmanager: ``POST /api/v2/alerts`` so teams route, silence and page with it.
 
 Each alert becomes one Alertmanager alert: labels = ``alertname`` (the rule id), severity, the
-series (reporter, partner, commodity, flow, measure), period, source and the rule's labels;
+series (reporter, partner, commodity, flow, measure), period, source and the rule's labels (an
+ops notice has no series: its labels ``ops``, ``subject`` and ``incident_id`` identify it);
 annotations = summary, description, value. Alertmanager resolves an alert that is not re-sent
 before its ``endsAt``; customs figures change monthly, so ``endsAt`` is set ``active_for``
 (default 7 days) ahead; a "no longer holds" notice resolves it (``endsAt`` = the release date).
@@ -57,14 +58,11 @@ class AlertmanagerChannel(Channel):
             labels.update(
                 alertname=a.rule_id,
                 severity=a.severity,
-                reporter=a.reporter,
-                partner=a.partner,
-                commodity=a.commodity,
-                flow=a.flow,
-                measure=a.measure,
                 period=a.period,
                 source=a.source or digest.source,
             )
+            if a.is_series:  # a notice (ops) is identified by its own labels alone
+                labels.update(a.series)
             if digest.test:
                 labels["test"] = "true"
             view = notice_view(n, env)  # the words every other channel uses

@@ -216,21 +216,16 @@ def sample_alert(
 
 def _ops_alert() -> Alert:
     # The shape monitor.daemon.ops gives its notices.
-    return Alert(
-        rule_id="ops-source-failing",
-        period="2025-07",
-        reporter="ops",
-        partner="gacc",
-        commodity="20250720T030000Z",
-        flow="export",
-        measure="ops",
+    return Alert.notice(
+        "ops-source-failing",
+        "2025-07",
+        {"ops": "true", "subject": "gacc", "incident_id": "20250720T030000Z"},
         value=3.0,
         unit="polls",
         severity="critical",
         summary="source gacc failed 3 polls in a row",
-        labels={"ops": "true", "subject": "gacc"},
         context={"last_error": "drop folder does not exist", "last_success_at": "never"},
-        source="gacc",
+        source="customs-monitor",
     )
 
 

@@ -14,7 +14,7 @@ KIND_OPS = "ops"
 def alert_kind(alert: Alert) -> str:
     if alert.context.get("condition") == "missing_release":
         return KIND_MISSING
-    # monitor.daemon.ops builds these: reporter and measure "ops", label ops=true
-    if alert.measure == "ops" and alert.reporter == "ops" and alert.labels.get("ops") == "true":
+    # monitor.daemon.ops builds these: notices of no series, labelled ops=true
+    if not alert.is_series and alert.labels.get("ops") == "true":
         return KIND_OPS
     return KIND_ALERT

@@ -127,6 +127,7 @@ def create_app(
             "now": now(),
             "nav": NAV,
             "alert_path": links.alert_path,
+            "key_text": links.key_text,
             "series_path": links.series_path,
             "request_path": request.path,
             "request_target": request.full_path.rstrip("?"),
@@ -528,7 +529,9 @@ def _alert_item(backend: Backend, record: queries.AlertRecord, sent: list[Any]) 
         "value": filters.quantity(a.value, a.unit) if a.value == a.value else "no figure",
         "facts": facts(dict(a.context), a.unit),
         "channels": channels,
-        "series_path": links.series_path(a.source, a.series),
+        # a notice about the monitor itself (an ops incident) has no series: its subject
+        "series_path": links.series_path(a.source, a.series) if a.is_series else None,
+        "subject": a.labels.get("subject", ""),
     }
 
 
@@ -543,6 +546,8 @@ def _chart_spec(backend: Backend, record: queries.AlertRecord) -> dict[str, Any]
     from monitor.render.view import notice_view
 
     a = record.alert
+    if not a.is_series:
+        return None
     end = period_to_month(a.period)
     months = [month_to_period(m) for m in range(end - HISTORY_MONTHS + 1, end + 1)]
     shares = a.context.get("condition") in SHARE_CONDITIONS
@@ -564,6 +569,8 @@ def _chart_spec(backend: Backend, record: queries.AlertRecord) -> dict[str, Any]
 
 def _silence_prefill(record: queries.AlertRecord) -> str:
     a = record.alert
+    if not a.is_series:
+        return urlencode([("rule", a.rule_id), ("match", f"subject={a.labels.get('subject', '')}")])
     return urlencode(
         [
             ("rule", a.rule_id),

@@ -113,11 +113,11 @@ def reachable(graph: dict[str, set[str]], start: str) -> dict[str, list[str]]:
 
 
 def test_the_graph_sees_deferred_imports() -> None:
-    """The graph is not blind: runner imports config at module level, service imports the
-    notify planner inside a function, and an import under TYPE_CHECKING is left out."""
+    """The graph is not blind: runner imports config at module level, the pipeline imports
+    reconcile inside a function, and an import under TYPE_CHECKING is left out."""
     graph = import_graph()
     assert "monitor.config" in graph["monitor.daemon.runner"]
-    assert "monitor.notify.dispatch" in graph["monitor.daemon.service"]
+    assert "monitor.notify.reconcile" in graph["monitor.pipeline"]
     assert "monitor.config.sources" not in graph["monitor.daemon.ops"]
 
 

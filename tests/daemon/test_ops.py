@@ -34,7 +34,7 @@ def test_source_failing_after_threshold(store):
     fail(store, "gacc", 1, NOW + dt.timedelta(hours=1))
     [alert] = ops.check(store, OPS, NOW).opened
     assert alert.rule_id == ops.RULE_SOURCE_FAILING
-    assert alert.partner == "gacc" and alert.source == ops.OPS_SOURCE
+    assert ops.subject_of(alert) == "gacc" and alert.source == ops.OPS_SOURCE
     assert alert.value == 3
     assert alert.context["last_error"] == "HTTP 503"
     assert alert.summary == "source gacc is failing (3 polls in a row)"
@@ -46,7 +46,19 @@ def test_per_source_threshold_overrides_default(store):
     census = CensusOptions(endpoint="imports", commodity="850511", failure_alert_after=2)
     thresholds = ops.thresholds_from_sources({"census": census})
     changes = ops.check(store, OPS, NOW, thresholds=thresholds)
-    assert [a.partner for a in changes.opened] == ["census"]
+    assert [ops.subject_of(a) for a in changes.opened] == ["census"]
+
+
+def test_an_incident_is_a_notice_identified_by_its_labels(store):
+    """An incident stands for no trade series: empty series fields, its key made of its labels."""
+    store.record_poll("gacc", now=NOW - dt.timedelta(days=1))
+    fail(store, "gacc", 3)
+    [alert] = ops.check(store, OPS, NOW).opened
+    assert not alert.is_series and set(alert.series.values()) == {""}
+    assert alert.labels == {"ops": "true", "subject": "gacc", "incident_id": "20250819T030000Z"}
+    assert alert.key == (
+        "ops-source-failing|incident_id=20250819T030000Z|ops=true|subject=gacc|2025-08"
+    )
 
 
 def test_a_success_before_the_threshold_opens_nothing(store):
@@ -82,7 +94,7 @@ def test_recovery_clears_the_incident_once(store):
     changes = ops.check(store, OPS, NOW + dt.timedelta(hours=1))
     assert changes.opened == []
     [(cleared, previous)] = changes.cleared
-    assert cleared.rule_id == ops.RULE_SOURCE_FAILING and cleared.partner == "gacc"
+    assert cleared.rule_id == ops.RULE_SOURCE_FAILING and ops.subject_of(cleared) == "gacc"
     assert cleared.summary == "source gacc is failing"
     assert previous["summary"] == "source gacc is failing (3 polls in a row)"
     record(store, changes)
@@ -106,7 +118,7 @@ def test_source_removed_from_config_clears_its_incident(store):
     fail(store, "gacc", 3)
     record(store, ops.check(store, OPS, NOW, sources={"gacc"}))
     changes = ops.check(store, OPS, NOW, sources={"census"})
-    assert [a.partner for a, _ in changes.cleared] == ["gacc"]
+    assert [ops.subject_of(a) for a, _ in changes.cleared] == ["gacc"]
 
 
 def test_stuck_outbox_message(store):
@@ -119,7 +131,7 @@ def test_stuck_outbox_message(store):
     assert ops.check(store, OPS, NOW + dt.timedelta(minutes=59)).opened == []
     [alert] = ops.check(store, OPS, NOW + dt.timedelta(minutes=90)).opened
     assert alert.rule_id == ops.RULE_OUTBOX_STUCK
-    assert alert.partner == "slack"
+    assert ops.subject_of(alert) == "slack"
     assert alert.value == 90
 
 

@@ -72,6 +72,32 @@ def test_failing_source_notifies_ops_channel_once_and_once_when_it_clears(servic
     assert _files(tmp_path / "analysts") == []
 
 
+def test_a_silence_on_the_subject_mutes_the_incident_not_the_record(service, tmp_path):
+    """A silence on ops-source-failing, subject=gacc (docs/delivery.md) sends neither notice;
+    the incident is still recorded open while it lasts and resolved when it clears."""
+    from monitor.daemon import ops
+    from monitor.notify import silences
+
+    silences.add(
+        service.store,
+        rule="ops-source-failing",
+        matchers={"subject": "gacc"},
+        until=NOW + dt.timedelta(days=7),
+        comment="GACC portal down",
+        now=NOW,
+    )
+    for _ in range(3):
+        service.poll("gacc")
+    [incident] = ops.open_incidents(service.store).values()
+    assert incident.state == "silenced" and ops.subject_of(incident.alert) == "gacc"
+    (tmp_path / "missing.csv").write_text("period,reporter,partner,commodity,flow,measure,value\n")
+    service.poll("gacc")
+    service.deliver()
+    assert ops.open_incidents(service.store) == {}
+    assert service.store.alerts([incident.key])[incident.key].state == "resolved"
+    assert _files(tmp_path / "ops") == []
+
+
 def test_lost_lease_stops_the_service(service):
     """When the lease check fails the service stops and will exit with code 1."""
 

@@ -83,7 +83,7 @@ def value(port: int, name: str, **labels: str) -> float | None:
 def ops_notices(peer: HttpPeer) -> list[tuple[str, str, str]]:
     """(change, rule, subject) of every alert in every complete ops message, in arrival order."""
     return [
-        (a["change"], a["alert"]["rule"], a["alert"]["partner"])
+        (a["change"], a["alert"]["rule"], a["alert"]["labels"]["subject"])
         for post in peer.accepted("/ops")
         for a in post.json["alerts"]
     ]

@@ -12,7 +12,7 @@ import pytest
 
 from monitor.errors import ConfigError, DeliveryError
 from monitor.notify.alertmanager import AlertmanagerChannel
-from monitor.notify.base import CHANGE_RESOLVED
+from monitor.notify.base import CHANGE_RESOLVED, Notice
 from monitor.notify.slack import SlackApiChannel, SlackWebhookChannel
 from monitor.notify.webhook import SIGNATURE_HEADER, WebhookChannel
 from tests.notify.realdata import digest, july_notices, notice
@@ -152,6 +152,36 @@ def test_alertmanager_payload(peer, templates, frame) -> None:
     assert de["annotations"]["description"].startswith("1,116 t in July 2025")
     assert de["startsAt"] == "2025-08-20T00:00:00Z" and de["endsAt"] == "2025-08-27T00:00:00Z"
     assert de["generatorURL"] == "https://stats.customs.gov.cn/"
+
+
+def test_alertmanager_identifies_an_ops_notice_by_its_labels(peer, templates) -> None:
+    """An ops notice reaches Alertmanager as its labels (ops, subject, incident_id), with no
+    empty series labels standing in for a trade series."""
+    from monitor.model import Alert
+
+    incident = Alert.notice(
+        "ops-source-failing",
+        "2025-08",
+        {"ops": "true", "subject": "gacc", "incident_id": "20250820T030000Z"},
+        value=3.0,
+        unit="polls",
+        severity="critical",
+        summary="source gacc is failing (3 polls in a row)",
+        source="customs-monitor",
+    )
+    ch = AlertmanagerChannel("am", {"url": peer.url}, templates=templates)
+    ch.send(ch.render(digest([Notice(incident)], release_id=None)))
+    [sent] = peer.received[0].json
+    assert sent["labels"] == {
+        "alertname": "ops-source-failing",
+        "severity": "critical",
+        "period": "2025-08",
+        "source": "customs-monitor",
+        "ops": "true",
+        "subject": "gacc",
+        "incident_id": "20250820T030000Z",
+    }
+    assert sent["annotations"]["summary"] == "source gacc is failing (3 polls in a row)"
 
 
 def test_alertmanager_resolved_ends_at_release(peer, templates, frame) -> None:

@@ -105,3 +105,20 @@ def test_template_env_takes_public_url_from_the_config(tmp_path: Path) -> None:
 @pytest.fixture
 def templates_plain() -> TemplateEnv:
     return TemplateEnv()
+
+
+def test_a_key_in_three_words_names_the_partner_or_the_notices_subject() -> None:
+    """key_text: rule, partner (or an ops notice's subject) and period, read from the key."""
+    from monitor.model import Alert
+    from monitor.render.links import key_text
+
+    series = "magnets-six-month-high|CN|US|85051110|export|net_weight_kg|2025-07"
+    assert key_text(series) == "magnets-six-month-high US 2025-07"
+    notice = Alert.notice(
+        "ops-source-failing",
+        "2025-08",
+        {"ops": "true", "subject": "gacc", "incident_id": "20250820T030000Z"},
+        value=3.0,
+        unit="polls",
+    )
+    assert key_text(notice.key) == "ops-source-failing gacc 2025-08"

@@ -217,3 +217,22 @@ def test_every_page_answers(site, client) -> None:
     for path in ("/", "/alerts", "/releases", "/silences", "/outbox", "/sources", "/activity"):
         answer = client.get(path, follow_redirects=True)
         assert answer.status_code == 200, path
+
+
+def test_an_ops_incident_page_names_its_subject_not_a_series(fresh) -> None:
+    """A failing source's incident: 'About magnets', no series link or chart, silence by subject."""
+    from monitor.daemon import ops
+
+    (fresh.folder / "published.csv").unlink()
+    for _ in range(3):
+        fresh.daemon.poll("magnets")
+    [incident] = ops.open_incidents(fresh.store).values()
+    client = fresh.app().test_client()
+    page = client.get(alert_path(incident.key))
+    assert page.status_code == 200
+    body, words = page.get_data(as_text=True), text(page)
+    assert "About magnets" in words and "source magnets is failing" in words
+    assert "/series?" not in body and "/charts/alert.png" not in body
+    assert "match=subject%3Dmagnets" in body
+    listed = text(client.get("/alerts"))
+    assert "about magnets" in listed and "series  →" not in listed
