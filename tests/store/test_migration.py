@@ -106,3 +106,25 @@ def test_alerts_recorded_before_the_upgrade_keep_their_figures(legacy: Path) -> 
         alert = Alert.from_dict(recorded.alert)
         assert alert.same_figures(recorded.fingerprint), recorded.key
         assert not alert.same_figures("0" * 16)
+
+
+def test_a_store_from_a_newer_release_is_refused(tmp_path: Path) -> None:
+    """A store at a schema version this release does not know is refused with both versions,
+    and the store is left as it was."""
+    from monitor.errors import StoreError
+    from monitor.store import schema
+
+    path = tmp_path / "state.db"
+    open_store(f"sqlite:///{path}").close()
+    newest = max(m.VERSION for m in schema.migrations())
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+            (newest + 1, "2030-01-01T00:00:00.000000Z"),
+        )
+    conn.close()
+    with pytest.raises(StoreError, match=rf"schema version {newest + 1}, newer .*\({newest}\)"):
+        open_store(f"sqlite:///{path}")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == newest + 1
+    conn.close()
