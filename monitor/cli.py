@@ -50,6 +50,8 @@ def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``customs-monitor`` parser: each ``monitor.commands`` module with a ``register`` adds
+    its subcommand, and every subcommand also takes the global options after its name."""
     parser = _Parser(
         prog="customs-monitor", description="Alerting monitor for official trade statistics."
     )
@@ -69,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command line (default ``sys.argv[1:]``) and return its exit code: no subcommand
+    prints the help (2), a ``ConfigError`` its problems (2), a ``MonitorError`` its message
+    (its ``exit_code``), Ctrl-C 130; argparse exits 2 itself on a usage error."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

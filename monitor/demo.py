@@ -30,6 +30,9 @@ from monitor.sources.replay import ReplaySource
 
 @dataclass
 class DemoSummary:
+    """What a demo run saw: releases and their new periods, notices by change, one line per
+    notice, messages sent and still queued."""
+
     out_dir: Path
     releases: int = 0
     periods: list[str] = field(default_factory=list)
@@ -40,6 +43,8 @@ class DemoSummary:
 
 
 def demo_config(out_dir: Path) -> dict[str, Any]:
+    """The demo's config overrides: a SQLite store and file channels under ``out_dir``, the replay
+    source, console channels for Slack and email, and one route to all four."""
     return {
         "state": f"sqlite:///{out_dir / 'state.db'}",
         "state_dir": str(out_dir),
@@ -157,6 +162,10 @@ def run_demo(
     tick: float = 0.05,
     stream: TextIO | None = None,
 ) -> DemoSummary:
+    """Replay the bundled releases through a real ``Service`` on a ``ManualClock``, one release day
+    every ``tick`` seconds, printing each message to ``stream`` (default stdout), then the
+    summary, which it returns. ``out_dir`` is prepared by ``prepare_out_dir`` first; a failed
+    tick is re-raised once the service is closed."""
     out = Path(out_dir).resolve()
     stream = stream or sys.stdout
     prepare_out_dir(out)
@@ -236,6 +245,7 @@ def run_demo(
 
 
 def print_summary(summary: DemoSummary, stream: TextIO) -> None:
+    """Print ``run_demo``'s closing summary to ``stream``."""
     line = "=" * 72
     print(line, file=stream)
     print("customs-monitor demo: summary", file=stream)

@@ -52,6 +52,8 @@ def retry_delay(attempts: int, first: timedelta = RETRY_FIRST) -> timedelta:
 
 @dataclass
 class PollOutcome:
+    """What one poll did: ok or its error, the release stored (None: nothing new), rows skipped."""
+
     source: str
     ok: bool
     release: Release | None = None
@@ -62,6 +64,8 @@ class PollOutcome:
 
 @dataclass
 class EvaluationOutcome:
+    """What evaluating one release did: counts, messages queued, time, notices; or its ``error``."""
+
     release: Release
     fired: int = 0
     new: int = 0
@@ -84,6 +88,9 @@ class EvaluationOutcome:
 
 
 class Pipeline:
+    """The poll, evaluate, notify and deliver steps of one configuration on one store; no
+    scheduling, locks or counters (``Service`` adds them)."""
+
     def __init__(
         self,
         config: Config,
@@ -107,6 +114,8 @@ class Pipeline:
 
     # -- poll ------------------------------------------------------------------------------
     def source(self, name: str) -> Any:
+        """The source object ``name``, built on first use (with ``session_factory``'s session)
+        and kept for later polls; ``poll`` sets its cursor from the store each time."""
         if name not in self._sources:
             session = self._session_factory(name) if self._session_factory else None
             self._sources[name] = build_source(self.config, name, clock=self.clock, session=session)
@@ -205,6 +214,8 @@ class Pipeline:
         return EvaluationOutcome(release=release, error=error, attempts=attempts)
 
     def periods_to_evaluate(self, release: Release) -> list[str]:
+        """The release's new and revised periods, sorted; for a source's initial release, by its
+        ``initial``: none (``backfill``), the newest (``alert_latest``) or all (``alert_all``)."""
         periods = sorted(set(release.new_periods) | set(release.revised_periods))
         if not release.initial:
             return periods
@@ -216,6 +227,11 @@ class Pipeline:
         return periods
 
     def evaluate_release(self, release: Release) -> EvaluationOutcome:
+        """Evaluate one release and notify what changed: the rules on the source's window (and
+        mirror sources') for ``periods_to_evaluate``, on the Dask cluster when configured,
+        reconciled with the recorded alerts and committed with the release by ``notify``.
+        Errors propagate (``evaluate_pending`` records them); with no period it is only marked
+        evaluated."""
         from monitor.engine.cluster.release import evaluate_release
         from monitor.notify.reconcile import reconcile
 
@@ -437,11 +453,14 @@ class Pipeline:
 
     # -- deliver ---------------------------------------------------------------------------
     def deliver(self) -> Any:
+        """Send what is due in the outbox now; returns ``deliver_due``'s report. The daemon calls
+        ``deliver_due`` itself (``Service.deliver_job``) to pass its stop deadline."""
         from monitor.notify.deliver import deliver_due
 
         return deliver_due(self.store, self.channels, clock=self.clock)
 
     def close(self) -> None:
+        """Close the source objects it kept and the channels; the store is the caller's to close."""
         for source in self._sources.values():
             source.close()
         for channel in self.channels.values():

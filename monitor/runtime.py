@@ -19,6 +19,8 @@ def build_source(
     cursor: dict[str, Any] | None = None,
     session: Any = None,
 ) -> Source:
+    """A new source object for configured source ``name`` (its type's class), starting from
+    ``cursor`` and using ``session`` if given; an unknown name is a ConfigError with a hint."""
     if name not in config.sources:
         from monitor.config_checks import did_you_mean
 
@@ -38,6 +40,8 @@ def build_source(
 
 
 def template_env(config: Config) -> Any:
+    """The ``TemplateEnv`` of the configured templates; messages link to the web console only
+    when ``daemon.web`` is enabled (its ``public_url``, None otherwise)."""
     from monitor.render import TemplateEnv
 
     env = TemplateEnv(config.templates)
@@ -47,6 +51,8 @@ def template_env(config: Config) -> Any:
 
 
 def build_channels(config: Config, templates: Any = None, **transports: Any) -> dict[str, Channel]:
+    """A channel object per configured channel, by name, rendering with ``templates`` (default:
+    ``template_env(config)``); ``transports`` (e.g. ``stream``) go to every channel's class."""
     templates = templates if templates is not None else template_env(config)
     channels = {}
     for name, options in config.channels.items():
@@ -56,6 +62,7 @@ def build_channels(config: Config, templates: Any = None, **transports: Any) -> 
 
 
 def load_rules(config: Config) -> Any:
+    """The ``RuleSet`` of the configured rule packs; a pack that does not load is a ConfigError."""
     from monitor.engine import load_rules as _load
 
     return _load(config.rules)

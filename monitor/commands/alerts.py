@@ -45,6 +45,7 @@ def parse_since(text: str, now: datetime) -> datetime:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Register ``alerts list`` (filtered, newest change first) and ``alerts show KEY``."""
     p = sub.add_parser(
         "alerts",
         help="list recorded alerts, or show one with its delivery per channel",

@@ -25,6 +25,7 @@ DEFAULT_CHUNK = 12
 
 
 def register(subparsers: Any) -> None:
+    """Register ``backfill NAME --from YYYY-MM [--to YYYY-MM] [--restart]``."""
     parser = subparsers.add_parser("backfill", help="load a source's history silently (resumable)")
     parser.add_argument("name", metavar="NAME", help="source name from the configuration")
     parser.add_argument("--from", dest="start", required=True, metavar="YYYY-MM")
@@ -41,6 +42,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The ``backfill`` command: ``backfill`` on the configured store, closed afterwards."""
     from monitor.config import load_config
     from monitor.runtime import open_state
 
@@ -73,6 +75,12 @@ def backfill(
     session: Any = None,
     out: TextIO | None = None,
 ) -> int:
+    """Store source ``name``'s history from ``start`` to ``end`` (default: the month before
+    ``clock``'s) silently, in chunks of the source's ``BACKFILL_CHUNK_MONTHS`` (12), each chunk
+    with its progress in the cursor; returns 0. The same range resumes after the last stored
+    chunk unless ``restart``. A bad month or range, or a source without ``fetch_range``, is a
+    ConfigError; a failed fetch says where to resume and is re-raised. Progress goes to ``out``
+    (default stderr)."""
     from monitor.runtime import build_source
 
     clock = clock or SystemClock()

@@ -30,6 +30,7 @@ FORMATS = ("jsonl", "table", "summary")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Register ``backtest --data FILE``, run here or on Dask (``--cluster``, ``--workers``)."""
     p = sub.add_parser(
         "backtest",
         help="run rules over historical data",

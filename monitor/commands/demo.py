@@ -6,6 +6,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Register ``demo [--out DIR] [--tick SECONDS]`` (``monitor.demo.run_demo``)."""
     p = sub.add_parser(
         "demo",
         help="replay the bundled real data through the real daemon",

@@ -8,6 +8,7 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
+    """Register ``releases [--source NAME] [--limit N] [--format table|jsonl]``."""
     parser = subparsers.add_parser(
         "releases", help="list releases (new and revised periods) as they arrived"
     )
@@ -18,6 +19,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the store's releases, newest first (``--limit 0``: all), as a table or JSON lines."""
     from monitor.config import load_config
     from monitor.runtime import open_state
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Register ``render --rule ID --period YYYY-MM`` (a preview: nothing sent or stored)."""
     p = sub.add_parser(
         "render",
         help="preview the messages a rule would send for a month",

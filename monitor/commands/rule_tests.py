@@ -8,6 +8,7 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Register ``test [FILE...]``, the rule unit tests (exit 1 when one fails)."""
     p = sub.add_parser(
         "test",
         help="run rule unit tests",

@@ -9,6 +9,7 @@ from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Register ``run [--once]``: the daemon, or one cycle over every source."""
     p = sub.add_parser(
         "run",
         help="run the daemon",

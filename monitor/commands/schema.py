@@ -8,6 +8,7 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Register ``schema``, which prints the rule pack and config JSON Schemas."""
     p = sub.add_parser(
         "schema",
         help="print JSON Schemas for editor completion",

@@ -15,6 +15,7 @@ from monitor.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Register ``send-test --channel NAME`` (repeatable)."""
     p = sub.add_parser(
         "send-test",
         help="send a clearly marked test message to a channel",

@@ -12,6 +12,7 @@ from monitor.notify.silences import parse_until
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Register ``silence add``, ``silence list`` and ``silence expire ID``."""
     p = sub.add_parser(
         "silence",
         help="add, list or expire silences",

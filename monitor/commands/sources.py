@@ -20,6 +20,7 @@ from monitor.clock import SystemClock
 
 
 def register(subparsers: Any) -> None:
+    """Register ``sources check NAME`` and ``sources list``; bare ``sources`` prints help (2)."""
     parser = subparsers.add_parser("sources", help="inspect configured sources")
     sub = parser.add_subparsers(
         dest="sources_command", metavar="SUBCOMMAND", parser_class=type(parser)
@@ -60,6 +61,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    """Print each configured source as ``name<TAB>type``, sorted by name."""
     from monitor.config import load_config
 
     config = load_config(args.config)
@@ -69,6 +71,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    """Fetch source ``args.name`` once (a drop folder in dry run: nothing moved), print the rows
+    and the summary; nothing is stored."""
     from monitor.config import load_config
     from monitor.runtime import build_source
 
@@ -158,6 +162,8 @@ def summarize(
 def write_observations(
     frame: pd.DataFrame, fmt: str, out: Any, *, limit: int | None = None
 ) -> None:
+    """Write ``frame`` to ``out``: every row as a JSON line for ``jsonl``, else a table of the first
+    ``limit`` rows (all when None or negative) and how many more there are."""
     if fmt == "jsonl":
         for record in frame.to_dict(orient="records"):
             out.write(json.dumps(record, ensure_ascii=False) + "\n")

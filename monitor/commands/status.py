@@ -18,6 +18,8 @@ from monitor.store.base import OUTBOX_FAILED, OUTBOX_PENDING, OutboxEntry, Sourc
 
 @dataclass
 class StatusReport:
+    """What ``status`` shows; ``active`` is the lease holder (None: not asked, '': nobody)."""
+
     now: dt.datetime
     sources: list[SourceState]
     pending: list[OutboxEntry]
@@ -30,6 +32,8 @@ class StatusReport:
 
 
 def gather(store: Any, now: dt.datetime, *, recent: int = 5) -> StatusReport:
+    """Read a ``StatusReport`` from the store: every source's state, the pending and failed
+    outbox, the ``recent`` newest releases and alerts, the open incidents (``active`` unset)."""
     from monitor.daemon.ops import open_incidents
 
     alerts = sorted(store.alerts().values(), key=lambda a: a.fired_at, reverse=True)[:recent]
@@ -76,6 +80,8 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def format_status(report: StatusReport) -> str:
+    """The report as ``status`` prints it: incidents, sources, outbox per channel, recent releases
+    and alerts, with ages relative to ``report.now``."""
     now = report.now
     lines = []
     if report.active is not None:
@@ -177,6 +183,8 @@ def _summary(alert: dict[str, Any]) -> str:
 
 
 def as_json(report: StatusReport) -> str:
+    """The report as ``status --format json`` prints it (the outbox as counts per channel)."""
+
     def iso(d: dt.datetime | None) -> str | None:
         return d.isoformat() if d else None
 
@@ -244,6 +252,8 @@ def _count(entries: list[OutboxEntry]) -> dict[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The ``status`` command: gather from the store and, on PostgreSQL, ask which instance holds
+    the HA lease (a failed look-up shows as none); print text or JSON."""
     from monitor.config import load_config
     from monitor.daemon.ha import PgAdvisoryLease
     from monitor.runtime import open_state
@@ -263,6 +273,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
+    """Register ``status [--format text|json] [--recent N]``."""
     p = subparsers.add_parser(
         "status", help="sources, outbox, releases and alerts at a glance", description=__doc__
     )

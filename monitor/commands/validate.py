@@ -10,6 +10,7 @@ from monitor.errors import ConfigError, Problem
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Register ``validate [PATH...]`` (exit 2 with every problem found)."""
     p = sub.add_parser(
         "validate",
         help="check the config and rule packs",

@@ -45,6 +45,9 @@ DETAIL_WINDOW = (18, 22)
 
 @dataclass(frozen=True)
 class GaccCalendar:
+    """GACC poll times (Beijing): every ``every_minutes`` from ``start`` to ``end`` on days in a
+    release window, once at ``daily_at`` on other days; ``holidays`` stretch the windows."""
+
     every_minutes: int = 10
     start: dt.time = dt.time(9, 0)
     end: dt.time = dt.time(18, 0)
@@ -114,6 +117,8 @@ class GaccCalendarTrigger(BaseTrigger):
     def get_next_fire_time(
         self, previous_fire_time: dt.datetime | None, now: dt.datetime
     ) -> dt.datetime | None:
+        """The first calendar time at or after ``now`` and after ``previous_fire_time``; None
+        only if none is found within 400 days (a bug)."""
         after = (
             now
             if previous_fire_time is None

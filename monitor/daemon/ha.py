@@ -35,13 +35,16 @@ log = logging.getLogger(__name__)
 
 
 class Lease(Protocol):
+    """What the service needs of an HA lease; ``lease_for`` picks the one that fits the store."""
+
     def try_acquire(self) -> bool:
         """Take the lease if free (never blocks for long); True when this instance holds it."""
 
     def still_held(self) -> bool:
         """The active's periodic check; False means stop working now (fence)."""
 
-    def release(self) -> None: ...
+    def release(self) -> None:
+        """Give the lease up so a standby can take it now; does nothing when it is not held."""
 
     def holder(self) -> str | None:
         """Who holds the lease now (instance id), if that can be known."""
@@ -51,15 +54,19 @@ class NoLease:
     """Nothing to coordinate (a memory store): always active."""
 
     def try_acquire(self) -> bool:
+        """Always True: with nothing shared, this instance is the active one."""
         return True
 
     def still_held(self) -> bool:
+        """Always True: never fenced."""
         return True
 
     def release(self) -> None:
+        """Nothing to give up."""
         pass
 
     def holder(self) -> str | None:
+        """None: there is no holder to name."""
         return None
 
 
@@ -72,6 +79,8 @@ class FileLease:
         self._fd: int | None = None
 
     def try_acquire(self) -> bool:
+        """Take the flock without waiting (True if this object already holds it) and write
+        ``<instance_id> pid <pid>`` into the file; False while another process holds it."""
         if self._fd is not None:
             return True
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -86,15 +95,19 @@ class FileLease:
         return True
 
     def still_held(self) -> bool:
+        """True while this object holds the flock: only the process ending can lose it."""
         return self._fd is not None
 
     def release(self) -> None:
+        """Unlock and close the file (nothing when not held); the file and its line stay."""
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
 
     def holder(self) -> str | None:
+        """The line the last holder wrote (``<instance_id> pid <pid>``), None if none; release
+        does not clear it, so it is only current while someone holds the lock."""
         try:
             return self.path.read_text(encoding="utf-8").strip() or None
         except OSError:
@@ -137,6 +150,7 @@ class PgAdvisoryLease:
 
     @property
     def application_name(self) -> str:
+        """``customs-monitor <instance_id>`` cut to 63 characters: what ``holder`` reads back."""
         return f"customs-monitor {self.instance_id}"[:63]
 
     def _connect(self) -> Any:
@@ -189,6 +203,8 @@ class PgAdvisoryLease:
         return box["value"]
 
     def try_acquire(self) -> bool:
+        """``pg_try_advisory_lock`` on the lease's own connection (opened if needed); True when
+        held. A failure or no answer within ``lost_after_seconds`` is logged and is False."""
         with self._lock:
             if self._held:
                 return True
@@ -211,6 +227,8 @@ class PgAdvisoryLease:
             return self._held
 
     def still_held(self) -> bool:
+        """Whether ``pg_locks`` still shows this session holding the lock; an error, no answer
+        within ``lost_after_seconds`` or the lock gone is False, and the connection is dropped."""
         with self._lock:
             if not self._held:
                 return False
@@ -236,6 +254,7 @@ class PgAdvisoryLease:
             return bool(n)
 
     def release(self) -> None:
+        """Unlock explicitly (errors ignored) and close the lease connection; safe when not held."""
         with self._lock:
             if self._held and self._conn is not None:
                 # Unlock explicitly: the server frees a closed session's locks only once its

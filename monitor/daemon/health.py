@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Readiness:
+    """What /readyz answers: ready (200) or not (503), with one reason per problem."""
+
     ready: bool
     reasons: tuple[str, ...] = ()
 
@@ -98,21 +100,26 @@ class HealthServer:
 
     @property
     def port(self) -> int:
+        """The port bound (the one the system chose when constructed with port 0)."""
         return int(self.httpd.server_address[1])
 
     @property
     def url(self) -> str:
+        """``http://<bound address>:<port>``, as logged at start."""
         host = self.httpd.server_address[0]
         if isinstance(host, bytes):
             host = host.decode()
         return f"http://{host}:{self.port}"
 
     def start(self) -> HealthServer:
+        """Start serving on the daemon thread; returns self."""
         self.thread.start()
         log.info("health endpoint on %s (/healthz /readyz /metrics)", self.url)
         return self
 
     def close(self) -> None:
+        """Stop serving and close the socket (waits up to 5 s for the thread); only after ``start``:
+        stopping a server that never served waits forever."""
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)

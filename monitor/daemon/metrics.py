@@ -36,6 +36,8 @@ class StoreCollector(Collector):
         self.clock = clock
 
     def collect(self) -> Iterator[Any]:
+        """The store's figures at this scrape: polls and failures per source, the outbox per
+        channel, open incidents per ops rule (zeros too); a failing store yields ``store_up`` 0."""
         polls = CounterMetricFamily(f"{PREFIX}_source_polls", "Polls per source", labels=["source"])
         failures = CounterMetricFamily(
             f"{PREFIX}_source_poll_failures", "Failed polls per source", labels=["source"]
@@ -157,6 +159,8 @@ class Metrics:
             r.register(StoreCollector(store))
 
     def observe_release(self, release: Release) -> None:
+        """Count a release once as a release if it has new periods, once as a revision if it has
+        revised ones; an empty release counts nothing."""
         if release.is_empty:
             return
         if release.new_periods:
@@ -165,21 +169,28 @@ class Metrics:
             self.revisions.labels(release.source).inc()
 
     def observe_alerts(self, alerts: Iterable[Alert]) -> None:
+        """Count each alert as fired under its rule (the service passes only new ones)."""
         for alert in alerts:
             self.alerts.labels(alert.rule_id).inc()
 
     def observe_evaluation_failure(self, source: str) -> None:
+        """Count a release of ``source`` that failed to evaluate (``ops.ALL_SOURCES``: a pass
+        that failed as a whole)."""
         self.evaluation_failures.labels(source).inc()
 
     def observe_rejections(self, source: str, count: int) -> None:
+        """Add ``count`` rows a poll of ``source`` refused, storing the rest (bad_rows: skip)."""
         if count:
             self.rejections.labels(source).inc(count)
 
     def observe_delivery(self, channel: str, *, ok: bool, permanent: bool = False) -> None:
+        """Count one delivery attempt on ``channel``: a delivery when ``ok``, else a failure
+        labelled by ``permanent``."""
         if ok:
             self.deliveries.labels(channel).inc()
         else:
             self.delivery_failures.labels(channel, "true" if permanent else "false").inc()
 
     def exposition(self) -> bytes:
+        """Every metric in the Prometheus text format, as /metrics serves it; reads the store."""
         return generate_latest(self.registry)

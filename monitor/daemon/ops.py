@@ -194,6 +194,8 @@ def release_failed_alert(source: str, release_id: int, error: str, now: dt.datet
 
 
 def evaluation_failing_alert(error: str, now: dt.datetime) -> Alert:
+    """The incident of a whole evaluation pass failing (subject ``evaluation``; the error in the
+    context, out of the summary)."""
     return _ops_alert(
         RULE_EVALUATION_FAILING,
         "evaluation",

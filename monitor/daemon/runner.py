@@ -66,5 +66,6 @@ class Components:
             calendar.trigger_for_source(options)
 
     def close(self) -> None:
+        """Close the pipeline's sources and channels, then the store."""
         self.pipeline.close()
         self.store.close()

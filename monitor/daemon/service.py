@@ -84,7 +84,10 @@ class ServiceStats:
 
 
 class Closable(Protocol):
-    def close(self) -> None: ...
+    """What the service closes at the end besides its own parts (the web console)."""
+
+    def close(self) -> None:
+        """Stop serving and free what it holds."""
 
 
 #: starts the web console for a service (``monitor.web.server.start_console``); None when the
@@ -115,6 +118,9 @@ def run_daemon(service: Service) -> None:
 
 
 class Service:
+    """The daemon of one configuration (see the module docstring): ``run`` it, ``stop`` it from any
+    thread, ``reload`` it; ``close`` releases the lease and closes everything."""
+
     def __init__(
         self,
         config: Config,
@@ -191,18 +197,22 @@ class Service:
     # -- the opened components (swapped whole on reload) -------------------------------------
     @property
     def rules(self) -> Any:
+        """The rules the jobs evaluate; replaced whole by a reload."""
         return self.components.rules
 
     @property
     def templates(self) -> Any:
+        """The template environment messages render with; replaced whole by a reload."""
         return self.components.templates
 
     @property
     def channels(self) -> dict[str, Any]:
+        """The channels by name the jobs deliver to; replaced whole by a reload."""
         return self.components.channels
 
     @property
     def pipeline(self) -> Pipeline:
+        """The pipeline the jobs run; replaced whole by a reload."""
         return self.components.pipeline
 
     # -- the pipeline's jobs: one evaluation and one delivery at a time -----------------------
@@ -296,6 +306,8 @@ class Service:
 
     # -- scheduled jobs ----------------------------------------------------------------------
     def poll(self, name: str) -> None:
+        """The scheduled job of source ``name``: ``poll_job``, then metrics, ops incidents (a store
+        refusal is logged, not raised) and the systemd status line."""
         failed_passes = self.stats.evaluation_pass_failures
         outcome, evaluations = self.poll_job(name)
         self.metrics.observe_rejections(name, rejected_rows(outcome))
@@ -323,6 +335,7 @@ class Service:
         return self.record_evaluation_incidents(evaluations, pass_error)
 
     def deliver(self) -> None:
+        """The scheduled delivery job: ``deliver_job`` every ``deliver_interval`` seconds."""
         self.deliver_job()
 
     def _observe_delivery(self, report: DeliveryReport) -> None:
@@ -335,9 +348,12 @@ class Service:
                 self.metrics.observe_delivery(channel, ok=False, permanent=True)
 
     def watchdog(self) -> None:
+        """The scheduled job sending WATCHDOG=1 (a no-op outside systemd)."""
         self.notifier.watchdog()
 
     def check_lease(self) -> None:
+        """The scheduled fence: when the lease is no longer held, go inactive and ``stop``, so
+        ``run`` returns ``EXIT_LEASE_LOST``."""
         if self.lease.still_held():
             return
         log.critical("ha: lease lost; stopping all work now (systemd restarts us as standby)")
@@ -347,6 +363,7 @@ class Service:
         self.stop()
 
     def ops_job(self) -> None:
+        """The scheduled ``check_ops``, every minute; a store refusal is logged and retried."""
         try:
             self.check_ops()
         except MonitorError as exc:  # the store refused: the next check retries
@@ -490,6 +507,8 @@ class Service:
             )
 
     def readiness(self) -> Readiness:
+        """What /readyz answers now: the store reachable, every source fresh (``health.readiness``),
+        no failing evaluation pass and no open release incident."""
         now = self.clock.now()
         intervals = {
             name: calendar.expected_interval(opts, now)
@@ -504,6 +523,8 @@ class Service:
 
     # -- lifecycle -------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT ``stop``, SIGHUP ``reload``, each on its own thread (main thread
+        only: ``signal.signal``)."""
         # Handlers only start a thread: the real work takes scheduler locks that the
         # interrupted main thread may be holding.
         signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=self.stop).start())
@@ -511,6 +532,8 @@ class Service:
         signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self.reload).start())
 
     def start_health(self) -> None:
+        """Start the health endpoint if ``daemon.health`` enables it, and the console if a factory
+        was given (it may decline: None)."""
         h = self.options.health
         if h.enabled:
             self.health = HealthServer(
@@ -520,6 +543,8 @@ class Service:
             self.console = self._start_console(self)
 
     def wait_for_lease(self) -> bool:
+        """Wait as the standby until the lease is held (True) or ``stop`` is called (False), feeding
+        systemd's watchdog and naming the active in the status line."""
         return wait_until_active(
             self.lease,
             self.stopping,
@@ -529,6 +554,8 @@ class Service:
         )
 
     def run(self) -> int:
+        """Run in this thread until stopped: signals, health, READY=1, the lease, the scheduler;
+        closes everything and returns ``EXIT_OK`` or ``EXIT_LEASE_LOST``."""
         if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
             # APScheduler logs every run of every job at INFO: the deliver job alone would
             # write 8,640 lines a day. Our own jobs log what matters.
@@ -560,6 +587,9 @@ class Service:
             self.close()
 
     def stop(self) -> None:
+        """Begin stopping, from any thread (only the first call acts): no new jobs, STOPPING=1,
+        the scheduler shut down without waiting; with ``exit_at_deadline`` a timer ends the
+        process just before ``stop_timeout``."""
         if self.stopping.is_set():
             return
         self._stop_at = time.monotonic()

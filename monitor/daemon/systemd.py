@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 
 
 class Notifier:
+    """sd_notify to ``NOTIFY_SOCKET`` of ``environ`` (default ``os.environ``); each call returns
+    True if systemd got it and never raises."""
+
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
         address = env.get("NOTIFY_SOCKET", "")
@@ -26,6 +29,7 @@ class Notifier:
 
     @property
     def enabled(self) -> bool:
+        """True under systemd with a notify socket; otherwise every call does nothing."""
         return bool(self.address)
 
     def notify(self, **fields: str | int) -> bool:
@@ -44,22 +48,27 @@ class Notifier:
             return False
 
     def ready(self, status: str | None = None) -> bool:
+        """READY=1 (at start and after a reload), with ``status`` as the status line if given."""
         fields: dict[str, str | int] = {"ready": 1}
         if status:
             fields["status"] = _one_line(status)
         return self.notify(**fields)
 
     def watchdog(self) -> bool:
+        """WATCHDOG=1: the daemon is alive (``watchdog_interval`` says how often)."""
         return self.notify(watchdog=1)
 
     def status(self, text: str) -> bool:
+        """STATUS=``text`` on one line, as ``systemctl status`` shows it."""
         return self.notify(status=_one_line(text))
 
     def reloading(self) -> bool:
+        """RELOADING=1 with the MONOTONIC_USEC systemd matches to the reload it asked for."""
         # MONOTONIC_USEC lets systemd (>= 253, Type=notify-reload) match the reload it asked for.
         return self.notify(reloading=1, monotonic_usec=time.monotonic_ns() // 1000)
 
     def stopping(self) -> bool:
+        """STOPPING=1: the daemon has begun to stop."""
         return self.notify(stopping=1)
 
     def watchdog_interval(self, fallback: float) -> float:
