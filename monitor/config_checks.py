@@ -17,6 +17,7 @@ def _where(obj: Any, key: str | None, path: str) -> Mark:
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A suffix `` (did you mean 'x'?)`` naming the closest of ``choices``; "" if none is close."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -52,6 +53,8 @@ def check_keys(
 
 
 def problem_at(obj: Any, key: str | None, path: str, message: str) -> Problem:
+    """``message`` located at ``key``'s value in the located YAML ``obj`` (None: at ``obj``
+    itself); unlocated input falls back to ``path`` with line 0."""
     m = (
         obj.value_where(key)
         if key is not None and hasattr(obj, "value_where")

@@ -56,6 +56,10 @@ def make_session(
     retry_methods: frozenset[str] = frozenset({"GET", "HEAD"}),
     user_agent: str = USER_AGENT,
 ) -> requests.Session:
+    """A session retrying ``retry_methods`` ``retries`` times on connection errors and 5xx
+    (exponential ``backoff``; the last 5xx response is returned, not raised; Retry-After is
+    never slept), verifying TLS against ``ca_bundle`` if given, even over $REQUESTS_CA_BUNDLE.
+    It sets no timeout: callers pass one on each request."""
     session = _Session()
     session.headers["User-Agent"] = user_agent
     retry = Retry(

@@ -82,6 +82,7 @@ def period_to_month(period: str) -> int:
 
 
 def month_to_period(month: int) -> str:
+    """Months since year 0 -> 'YYYY-MM' (the inverse of ``period_to_month``)."""
     return f"{month // 12:04d}-{month % 12 + 1:02d}"
 
 
@@ -407,6 +408,7 @@ def normalize(frame: pd.DataFrame, *, source: str | None = None) -> pd.DataFrame
 
 
 def empty_observations() -> pd.DataFrame:
+    """A frame with no rows and the canonical columns: text, and ``value`` as float64."""
     frame = pd.DataFrame({c: pd.Series(dtype="str") for c in COLUMNS})
     frame["value"] = frame["value"].astype("float64")
     return frame
@@ -426,6 +428,7 @@ class Release:
 
     @property
     def is_empty(self) -> bool:
+        """Whether the poll brought neither a new period nor a revised one."""
         return not self.new_periods and not self.revised_periods
 
 
@@ -499,6 +502,8 @@ class Alert:
 
     @functools.cached_property
     def key(self) -> str:  # cached: notify looks an alert up by key many times
+        """The identity: rule, the series fields and period joined by ``|``; for a notice,
+        ``notice_key`` of its labels."""
         if not self.is_series:
             return notice_key(self.rule_id, self.labels, self.period)
         return "|".join(
@@ -515,6 +520,7 @@ class Alert:
 
     @property
     def series(self) -> dict[str, str]:
+        """The series fields (reporter, partner, commodity, flow, measure); empty for a notice."""
         return {k: getattr(self, k) for k in SERIES_KEY}
 
     def fingerprint(self) -> str:
@@ -556,6 +562,8 @@ class Alert:
         return cls(**known, context={k: v for k, v in data.items() if k not in names})
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as one flat dict (``rule`` for ``rule_id``), the context's keys beside
+        them; stored in the state and sent by webhooks. ``from_dict`` reads it back."""
         return {
             "rule": self.rule_id,
             "period": self.period,

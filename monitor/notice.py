@@ -19,6 +19,8 @@ CHANGE_RESOLVED = "resolved"  # a revision made an alert already sent no longer 
 
 @dataclass(frozen=True)
 class Notice:
+    """One alert and how it changed (``change``: new, revised or resolved), with what to show."""
+
     alert: Alert
     change: str = CHANGE_NEW
     #: the series' recent months, oldest first, ``(period, value or None)``; ends at alert.period

@@ -21,6 +21,8 @@ _YAML11_BOOLS = {"y", "yes", "n", "no", "on", "off"}
 
 @dataclass(frozen=True)
 class Mark:
+    """A place in a YAML file; line and column 0 when not read from one (a default, code)."""
+
     path: str
     line: int  # 1-based
     column: int  # 1-based
@@ -41,15 +43,19 @@ class LocatedDict(dict):
         self.value_marks = {}
 
     def where(self, key: str | None = None) -> Mark:
+        """Where ``key`` is written; the mapping's own place for None or a key not from YAML."""
         if key is not None:
             return self.key_marks.get(key, self.mark)
         return self.mark
 
     def value_where(self, key: str) -> Mark:
+        """Where ``key``'s value is written, else where the key is (see ``where``)."""
         return self.value_marks.get(key, self.where(key))
 
 
 class LocatedList(list):
+    """A list that remembers where it and each of its items came from (``item_marks``)."""
+
     mark: Mark
     item_marks: list[Mark]
 
@@ -205,6 +211,9 @@ def load_yaml(text: str, path: str, *, problems: list[Problem] | None = None) ->
 
 
 def load_yaml_file(path: str, *, problems: list[Problem] | None = None) -> Any:
+    """``load_yaml`` of a UTF-8 file; a file that cannot be read or decoded is a ConfigError.
+
+    An empty document is None."""
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()

@@ -72,6 +72,7 @@ class ConfigModel(Options):
 
 
 def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of monitor.yaml, as ``customs-monitor schema`` prints it."""
     return ConfigModel.model_json_schema()
 
 
@@ -99,6 +100,7 @@ class Config:
 
     @property
     def where(self) -> str:
+        """The config file's path for messages, or ``<embedded default>`` when there is none."""
         return self.path or "<embedded default>"
 
     def initial_for(self, source: str) -> InitialMode:
@@ -113,6 +115,11 @@ class Config:
 
 
 def default_state_dir() -> str:
+    """The state directory when the config names none.
+
+    ``$CUSTOMS_MONITOR_STATE_DIR``, else systemd's ``$STATE_DIRECTORY`` (the first entry of either
+    if colon-separated), else ``$XDG_STATE_HOME/customs-monitor`` or
+    ``~/.local/state/customs-monitor``. Nothing is created here."""
     # systemd's StateDirectory= exports STATE_DIRECTORY; otherwise the XDG location.
     for var in ("CUSTOMS_MONITOR_STATE_DIR", "STATE_DIRECTORY"):
         if os.environ.get(var):
@@ -122,6 +129,7 @@ def default_state_dir() -> str:
 
 
 def embedded_default(state_dir: str | None = None) -> dict[str, Any]:
+    """The raw config used without a config file: bundled dataset and rules, a console channel."""
     return {
         "state_dir": state_dir or default_state_dir(),
         "rules": [str(bundled_path("rules"))],

@@ -86,6 +86,8 @@ class ChannelOptions(Options):
 
 
 class HttpChannelOptions(ChannelOptions):
+    """Options of the channels that send over HTTP(S): request timeout and a private CA."""
+
     timeout: Seconds | None = Field(
         default=None, description="seconds for connect and read (default 10 s and 60 s)"
     )
@@ -93,6 +95,8 @@ class HttpChannelOptions(ChannelOptions):
 
 
 class SlackOptions(HttpChannelOptions):
+    """A Slack incoming webhook (``type: slack``); the URL is a secret."""
+
     implementation: ClassVar[str] = "monitor.notify.slack:SlackWebhookChannel"
     type: Literal["slack"] = "slack"
     webhook_url: SecretStr | None = None
@@ -105,10 +109,14 @@ class SlackOptions(HttpChannelOptions):
 
     @property
     def webhook_url_secret(self) -> Secret:
+        """The webhook URL however it was given; the channel reads it at start and each send."""
         return Secret("webhook_url", self.webhook_url, self.webhook_url_file, self.webhook_url_env)
 
 
 class SlackApiOptions(HttpChannelOptions):
+    """Slack's Web API with a bot token (``type: slack_api``): posts to ``channel``, charts in
+    the message's thread."""
+
     implementation: ClassVar[str] = "monitor.notify.slack:SlackApiChannel"
     type: Literal["slack_api"] = "slack_api"
     channel: str = Field(min_length=1, description="channel ID or name")
@@ -126,6 +134,7 @@ class SlackApiOptions(HttpChannelOptions):
 
     @property
     def token_secret(self) -> Secret:
+        """The bot token however it was given; the channel reads it at start and each send."""
         return Secret("token", self.token, self.token_file, self.token_env)
 
 
@@ -133,6 +142,8 @@ Addresses = Annotated[list[str], TEXT_LIST, text_list_schema({"type": "string"})
 
 
 class EmailOptions(ChannelOptions):
+    """Email over SMTP (``type: email``): server, TLS mode, login, sender and recipients."""
+
     implementation: ClassVar[str] = "monitor.notify.email:EmailChannel"
     type: Literal["email"] = "email"
     host: str = Field(min_length=1)
@@ -154,10 +165,13 @@ class EmailOptions(ChannelOptions):
 
     @property
     def password_secret(self) -> Secret:
+        """The SMTP password, optional; used only when ``username`` is set (login)."""
         return Secret("password", self.password, self.password_file, self.password_env)
 
 
 class AlertmanagerOptions(HttpChannelOptions):
+    """Prometheus Alertmanager (``type: alertmanager``): alerts posted to its v2 API."""
+
     implementation: ClassVar[str] = "monitor.notify.alertmanager:AlertmanagerChannel"
     type: Literal["alertmanager"] = "alertmanager"
     url: str = Field(min_length=1, description="Alertmanager's base URL")
@@ -174,16 +188,20 @@ class AlertmanagerOptions(HttpChannelOptions):
 
     @property
     def password_secret(self) -> Secret:
+        """The basic-auth password, optional; used with ``username`` when no bearer token is set."""
         return Secret("password", self.password, self.password_file, self.password_env)
 
     @property
     def bearer_token_secret(self) -> Secret:
+        """The bearer token, optional; when set it is sent instead of basic auth."""
         return Secret(
             "bearer_token", self.bearer_token, self.bearer_token_file, self.bearer_token_env
         )
 
 
 class WebhookOptions(HttpChannelOptions):
+    """A generic webhook (``type: webhook``): JSON POSTed to a secret URL, optionally signed."""
+
     implementation: ClassVar[str] = "monitor.notify.webhook:WebhookChannel"
     type: Literal["webhook"] = "webhook"
     url: SecretStr | None = None
@@ -200,14 +218,18 @@ class WebhookOptions(HttpChannelOptions):
 
     @property
     def url_secret(self) -> Secret:
+        """The URL to POST to however it was given; read at start and at each send."""
         return Secret("url", self.url, self.url_file, self.url_env)
 
     @property
     def secret_secret(self) -> Secret:
+        """The HMAC-SHA256 signing key, optional; without it the body is sent unsigned."""
         return Secret("secret", self.secret, self.secret_file, self.secret_env)
 
 
 class AppriseOptions(ChannelOptions):
+    """Any service Apprise supports (``type: apprise``; the ``apprise`` extra), by URL."""
+
     implementation: ClassVar[str] = "monitor.notify.apprise:AppriseChannel"
     type: Literal["apprise"] = "apprise"
     urls: Annotated[list[SecretStr], TEXT_LIST] | None = None
@@ -231,6 +253,8 @@ class AppriseOptions(ChannelOptions):
 
     @property
     def urls_secret(self) -> Secret:
+        """``urls_file`` or ``urls_env`` only (``urls`` itself is read as a list by the channel);
+        its text holds the URLs separated by newlines or commas."""
         return Secret("urls", None, self.urls_file, self.urls_env)
 
 
@@ -241,6 +265,8 @@ FILE_FORMATS: tuple[FileFormat, ...] = ("slack", "email")
 
 
 class ConsoleOptions(ChannelOptions):
+    """Messages printed to stdout or stderr (``type: console``) in the chosen renderings."""
+
     implementation: ClassVar[str] = "monitor.notify.console:ConsoleChannel"
     type: Literal["console"] = "console"
     format: Annotated[
@@ -253,6 +279,8 @@ class ConsoleOptions(ChannelOptions):
 
 
 class FileChannelOptions(ChannelOptions):
+    """Messages written into a folder (``type: file``) as Slack JSON and/or ``.eml`` files."""
+
     implementation: ClassVar[str] = "monitor.notify.file:FileChannel"
     type: Literal["file"] = "file"
     path: str = Field(min_length=1, description="folder the messages are written to")

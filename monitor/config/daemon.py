@@ -132,6 +132,7 @@ def _public_url(value: str) -> str:
 
 
 def is_loopback(address: str) -> bool:
+    """Whether ``address`` is a loopback IP (127.0.0.0/8, ::1); a host name is never one."""
     try:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:

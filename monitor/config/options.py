@@ -136,6 +136,7 @@ Code = Annotated[str, BeforeValidator(_code), WithJsonSchema(_CODE_SCHEMA)]
 
 
 def text_list_schema(items: dict[str, Any]) -> WithJsonSchema:
+    """The JSON Schema of a ``TEXT_LIST`` field: one ``items`` value or a list of them."""
     return WithJsonSchema({"anyOf": [items, {"type": "array", "items": items}]})
 
 
@@ -456,6 +457,8 @@ def check(
 def key_problems_of(
     model: type[Options], data: Mapping[str, Any], where: str, what: str
 ) -> list[Problem]:
+    """``model.key_problems`` of the raw mapping as located problems prefixed by ``what``: at
+    the key's value, at the mapping for None, or at ``where`` when ``data`` is not located."""
     out = []
     for key, message in model.key_problems(data):
         if isinstance(data, LocatedDict):

@@ -31,6 +31,8 @@ def _one_or_many(value: Any) -> Any:
 
 
 class RouteModel(Options):
+    """One entry of ``routes:`` as written; the loader makes it a ``Route`` (unnamed: route-N)."""
+
     name: str | None = None
     match: dict[str, Annotated[list[str], BeforeValidator(_one_or_many)]] = Field(
         default_factory=dict, description="label -> accepted value(s); empty: the default route"

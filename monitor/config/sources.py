@@ -43,6 +43,8 @@ class SourceOptions(ScheduleOptions):
 
 
 class HttpOptions(SourceOptions):
+    """Options of the sources that fetch over HTTP(S): request timeout and a custom CA."""
+
     timeout: Annotated[float, Field(gt=0), FLOAT] | None = Field(
         default=None, description="seconds for connect and read (default 10 s and 60 s)"
     )
@@ -50,6 +52,8 @@ class HttpOptions(SourceOptions):
 
 
 class PacedHttpOptions(HttpOptions):
+    """HTTP sources that pace their requests and wait out a short Retry-After."""
+
     rate_limit: Annotated[float, Field(ge=0), FLOAT] | None = Field(
         default=None, description="the smallest gap between two requests, in seconds"
     )
@@ -60,6 +64,8 @@ class PacedHttpOptions(HttpOptions):
 
 
 class KeyOptions(PacedHttpOptions):
+    """Paced HTTP sources with an optional API key, given as ``key`` or ``key_file``."""
+
     key: SecretStr | None = Field(default=None, description="API key (use ${VAR})")
     key_file: str | None = Field(default=None, description="a file whose first line is the key")
 
@@ -75,6 +81,8 @@ def _encoding(value: str) -> str:
 
 
 class FileOptions(SourceOptions):
+    """A canonical CSV or Parquet file on disk (``type: file``) and what to do with bad rows."""
+
     implementation: ClassVar[str] = "monitor.sources.file:FileSource"
     type: Literal["file"] = "file"
     path: str = Field(description="canonical CSV or Parquet file")
@@ -83,6 +91,8 @@ class FileOptions(SourceOptions):
 
 
 class ReplayOptions(SourceOptions):
+    """A dataset published month by month on the clock (``type: replay``; demo and tests)."""
+
     implementation: ClassVar[str] = "monitor.sources.replay:ReplaySource"
     type: Literal["replay"] = "replay"
     path: str | None = Field(default=None, description="default: the bundled dataset")
@@ -91,6 +101,8 @@ class ReplayOptions(SourceOptions):
 
 
 class UrlOptions(PacedHttpOptions):
+    """A canonical CSV or Parquet file fetched from a URL (``type: url``)."""
+
     implementation: ClassVar[str] = "monitor.sources.url:UrlSource"
     type: Literal["url"] = "url"
     url: str
@@ -104,6 +116,8 @@ class UrlOptions(PacedHttpOptions):
 
 
 class GaccOptions(HttpOptions):
+    """China customs (``type: gacc``): a drop folder of downloads, optionally fed from a URL."""
+
     implementation: ClassVar[str] = "monitor.sources.gacc:GaccSource"
     type: Literal["gacc"] = "gacc"
     path: str = Field(description="drop folder for GACC CSV / .xlsx downloads")
@@ -123,6 +137,8 @@ DEFAULT_COMTRADE_FLOWS: tuple[ComtradeFlow, ...] = ("X", "M")
 
 
 class ComtradeOptions(KeyOptions):
+    """UN Comtrade (``type: comtrade``): reporters, partners, commodities, flows and depth."""
+
     implementation: ClassVar[str] = "monitor.sources.comtrade:ComtradeSource"
     type: Literal["comtrade"] = "comtrade"
     reporter: Codes = Field(description="M49 code(s), e.g. 156")
@@ -139,6 +155,8 @@ class ComtradeOptions(KeyOptions):
 
 
 class CensusOptions(KeyOptions):
+    """US Census international trade (``type: census``): one endpoint and HS commodity."""
+
     implementation: ClassVar[str] = "monitor.sources.census:CensusSource"
     type: Literal["census"] = "census"
     endpoint: Literal["imports", "exports"]
@@ -154,6 +172,8 @@ DEFAULT_EUROSTAT_FLOWS: tuple[EurostatFlow, ...] = ("import", "export")
 
 
 class EurostatOptions(PacedHttpOptions):
+    """Eurostat Comext DS-045409 (``type: eurostat``): reporters, partners, products, flows."""
+
     implementation: ClassVar[str] = "monitor.sources.eurostat:EurostatSource"
     type: Literal["eurostat"] = "eurostat"
     reporter: Codes

@@ -31,6 +31,9 @@ ALERT_SILENCED = "silenced"  # recorded, not sent
 
 @dataclass
 class OutboxEntry:
+    """One message in the delivery outbox: for one channel, rendered once, queued at most once
+    per ``dedup_key``; ``id`` and the times are the store's."""
+
     channel: str
     dedup_key: str  # unique per channel: a message is queued at most once
     kind: str  # alert | revised | resolved | test | ops
@@ -47,6 +50,9 @@ class OutboxEntry:
 
 @dataclass
 class StoredAlert:
+    """An alert identity as recorded: its last state and figures; ``fired_at`` and
+    ``first_release_id`` are those of its first recording and never change."""
+
     key: str
     rule_id: str
     period: str
@@ -68,6 +74,8 @@ class AlertUpdate:
 
 @dataclass
 class SourceState:
+    """What the store keeps per source: its cursor and the record of its polls."""
+
     source: str
     cursor: dict[str, Any] = field(default_factory=dict)
     last_poll_at: datetime | None = None
@@ -79,6 +87,8 @@ class SourceState:
 
 
 class Store(Protocol):
+    """The state store the daemon, commands and console share (see the module docstring)."""
+
     url: str
 
     def migrate(self) -> int:
@@ -123,7 +133,8 @@ class Store(Protocol):
     def vintages(self, *, source: str | None = None) -> pd.DataFrame:
         """Every vintage: the canonical columns plus release_id and recorded_at."""
 
-    def releases(self, *, source: str | None = None, limit: int | None = None) -> list[Release]: ...
+    def releases(self, *, source: str | None = None, limit: int | None = None) -> list[Release]:
+        """Recorded releases, newest first: of ``source`` only and at most ``limit`` if given."""
 
     def pending_releases(self, *, now: datetime | None = None) -> list[Release]:
         """Releases ingested but not yet evaluated (crash between ingest and evaluate); with
@@ -159,24 +170,31 @@ class Store(Protocol):
         """Record alerts, queue messages (ignoring ones already queued for the same channel and
         dedup key) and mark the releases evaluated, atomically. Returns messages queued."""
 
-    def enqueue(self, messages: list[OutboxEntry], *, now: datetime) -> int: ...
+    def enqueue(self, messages: list[OutboxEntry], *, now: datetime) -> int:
+        """Queue messages outside an evaluation, in one transaction, ignoring any already queued
+        for the same channel and dedup key; returns how many were queued."""
 
     def due_messages(
         self, *, now: datetime, channel: str | None = None, limit: int = 100
     ) -> list[OutboxEntry]:
         """Pending messages whose next attempt is due, oldest first (per channel order kept)."""
 
-    def mark_sent(self, message_id: int, *, now: datetime) -> None: ...
+    def mark_sent(self, message_id: int, *, now: datetime) -> None:
+        """Record that the channel accepted the message: sent at ``now``, one more attempt."""
 
     def mark_retry(
         self, message_id: int, *, now: datetime, next_attempt_at: datetime, error: str
-    ) -> None: ...
+    ) -> None:
+        """Record a failed attempt; the message stays pending, due again at ``next_attempt_at``."""
 
-    def mark_failed(self, message_id: int, *, now: datetime, error: str) -> None: ...
+    def mark_failed(self, message_id: int, *, now: datetime, error: str) -> None:
+        """Record a permanent failure: the message is never retried (the console can resend)."""
 
-    def outbox(self, *, state: str | None = None) -> list[OutboxEntry]: ...
+    def outbox(self, *, state: str | None = None) -> list[OutboxEntry]:
+        """Every outbox message, or those in ``state``, oldest first."""
 
-    def source_state(self, source: str) -> SourceState: ...
+    def source_state(self, source: str) -> SourceState:
+        """The state of ``source``; an empty one (no cursor, no polls) if never polled."""
 
     def record_poll(
         self,
@@ -188,7 +206,8 @@ class Store(Protocol):
     ) -> SourceState:
         """Record a poll outcome; a success resets consecutive failures."""
 
-    def source_states(self) -> list[SourceState]: ...
+    def source_states(self) -> list[SourceState]:
+        """The state of every source polled at least once, by name."""
 
     def add_silence(
         self,
@@ -219,4 +238,5 @@ class Store(Protocol):
     def ping(self) -> None:
         """Raise StoreError when the store is not reachable (for /readyz)."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Close the store's database connections."""

@@ -29,6 +29,9 @@ class DuplicateRows(ValueError):
 
 
 class MonthBuffer:
+    """One payload's rows by month number, spilled under ``spill_dir`` past ``budget`` bytes;
+    ``close`` (or leaving a ``with`` block) deletes what it spilled."""
+
     def __init__(self, spill_dir: str | Path | None = None, budget: int = DEFAULT_BUDGET) -> None:
         self.spill_dir = spill_dir
         self.budget = budget
@@ -94,6 +97,7 @@ class MonthBuffer:
         self.spilled = True
 
     def months(self) -> list[int]:
+        """The month numbers that received rows, in memory or spilled, ascending."""
         return sorted(set(self._memory) | set(self._files))
 
     def rows(self, month: int) -> Rows:
@@ -115,6 +119,7 @@ class MonthBuffer:
         )
 
     def close(self) -> None:
+        """Drop the rows held and delete the spill folder, if any; calling it again is harmless."""
         self._memory.clear()
         self._files.clear()
         if self._tmp is not None:

@@ -72,6 +72,7 @@ class Prepared:
     rows: int = 0
 
     def close(self) -> None:
+        """Free the month buffer and its spill files; once the ingest committed or failed."""
         self.buffer.close()
 
 
@@ -133,6 +134,7 @@ class ObservationStore:
         return top, dictionary
 
     def forget(self, source: str) -> None:
+        """Drop the cached dictionary of ``source``: the next ``dictionary()`` reads it whole."""
         self._cache.pop(source, None)
 
     # -- ingest, phase 1 ---------------------------------------------------------------------
@@ -320,6 +322,7 @@ class ObservationStore:
 
     # -- reads -------------------------------------------------------------------------------
     def months(self, conn: Connection, source: str) -> list[int]:
+        """The month numbers ``source`` has data for, oldest first."""
         t = s.month_state
         return [
             int(r[0])
@@ -329,6 +332,7 @@ class ObservationStore:
         ]
 
     def sources(self, conn: Connection) -> list[str]:
+        """Every source with stored observations, by name."""
         t = s.month_state
         return [r[0] for r in conn.execute(sa.select(t.c.source).distinct().order_by(t.c.source))]
 

@@ -191,6 +191,9 @@ silences = sa.Table(
 
 
 def migrations() -> list[ModuleType]:
+    """Every migration module (``NNNN_name.py``), imported, in ``VERSION`` order.
+
+    Raises RuntimeError when two share a version."""
     from monitor.store import migrations as package
 
     mods = [
@@ -206,4 +209,5 @@ def migrations() -> list[ModuleType]:
 
 
 def latest_version() -> int:
+    """The newest schema version this release can migrate to (0 when there is no migration)."""
     return max((m.VERSION for m in migrations()), default=0)

@@ -42,12 +42,16 @@ class Rows:
 
     @classmethod
     def empty(cls) -> Rows:
+        """No rows; the unit table is ``[""]`` (code 0: no unit), as every table starts."""
         return cls(np.empty(0, np.int32), np.empty(0, np.float64), np.empty(0, np.int16), [""])
 
     def take(self, index: np.ndarray) -> Rows:
+        """The rows at ``index`` (positions or a mask) with the same unit table; sorted by id
+        only if ``index`` keeps their order."""
         return Rows(self.ids[index], self.values[index], self.units[index], self.unit_names)
 
     def unit_text(self) -> np.ndarray:
+        """Each row's unit as text (an object array), decoded through ``unit_names``."""
         return np.asarray(self.unit_names, dtype=object).take(self.units)
 
     def recoded(self, unit_names: list[str]) -> Rows:
@@ -62,6 +66,7 @@ class Rows:
 
 
 def encode_rows(rows: Rows) -> bytes:
+    """A segment's Parquet bytes (zstd): ``series``, ``value`` and dictionary-encoded ``unit``."""
     units = pa.DictionaryArray.from_arrays(
         pa.array(rows.units, type=pa.int16()), pa.array(rows.unit_names, type=pa.string())
     )
@@ -76,6 +81,7 @@ def encode_rows(rows: Rows) -> bytes:
 
 
 def decode_rows(blob: bytes) -> Rows:
+    """The rows of a segment written by ``encode_rows``, unit codes and table as stored."""
     table = pq.read_table(io.BytesIO(blob), read_dictionary=["unit"])
     unit = table.column("unit").combine_chunks()
     if isinstance(unit, pa.ChunkedArray):  # an empty table has no chunk to combine
@@ -98,6 +104,7 @@ def encode_series(first_id: int, keys: pd.DataFrame) -> bytes:
 
 
 def decode_series(blob: bytes) -> pd.DataFrame:
+    """A series block as a frame: ``id`` and the SERIES_KEY columns as categoricals."""
     table = pq.read_table(io.BytesIO(blob), read_dictionary=list(SERIES_KEY))
     frame: pd.DataFrame = table.to_pandas()
     return frame

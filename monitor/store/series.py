@@ -15,6 +15,9 @@ from monitor.model import SERIES_KEY, combine_codes
 
 
 class SeriesDictionary:
+    """One source's series keys and their ids; ``ids_for`` appends new series in place, so a
+    shared instance (the store's cache) is copied before a payload is mapped."""
+
     def __init__(self, keys: pd.DataFrame | None = None) -> None:
         """``keys``: one row per series in id order (SERIES_KEY columns, text or categorical)."""
         self.codes: dict[str, np.ndarray] = {}
@@ -47,6 +50,8 @@ class SeriesDictionary:
         return pd.Categorical.from_codes(codes, categories=self.values[name])
 
     def frame(self, ids: np.ndarray | None = None) -> pd.DataFrame:
+        """The SERIES_KEY columns (categorical) of the given ids in that order, all when None;
+        the index is positional, not the ids."""
         return pd.DataFrame({name: self.column(name, ids) for name in SERIES_KEY})
 
     def new_keys(self) -> pd.DataFrame:

@@ -20,6 +20,9 @@ from monitor.store.schema import parse_ts, silences, ts
 
 @dataclass(frozen=True)
 class Silence:
+    """A stored silence: matching alerts are recorded, not sent, from ``starts_at`` until
+    ``ends_at`` or until expired by hand."""
+
     id: int
     rule: str | None
     matchers: dict[str, str] = field(default_factory=dict)
@@ -31,6 +34,7 @@ class Silence:
     expired_at: datetime | None = None
 
     def is_active(self, now: datetime) -> bool:
+        """Whether it is in force at ``now``: started, not ended, not expired (no end: never)."""
         return (
             self.expired_at is None
             and self.ends_at is not None
@@ -45,6 +49,7 @@ class Silence:
         return alert_matches(self.matchers, alert)
 
     def describe(self) -> str:
+        """What it matches, for people: ``rule=X, label=value, ...`` or ``everything``."""
         parts = [f"rule={self.rule}"] if self.rule else []
         parts += [f"{k}={v}" for k, v in sorted(self.matchers.items())]
         return ", ".join(parts) or "everything"
@@ -80,6 +85,7 @@ def insert(
     created_by: str | None,
     now: datetime,
 ) -> Silence:
+    """Add a silence in the caller's transaction (checked before) and return it as stored."""
     values = {
         "rule": rule or None,
         "matchers": json.dumps(matchers, sort_keys=True),

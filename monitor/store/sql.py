@@ -48,6 +48,7 @@ _PAYLOAD = json.JSONEncoder(default=str)
 
 
 def redact_db_url(url: str) -> str:
+    """``url`` with its password masked, for messages; ``<state store>`` if it does not parse."""
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except Exception:
@@ -143,6 +144,8 @@ class SqlStore:
 
     @contextlib.contextmanager
     def transaction(self, what: str = "transaction") -> Iterator[Connection]:
+        """A connection in a transaction, committed on leaving and rolled back on an exception;
+        a database error becomes a StoreError naming ``what``. The ingest lock is not taken."""
         with self._guard(what), self._engine.begin() as conn:
             yield conn
 
@@ -182,6 +185,7 @@ class SqlStore:
             return self.schema_version()
 
     def schema_version(self) -> int:
+        """The newest migration applied (0: no ``schema_version`` table yet, a new database)."""
         with self._guard("reading the schema version"), self._engine.connect() as conn:
             if not sa.inspect(conn).has_table("schema_version"):
                 return 0
@@ -192,6 +196,7 @@ class SqlStore:
             conn.execute(sa.text("SELECT 1"))
 
     def close(self) -> None:
+        """Dispose of the engine's pooled connections (a later call would open new ones)."""
         self._engine.dispose()
 
     def _insert(self, table: sa.Table) -> Any:
@@ -350,6 +355,7 @@ class SqlStore:
         )
 
     def releases(self, *, source: str | None = None, limit: int | None = None) -> list[Release]:
+        """Recorded releases, newest first (highest id); ``limit`` None or 0: all of them."""
         query = sa.select(s.releases).order_by(s.releases.c.id.desc())
         if source is not None:
             query = query.where(s.releases.c.source == source)
@@ -531,6 +537,8 @@ class SqlStore:
         return queued
 
     def enqueue(self, messages: list[OutboxEntry], *, now: datetime) -> int:
+        """Queue messages in one transaction, due at their ``next_attempt_at`` or ``now``; one
+        already queued for the channel and dedup key is skipped. Returns how many were queued."""
         with self.transaction("queueing messages") as conn:
             return self._enqueue(conn, messages, ts(now))
 
@@ -567,6 +575,7 @@ class SqlStore:
             return [self._entry(r) for r in conn.execute(query)]
 
     def outbox(self, *, state: str | None = None) -> list[OutboxEntry]:
+        """Outbox messages, all or those in ``state``, in id (queueing) order."""
         query = sa.select(s.outbox).order_by(s.outbox.c.id)
         if state is not None:
             query = query.where(s.outbox.c.state == state)
@@ -578,6 +587,7 @@ class SqlStore:
             conn.execute(s.outbox.update().where(s.outbox.c.id == message_id).values(**values))
 
     def mark_sent(self, message_id: int, *, now: datetime) -> None:
+        """Set the message sent at ``now``, count the attempt and clear its error."""
         self._update_message(
             message_id,
             "marking a message sent",
@@ -590,6 +600,8 @@ class SqlStore:
     def mark_retry(
         self, message_id: int, *, now: datetime, next_attempt_at: datetime, error: str
     ) -> None:
+        """Count the attempt, keep ``error`` (first 2000 characters), due at ``next_attempt_at``;
+        the state is not touched and ``now`` is not stored."""
         self._update_message(
             message_id,
             "scheduling a retry",
@@ -599,6 +611,8 @@ class SqlStore:
         )
 
     def mark_failed(self, message_id: int, *, now: datetime, error: str) -> None:
+        """Set the message failed, count the attempt, keep ``error`` (first 2000 characters);
+        ``now`` is not stored."""
         self._update_message(
             message_id,
             "marking a message failed",
@@ -675,10 +689,12 @@ class SqlStore:
             return self._record_poll(conn, source, now=now, error=error, cursor=cursor)
 
     def source_state(self, source: str) -> SourceState:
+        """The stored state of ``source``, or an empty ``SourceState`` when it has no row."""
         with self._guard("reading source state"), self._engine.connect() as conn:
             return self._to_state(source, self._state_row(conn, source))
 
     def source_states(self) -> list[SourceState]:
+        """Every stored source state, ordered by source name."""
         with self._guard("reading source state"), self._engine.connect() as conn:
             rows = conn.execute(sa.select(s.source_state).order_by(s.source_state.c.source))
             return [self._to_state(r.source, r) for r in rows]

@@ -16,5 +16,6 @@ tables = [
 
 
 def upgrade(conn: sa.Connection) -> None:
+    """Create the core tables as ``schema`` defines them now (later migrations allow for it)."""
     for table in tables:
         table.create(conn)

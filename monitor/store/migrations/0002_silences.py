@@ -10,5 +10,6 @@ tables = [schema.silences]
 
 
 def upgrade(conn: sa.Connection) -> None:
+    """Create the ``silences`` table."""
     for table in tables:
         table.create(conn)

@@ -30,6 +30,9 @@ _BATCH = 200_000
 
 
 def upgrade(conn: sa.Connection) -> None:
+    """Create the columnar tables, convert each source's text-keyed rows, drop the old tables.
+
+    A new store has the old tables empty (0001 creates them): they are just dropped."""
     for table in tables:
         table.create(conn)
     if conn.dialect.name == "postgresql":

@@ -13,6 +13,7 @@ tables: list[sa.Table] = []
 
 
 def upgrade(conn: sa.Connection) -> None:
+    """Add the ``releases`` retry columns (attempts, last error, next attempt) where missing."""
     # A store created at this version already has them: migration 0001 creates the releases
     # table from its current definition.
     have = {c["name"] for c in sa.inspect(conn).get_columns("releases")}

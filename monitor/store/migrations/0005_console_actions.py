@@ -23,5 +23,6 @@ tables = [console_actions]
 
 
 def upgrade(conn: sa.Connection) -> None:
+    """Create the ``console_actions`` table."""
     for table in tables:
         table.create(conn)

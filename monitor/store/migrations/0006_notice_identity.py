@@ -59,6 +59,8 @@ def _key(payload: dict[str, Any]) -> str:
 
 
 def upgrade(conn: sa.Connection) -> None:
+    """Turn each stand-in ops alert into a notice under its new key, and rename that key in
+    the outbox messages that list it; other alerts and messages are left as they are."""
     renamed: dict[str, str] = {}
     encoder = json.JSONEncoder(default=str)  # the store's payload encoding
     rows = conn.execute(
