@@ -36,6 +36,8 @@ def _label(value: float | None, unit: str) -> str:
 
 
 def unit_scale(unit: str) -> tuple[float, str]:
+    """``(divisor, axis label)`` for a chart in ``unit``: kg in tonnes, USD and EUR in millions,
+    ``%`` as a share of the total; any other unit as it is."""
     # Analysts read weights in tonnes and money in millions.
     if unit == "kg":
         return 1000.0, "t"

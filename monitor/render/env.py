@@ -68,6 +68,7 @@ class TemplateFailure:
 
     @property
     def key(self) -> tuple[str, str]:
+        """What a failure is reported once per: its template and rule."""
         return (self.template, self.rule)
 
     def __str__(self) -> str:

@@ -180,6 +180,8 @@ def country_title(code: Any, world: str = "All destinations") -> str:
 
 
 def commodity(code: Any) -> str:
+    """``85051110`` -> ``rare-earth permanent magnets``; a code not in ``COMMODITY_NAMES``
+    -> ``HS <code>``."""
     if _is_missing(code):
         return MISSING
     text = str(code).strip()

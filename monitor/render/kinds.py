@@ -12,6 +12,8 @@ KIND_OPS = "ops"
 
 
 def alert_kind(alert: Alert) -> str:
+    """``KIND_MISSING`` for a missing-release alert, ``KIND_OPS`` for an ops notice (no series,
+    label ``ops=true``), else ``KIND_ALERT``."""
     if alert.context.get("condition") == "missing_release":
         return KIND_MISSING
     # monitor.daemon.ops builds these: notices of no series, labelled ops=true

@@ -15,6 +15,7 @@ from monitor.model import SERIES_KEY
 
 
 def alert_path(key: str) -> str:
+    """The console path of an alert's page: the whole key percent-encoded (``/`` and ``|`` too)."""
     return "/alerts/" + quote(key, safe="")
 
 
@@ -28,6 +29,7 @@ def key_text(key: str) -> str:
 
 
 def series_path(source: str, series: Mapping[str, str]) -> str:
+    """The console path of a series' page: the source and its ``SERIES_KEY`` fields as a query."""
     params = {"source": source, **{k: str(series[k]) for k in SERIES_KEY}}
     return "/series?" + urlencode(params)
 

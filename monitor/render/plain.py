@@ -60,6 +60,8 @@ def _source_line(v: Variables) -> str:
 
 
 def digest_text(v: Variables) -> str:
+    """A digest as plain text (also the email's text body): the headline, each shown notice, how
+    many more, the source."""
     parts = [_test_line(v)] if v.get("test") else []
     parts += [_headline(v), ""]
     for n in v.get("notices") or []:
@@ -72,6 +74,8 @@ def digest_text(v: Variables) -> str:
 
 
 def subject(v: Variables) -> str:
+    """The email subject: the alert's summary when there is one alert, else the count, source and
+    months; ``[TEST]`` and ``Revised:``/``No longer holds:`` in front where they apply."""
     prefix = "[TEST] " if v.get("test") else ""
     kind = v.get("kind")
     change = {"revised": "Revised: ", "resolved": "No longer holds: "}.get(str(kind), "")
@@ -85,15 +89,19 @@ def subject(v: Variables) -> str:
 
 
 def slack_header(v: Variables) -> str:
+    """The Slack header: the subject without its ``[customs-monitor]`` tag."""
     return subject(v).replace("[customs-monitor] ", "", 1)
 
 
 def slack_notice(v: Variables) -> str:
+    """One notice (``n``) for Slack, each line escaped for mrkdwn."""
     n = v.get("n") or {}
     return "\n".join(filters.mrkdwn(line) for line in notice_lines(n))
 
 
 def slack_footer(v: Variables) -> str:
+    """The Slack footer: the source, release date, source URL and release number, with the test note
+    in a test message; escaped for mrkdwn."""
     line = _source_line(v).replace(", released", " · released")
     if v.get("release_id") is not None:
         line += f" · release #{v['release_id']}"
@@ -104,6 +112,7 @@ def slack_footer(v: Variables) -> str:
 
 
 def notice_text(v: Variables) -> str:
+    """One notice (``n``) as a plain-text list item."""
     first, *rest = notice_lines(v.get("n") or {})
     return "\n".join([f"- {first}", *(f"  {line}" for line in rest)])
 
@@ -118,6 +127,8 @@ def _html_notice(n: Variables) -> str:
 
 
 def body_html(v: Variables) -> str:
+    """The email's HTML body as a whole page, every text escaped; a notice's chart shown when the
+    email attached one (``chart_cid``)."""
     parts = [f"<p><strong>{escape(_test_line(v))}</strong></p>"] if v.get("test") else []
     parts.append(f"<h2>{escape(_headline(v))}</h2>")
     parts += [_html_notice(n) for n in v.get("notices") or []]
@@ -132,10 +143,12 @@ def body_html(v: Variables) -> str:
 
 
 def notice_html(v: Variables) -> str:
+    """One notice (``n``) as an HTML block, with its chart when the email attached one."""
     return _html_notice(v.get("n") or {})
 
 
 def report_html(v: Variables) -> str:
+    """The ``backtest --report`` page without charts: each rule's alerts, summaries and figures."""
     parts = [f"<h1>{escape(str(v.get('title')))}</h1>", f"<p>{v.get('total')} alerts</p>"]
     for section in v.get("sections") or []:
         parts.append(f"<h2>{escape(str(section['rule']))}</h2>")

@@ -48,6 +48,12 @@ def write_report(
     title: str = "Backtest report",
     months: int = HISTORY_MONTHS,
 ) -> Path:
+    """Write the report of ``alerts`` to ``path`` and return the path; the charts are drawn from
+    ``observations`` (``months`` each, for the first ``MAX_CHARTS`` alerts).
+
+    An existing file that is not an earlier report is refused (ConfigError) before any work; a
+    failed write raises MonitorError and leaves the earlier report whole.
+    """
     target = Path(path)
     _check_replaceable(target)  # before the work, not after it
     env = templates or TemplateEnv()

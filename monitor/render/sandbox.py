@@ -65,10 +65,13 @@ class Budget:
         self.depth = 0
 
     def tick(self) -> None:
+        """Raise ``LimitExceeded`` once the render has run past its time limit."""
         if time.monotonic() > self.deadline:
             raise LimitExceeded(f"rendering took longer than {self.limits.seconds:g} s")
 
     def iterate(self) -> None:
+        """Count one loop iteration (all loops of the render together) and check the clock;
+        ``LimitExceeded`` past the limit."""
         self.iterations += 1
         if self.iterations > self.limits.iterations:
             raise LimitExceeded(
@@ -77,6 +80,7 @@ class Budget:
         self.tick()
 
     def enter(self) -> None:
+        """One call deeper (pair it with ``leave``); ``LimitExceeded`` past the depth limit."""
         self.depth += 1
         if self.depth > self.limits.depth:
             raise LimitExceeded(
@@ -85,15 +89,20 @@ class Budget:
         self.tick()
 
     def leave(self) -> None:
+        """One call back out, undoing an ``enter``."""
         self.depth -= 1
 
     def allow(self, size: int, what: str) -> None:
+        """Raise ``LimitExceeded`` if something ``size`` long (characters or items) would pass the
+        size limit; ``what`` names it in the message."""
         if size > self.limits.size:
             raise LimitExceeded(
                 f"{what} would be {size:,} long, more than the limit of {self.limits.size:,}"
             )
 
     def check(self, value: Any, what: str = "a value") -> Any:
+        """``value`` itself, once the length of a string, bytes or container is within the size
+        limit (other values are not checked)."""
         if isinstance(value, str | bytes | list | tuple | dict | set | frozenset):
             self.allow(len(value), what)
         return value
@@ -323,6 +332,8 @@ class GuardedSandbox(ImmutableSandboxedEnvironment):
         return result
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        """The ``intercepted_binops``: a repetition's size, a huge integer power and ``%`` widths
+        are refused before they are built, every result's size checked after."""
         budget = current()
         budget.tick()
         if operator == "*":
@@ -337,6 +348,8 @@ class GuardedSandbox(ImmutableSandboxedEnvironment):
         return budget.check(super().call_binop(context, operator, left, right), "a result")
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        """Every call a template makes: counted towards the call depth, the sizes it would build
+        checked before it runs, its result's size after."""
         budget = current()
         budget.enter()
         try:
@@ -347,9 +360,11 @@ class GuardedSandbox(ImmutableSandboxedEnvironment):
         return budget.check(result, "a call's result")
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        """The sandbox's attribute lookup (``x.y``), with the clock checked."""
         current().tick()
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
+        """The sandbox's item lookup (``x[i]``), with the clock checked."""
         current().tick()
         return super().getitem(obj, argument)

@@ -22,6 +22,8 @@ _DEFAULT: TemplateEnv | None = None
 
 @dataclass(frozen=True)
 class AlertText:
+    """An alert in words: its summary, the figures behind it and its value."""
+
     summary: str  # the rule's summary rendered for this alert, or the default headline
     why: str  # the figures that made the rule fire, "; "-separated, in the rule's units
     value: str | None  # the alert's value with its unit; None when it has none (a missing release)

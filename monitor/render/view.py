@@ -28,6 +28,8 @@ DEFAULT_CAP = 20
 
 
 def severity_rank(severity: str) -> int:
+    """Sort position of a severity: ``critical`` first (0), ``info`` last of the known ones, an
+    unknown severity after them."""
     return SEVERITY_ORDER.get(severity, len(SEVERITY_ORDER))
 
 
@@ -164,6 +166,9 @@ def change_text(notice: Notice) -> str | None:
 
 
 def notice_view(notice: Notice, templates: TemplateEnv) -> dict[str, Any]:
+    """The variables of one notice (a template's ``n``): ``summary_variables`` plus its kind and
+    change, the rendered summary, figures, history, sparkline and console link. ``chart_cid`` is
+    left None for the email channel to set."""
     alert = notice.alert
     kind = alert_kind(alert)
     names = summary_variables(alert)

@@ -65,6 +65,8 @@ def _record(
 def record(
     store: Any, actor: Actor, action: str, target: str, detail: dict[str, Any], now: datetime
 ) -> None:
+    """Record one console write in ``console_actions``, in its own transaction; StoreError if the
+    store fails."""
     try:
         with store.engine.begin() as conn:
             _record(conn, actor, action, target, detail, now)
@@ -88,6 +90,7 @@ class SilenceForm:
 
     @classmethod
     def parse(cls, rule: str, matches: str, until: str, comment: str) -> SilenceForm:
+        """The form's fields trimmed; ``matches`` split at new lines and commas, blanks dropped."""
         lines = tuple(line.strip() for line in matches.replace(",", "\n").splitlines())
         return cls(rule.strip(), tuple(x for x in lines if x), until.strip(), comment.strip())
 
@@ -102,6 +105,7 @@ class SilenceDraft:
     comment: str
 
     def probe(self, now: datetime) -> silences.Silence:
+        """The draft as an unsaved Silence (id 0) in force from ``now``: what it would match."""
         return silences.Silence(
             id=0, rule=self.rule, matchers=self.matchers, starts_at=now, ends_at=self.until
         )
@@ -145,6 +149,9 @@ def would_mute(draft: SilenceDraft, records: list[AlertRecord], now: datetime) -
 def add_silence(
     store: Any, form: SilenceForm, actor: Actor, now: datetime, rules: Iterable[Any]
 ) -> silences.Silence:
+    """Check the form as ``silence add`` does (ConfigError in its words), store the silence as
+    created by ``actor`` and record the action. Two transactions: a failed record (StoreError)
+    leaves the silence stored."""
     draft = draft_silence(form, now, rules)
     silence = silences.add(
         store,
@@ -168,6 +175,8 @@ def add_silence(
 
 
 def expire_silence(store: Any, silence_id: int, actor: Actor, now: datetime) -> silences.Silence:
+    """End the silence now and record who ended it, in a second transaction as ``add_silence``;
+    ConfigError for an unknown id."""
     silence = silences.expire(store, silence_id, now=now)
     record(store, actor, SILENCE_EXPIRE, str(silence_id), {"matches": silence.describe()}, now)
     log.info("console: %s expired silence %d", actor.who, silence_id)

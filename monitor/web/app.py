@@ -469,6 +469,8 @@ NAV = (
 
 
 def page(template: str, **context: Any) -> str:
+    """Render a console page; the context processor adds the user, navigation and link helpers, so
+    it needs a request context."""
     return render_template(template, **context)
 
 

@@ -15,20 +15,32 @@ from monitor.clock import Clock, SystemClock
 
 
 class Backend(Protocol):
-    @property
-    def store(self) -> Any: ...
+    """What the console reads through: the daemon's live parts or fixed ones (module docstring)."""
 
     @property
-    def config(self) -> Any: ...
+    def store(self) -> Any:
+        """The state store (a SqlStore: the console's queries read its ``engine``)."""
+        ...
 
     @property
-    def rules(self) -> Any: ...
+    def config(self) -> Any:
+        """The Config in force (its sources and ``daemon.web``)."""
+        ...
 
     @property
-    def templates(self) -> Any: ...
+    def rules(self) -> Any:
+        """The loaded rules (their ids fill the rule filter; ids and labels check a silence)."""
+        ...
 
     @property
-    def clock(self) -> Clock: ...
+    def templates(self) -> Any:
+        """The TemplateEnv alert summaries are rendered with."""
+        ...
+
+    @property
+    def clock(self) -> Clock:
+        """Where the pages take "now" from (a fixed clock in tests)."""
+        ...
 
     def next_poll(self, source: str) -> datetime | None:
         """When this instance polls the source next (None: it does not, e.g. a standby)."""
@@ -36,6 +48,8 @@ class Backend(Protocol):
 
 
 def trigger_next_poll(options: Any, now: datetime) -> datetime | None:
+    """When a source's schedule (``options``: its validated options) fires next at or after ``now``;
+    None if it never does or its trigger cannot be built."""
     from monitor.daemon import calendar
 
     try:
@@ -48,6 +62,8 @@ def trigger_next_poll(options: Any, now: datetime) -> datetime | None:
 
 @dataclass
 class StaticBackend:
+    """Fixed parts, for a standalone console or a test."""
+
     store: Any
     config: Any
     rules: Any
@@ -55,6 +71,8 @@ class StaticBackend:
     clock: Clock = SystemClock()  # noqa: RUF009 - stateless, shared on purpose
 
     def next_poll(self, source: str) -> datetime | None:
+        """When the source's schedule fires next at or after the clock's now; None for a source not
+        in the config."""
         options = self.config.sources.get(source)
         return trigger_next_poll(options, self.clock.now()) if options is not None else None
 
@@ -67,26 +85,34 @@ class ServiceBackend:
 
     @property
     def store(self) -> Any:
+        """The daemon's state store (``service.store``)."""
         return self.service.store
 
     @property
     def config(self) -> Any:
+        """The daemon's config in force: after a reload, the new one."""
         return self.service.config
 
     @property
     def rules(self) -> Any:
+        """The rules in force: after a reload, the new ones."""
         return self.service.rules
 
     @property
     def templates(self) -> Any:
+        """The TemplateEnv in force: replaced with the other components by a reload."""
         return self.service.templates
 
     @property
     def clock(self) -> Clock:
+        """The daemon's clock."""
         clock: Clock = self.service.clock
         return clock
 
     def next_poll(self, source: str) -> datetime | None:
+        """None unless this instance is the active one (a standby does not poll); else the
+        scheduler's next run of the poll job, or the schedule's next fire time while the scheduler
+        is not running."""
         if not getattr(self.service, "active", False):
             return None
         scheduler = self.service.scheduler

@@ -50,6 +50,7 @@ class WebOptions:
 
     @property
     def loopback(self) -> bool:
+        """Whether ``bind`` is a loopback address (127.0.0.0/8, ``::1``)."""
         return is_loopback(self.bind)
 
     @property
@@ -104,6 +105,7 @@ def check_web_options(config: Any, *, installed: bool | None = None) -> list[Pro
 
 
 def web_extra_installed() -> bool:
+    """Whether the ``web`` extra (flask, flask_wtf, waitress) can be imported; imports none."""
     return all(importlib.util.find_spec(m) is not None for m in WEB_MODULES)
 
 
@@ -149,6 +151,9 @@ class TokenFile:
         self.current()
 
     def current(self) -> Tokens:
+        """The tokens in force, re-read when the file's size or modification time changed (a missing
+        file at every call). A file that cannot be read or parsed gives no tokens, so no writes; it
+        is logged when it turns bad, but not when it is missing from the start. Thread-safe."""
         try:
             st = os.stat(self.path)
             stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)

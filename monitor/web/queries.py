@@ -55,6 +55,7 @@ class AlertFilter:
     since: datetime | None = None  # recorded (fired) at or after
 
     def active(self) -> dict[str, str]:
+        """The filters that are set (``since`` aside), name -> text: shown and kept in links."""
         return {
             k: str(v)
             for k, v in (
@@ -84,6 +85,7 @@ class AlertRecord:
 
     @property
     def series(self) -> dict[str, str]:
+        """The alert's series (``SERIES_KEY`` -> code); all empty for a notice about no series."""
         return self.alert.series
 
 
@@ -178,6 +180,7 @@ def list_alerts(
 
 
 def get_alert(store: Any, key: str) -> AlertRecord | None:
+    """The recorded alert with this key, or None."""
     with store.engine.connect() as conn:
         row = conn.execute(sa.select(s.alerts).where(s.alerts.c.key == key)).first()
     return _record(row) if row is not None else None
@@ -239,6 +242,8 @@ class Delivery:
 
     @property
     def release_id(self) -> int | None:
+        """The release that queued the message, from its dedup key (``r<id>:...``); None for a
+        message of no release (a missing release, an ops notice)."""
         head = self.dedup_key.split(":", 1)[0]
         return int(head[1:]) if head.startswith("r") and head[1:].isdigit() else None
 
@@ -315,6 +320,8 @@ def deliveries(
 def outbox_messages(
     store: Any, *, states: Iterable[str], limit: int = 200, with_text: bool = True
 ) -> list[Delivery]:
+    """The newest ``limit`` messages in any of ``states``, newest first (with their subject and text
+    unless ``with_text`` is false)."""
     t = s.outbox
     query = (
         sa.select(*_outbox_columns(with_text))
@@ -327,6 +334,7 @@ def outbox_messages(
 
 
 def outbox_message(store: Any, message_id: int) -> Delivery | None:
+    """One message with its subject and text; None for an unknown id."""
     query = sa.select(*_outbox_columns(True)).where(s.outbox.c.id == message_id)
     with store.engine.connect() as conn:
         row = conn.execute(query).first()
@@ -348,6 +356,8 @@ def release_messages(store: Any, release_id: int) -> list[Delivery]:
 # -- releases -----------------------------------------------------------------------------------
 @dataclass
 class ReleaseRecord:
+    """A recorded release: what arrived and when, and when it was evaluated (None: pending)."""
+
     id: int
     source: str
     detected_at: datetime | None
@@ -360,6 +370,8 @@ class ReleaseRecord:
 
     @property
     def fired(self) -> int:
+        """How many alerts this release last changed, in any state (resolved and silenced too); 0
+        unless ``alerts`` was filled (``list_releases`` fills it, ``get_release`` does not)."""
         return sum(self.alerts.values())
 
 
@@ -379,6 +391,8 @@ def _release(row: Any) -> ReleaseRecord:
 def list_releases(
     store: Any, *, source: str | None = None, limit: int = 50, offset: int = 0
 ) -> tuple[list[ReleaseRecord], int]:
+    """(a page of releases, newest first, how many in all), of one source if given; each with its
+    ``alerts`` counted by state."""
     t = s.releases
     query = sa.select(t).order_by(t.c.id.desc()).limit(limit).offset(offset)
     count = sa.select(sa.func.count()).select_from(t)
@@ -403,6 +417,7 @@ def list_releases(
 
 
 def get_release(store: Any, release_id: int) -> ReleaseRecord | None:
+    """The release with this id (its ``alerts`` left empty), or None."""
     with store.engine.connect() as conn:
         row = conn.execute(sa.select(s.releases).where(s.releases.c.id == release_id)).first()
     return _release(row) if row is not None else None
@@ -410,6 +425,7 @@ def get_release(store: Any, release_id: int) -> ReleaseRecord | None:
 
 # -- series and their vintages ------------------------------------------------------------------
 def series_frame(series: Mapping[str, str]) -> pd.DataFrame:
+    """A series as the store looks it up: a one-row frame of its ``SERIES_KEY`` columns, as text."""
     return pd.DataFrame({k: pd.Series([str(series[k])], dtype="str") for k in SERIES_KEY})
 
 
@@ -467,6 +483,9 @@ def series_vintages(
 
 @dataclass
 class Vintage:
+    """One figure published for a month: the release that brought it (None: migrated data) and when
+    it was recorded."""
+
     release_id: int | None
     recorded_at: datetime | None
     value: float
@@ -482,14 +501,17 @@ class MonthHistory:
 
     @property
     def first(self) -> Vintage:
+        """The figure first published for the month."""
         return self.vintages[0]
 
     @property
     def current(self) -> Vintage:
+        """The month's latest figure (the first one if never revised)."""
         return self.vintages[-1]
 
     @property
     def revised(self) -> bool:
+        """Whether a later release changed the month's figure."""
         return len(self.vintages) > 1
 
 
@@ -512,6 +534,8 @@ def month_histories(frame: pd.DataFrame) -> list[MonthHistory]:
 # -- console actions ----------------------------------------------------------------------------
 @dataclass
 class ConsoleAction:
+    """One recorded console write: when, who, from where, what and on what."""
+
     id: int
     at: datetime | None
     who: str
@@ -533,6 +557,8 @@ def _actions_table() -> sa.Table:
 def console_actions(
     store: Any, *, action_prefix: str | None = None, limit: int = 50
 ) -> list[ConsoleAction]:
+    """The newest ``limit`` recorded console writes, newest first; with ``action_prefix``
+    (``silence.``, ``outbox.``) only those actions."""
     t = _actions_table()
     query = sa.select(t).order_by(t.c.id.desc()).limit(limit)
     if action_prefix:

@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 
 
 class ConsoleServer:
+    """The console on waitress in a daemon thread: listening once created (OSError if it cannot),
+    serving after ``start``."""
+
     def __init__(self, backend: Backend, options: WebOptions, *, threads: int = 4) -> None:
         from waitress.server import create_server
 
@@ -56,14 +59,17 @@ class ConsoleServer:
 
     @property
     def port(self) -> int:
+        """The port actually bound (the one the system chose for port 0)."""
         return int(self.server.effective_port)
 
     @property
     def url(self) -> str:
+        """The address the console listens on, as a URL (not ``public_url``)."""
         host = self.server.effective_host
         return f"http://{'[' + host + ']' if ':' in host else host}:{self.port}"
 
     def start(self) -> ConsoleServer:
+        """Start serving in the background thread and log the address; returns self."""
         self.thread.start()
         log.info(
             "console on %s%s",
@@ -73,6 +79,8 @@ class ConsoleServer:
         return self
 
     def close(self) -> None:
+        """Stop serving and close every socket, waiting up to about 20 s for the server thread; a
+        server never started is closed at once."""
         # The loop runs in its own thread: ask it to close everything from there.
         done = threading.Event()
 
