@@ -108,6 +108,8 @@ class Aggregate:
 
     @property
     def noun(self) -> str:
+        """What a member is called in coverage text ("3 of 5 codes reported"): ``codes``,
+        ``partners``, or ``series`` when both commodities and partners are aggregated."""
         if self.commodity is not None and self.groups:
             return "series"
         return "codes" if self.commodity is not None else "partners"

@@ -226,6 +226,8 @@ class Coverage:
     noun: str
 
     def text(self) -> list[str]:
+        """Each cell's "n of m codes reported"; m is shown as at least n (an unexpected member
+        may report)."""
         return [
             f"{n} of {max(m, n)} {self.noun} reported"
             for n, m in zip(self.reported.tolist(), self.expected.tolist(), strict=True)
@@ -264,12 +266,14 @@ class AlertTable:
         return sum(len(f) for f in self._fired)
 
     def counts(self) -> dict[str, int]:
+        """Alerts per rule id, only rules that fired; no Alert is made."""
         out: dict[str, int] = {}
         for f in self._fired:
             out[f.rule.id] = out.get(f.rule.id, 0) + len(f)
         return out
 
     def periods(self) -> list[str]:
+        """The periods (``YYYY-MM``) with at least one alert, sorted; no Alert is made."""
         months = {int(m) for f in self._fired for m in np.unique(f.months).tolist()}
         return [month_to_period(m) for m in sorted(months)]
 
@@ -294,6 +298,8 @@ class AlertTable:
         return self._order
 
     def batches(self, size: int = 50_000) -> Iterator[list[Alert]]:
+        """The alerts in the engine's order, ``size`` at a time; each batch is made only when
+        the iteration reaches it."""
         order = self._sorted()
         for start in range(0, order.shape[1], size):
             blocks, index = order[0, start : start + size], order[1, start : start + size]
@@ -310,6 +316,7 @@ class AlertTable:
             yield from batch
 
     def alerts(self) -> list[Alert]:
+        """Every alert, in the engine's order, made all at once (a backtest uses ``batches``)."""
         return list(self)
 
     def compact(self) -> AlertTable:

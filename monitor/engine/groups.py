@@ -46,6 +46,8 @@ class Membership:
 
 @dataclass(frozen=True)
 class Group:
+    """A partner group: its members' spans, its ``name:`` as ``title``, and where it is declared."""
+
     name: str
     members: tuple[Membership, ...]
     title: str = ""
@@ -54,13 +56,17 @@ class Group:
 
     @property
     def codes(self) -> tuple[str, ...]:
+        """Every code that is a member in some month, once each, in declaration order."""
         return tuple(dict.fromkeys(m.code for m in self.members))
 
     def members_at(self, month: int) -> tuple[str, ...]:
+        """Codes that are members in ``month`` (a month number), in declaration order."""
         return tuple(m.code for m in self.members if m.first <= month <= m.last)
 
 
 def is_country_code(code: str) -> bool:
+    """Whether ``code`` names a partner country: a current ISO 3166-1 alpha-2 code (upper case)
+    or one of ``SPECIAL_CODES``."""
     return is_iso_alpha2(code) or code in SPECIAL_CODES
 
 

@@ -30,6 +30,9 @@ COLUMN_MAJOR_TARGETS = 12
 
 @dataclass
 class Panel:
+    """Observations as a series x months matrix, with each series' key, share group and the
+    source of each cell; a derived panel also carries its members' coverage."""
+
     keys: pd.DataFrame  # one row per series: SERIES_KEY + unit (categorical columns)
     values: np.ndarray  # (n_series, n_months) float64, NaN where no observation
     month0: int  # month number (see monitor.model.period_to_month) of column 0
@@ -56,6 +59,7 @@ class Panel:
 
     @property
     def n_months(self) -> int:
+        """Columns of ``values``: consecutive months from ``month0``."""
         return int(self.values.shape[1])
 
     def key_values(self, name: str, series: np.ndarray) -> list[str]:
@@ -147,6 +151,8 @@ def month_numbers(periods: pd.Series, rows: np.ndarray | None = None) -> np.ndar
 
 
 def period_bounds(observations: pd.DataFrame) -> tuple[int, int] | None:
+    """(first, last) month numbers of the periods present (unused categories ignored); None
+    for no observations."""
     if observations.empty:
         return None
     p = observations["period"]

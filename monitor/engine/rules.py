@@ -65,6 +65,7 @@ class Condition:
     members: tuple[Condition, ...] = ()
 
     def walk(self) -> Iterator[Condition]:
+        """This condition, then its members' (depth first): every condition of an all/any tree."""
         yield self
         for m in self.members:
             yield from m.walk()
@@ -77,6 +78,8 @@ class Condition:
         return max([here, *(m.lookback for m in self.members)])
 
     def context_keys(self) -> set[str]:
+        """Context keys its alerts carry from this condition and its members (the ones every
+        alert or aggregate carries are not included)."""
         keys = set(CONDITIONS[self.type].context) if self.type in CONDITIONS else set()
         for m in self.members:
             keys |= m.context_keys()
@@ -85,6 +88,9 @@ class Condition:
 
 @dataclass(frozen=True)
 class Rule:
+    """One validated rule of a pack: what it selects, its condition (base units), how its alerts
+    read, and where it is declared."""
+
     id: str
     pack: str
     summary: str
@@ -115,11 +121,14 @@ class Rule:
         return max(own, self.aggregate.lookback)
 
     def mirrors(self) -> list[Condition]:
+        """Its ``mirror_gap`` conditions, those inside all/any included (empty: none)."""
         return [c for c in self.condition.walk() if c.type == "mirror_gap"]
 
 
 @dataclass
 class RuleSet:
+    """The rules of every loaded pack, in file order; rule ids are unique in a loaded set."""
+
     rules: list[Rule] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[Rule]:
@@ -138,6 +147,7 @@ class RuleSet:
         return {c.params["source"] for r in self.rules for c in r.mirrors() if c.params["source"]}
 
     def by_id(self, rule_id: str) -> Rule:
+        """The rule with this id; KeyError when none has it."""
         for rule in self.rules:
             if rule.id == rule_id:
                 return rule

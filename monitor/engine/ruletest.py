@@ -47,6 +47,8 @@ MISSING = (None, "_", "")
 
 @dataclass
 class Outcome:
+    """One test of a file: its name and every difference found (none: the test passed)."""
+
     name: str
     failures: list[str] = field(default_factory=list)
 

@@ -90,6 +90,8 @@ def _param(p: Param) -> dict[str, Any]:
 
 
 def rule_pack_schema() -> dict[str, Any]:
+    """The JSON Schema of a rule pack file, built from ``spec.CONDITIONS`` (what
+    ``customs-monitor schema`` prints as ``rule_pack``)."""
     conditions = []
     for name, spec in CONDITIONS.items():
         item: dict[str, Any] = {

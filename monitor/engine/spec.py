@@ -62,6 +62,7 @@ class Lookback:
     less: int = 0
 
     def months(self, params: Mapping[str, Any]) -> int:
+        """The named parameter's value in ``params`` less ``less``."""
         return int(params[self.param]) - self.less
 
     def __str__(self) -> str:
@@ -70,6 +71,9 @@ class Lookback:
 
 @dataclass(frozen=True)
 class ConditionSpec:
+    """One condition type: its parameters, context keys, documentation and evaluator, and what
+    it reads (months before t, share totals)."""
+
     params: dict[str, Param]
     context: tuple[str, ...]
     doc: str

@@ -16,10 +16,12 @@ _OPTIONS: dict[str, type[ChannelOptions]] = registry(AnyChannelOptions)
 
 
 def channel_types() -> list[str]:
+    """Every channel ``type:`` the configuration accepts, sorted."""
     return sorted(_OPTIONS)
 
 
 def channel_class(type_name: str) -> type[Channel]:
+    """The channel class of a ``type:``, its module imported now; KeyError for an unknown type."""
     module, _, attr = _OPTIONS[type_name].implementation.partition(":")
     cls: type[Channel] = getattr(importlib.import_module(module), attr)
     return cls

@@ -38,11 +38,15 @@ def _parse_when(text: str) -> datetime:
 
 
 class AlertmanagerChannel(Channel):
+    """Posts each digest's notices to Alertmanager as alerts, so it routes, silences and pages."""
+
     type = "alertmanager"
     Options = AlertmanagerOptions
     options: AlertmanagerOptions
 
     def render(self, digest: Digest) -> RenderedMessage:
+        """One Alertmanager alert per notice, starting at the digest's ``release_date`` (midnight
+        UTC) and ending ``active_for_hours`` later (default 7 days), or at once if resolved."""
         env = templates_of(self)
         starts = _parse_when(
             digest.release_date
@@ -98,6 +102,8 @@ class AlertmanagerChannel(Channel):
         )
 
     def send(self, message: RenderedMessage) -> None:
+        """POST the alerts to ``<url>/api/v2/alerts``, with the bearer token if one is set, else
+        basic auth when ``username`` is."""
         url = self.options.url.rstrip("/") + "/api/v2/alerts"
         headers = {}
         auth = None

@@ -24,6 +24,8 @@ def _apprise() -> Any:
 
 
 class AppriseChannel(Channel):
+    """Sends the plain-text rendering to every configured Apprise URL (the ``apprise`` extra)."""
+
     type = "apprise"
     Options = AppriseOptions
     options: AppriseOptions
@@ -46,9 +48,12 @@ class AppriseChannel(Channel):
         return [u.strip() for u in text.replace(",", "\n").splitlines() if u.strip()]
 
     def render(self, digest: Digest) -> RenderedMessage:
+        """The plain-text rendering (``render_text``): subject and text are all Apprise sends."""
         return render_text(self, digest)
 
     def send(self, message: RenderedMessage) -> None:
+        """Notify every URL (the subject as title). An invalid URL is a permanent failure; any
+        service refusing makes the whole message retried, so those that took it get it again."""
         apobj = self._module.Apprise()
         for i, url in enumerate(self._urls()):
             if not apobj.add(url):

@@ -46,10 +46,12 @@ class RenderedMessage:
     payload: dict[str, Any] = field(default_factory=dict)  # channel-specific (blocks, html...)
 
     def to_json(self) -> dict[str, Any]:
+        """The message as the outbox stores it (``from_json`` reads it back)."""
         return {"subject": self.subject, "text": self.text, "payload": self.payload}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RenderedMessage:
+        """A message stored by ``to_json``; a missing ``payload`` is empty."""
         return cls(subject=data["subject"], text=data["text"], payload=data.get("payload", {}))
 
 
@@ -92,10 +94,15 @@ class Channel(ABC):
         return found
 
     @abstractmethod
-    def render(self, digest: Digest) -> RenderedMessage: ...
+    def render(self, digest: Digest) -> RenderedMessage:
+        """The message for ``digest``, made when it is queued: no network. It is stored in the
+        outbox and sent as it is, retries included, so it must hold everything ``send`` needs."""
 
     @abstractmethod
-    def send(self, message: RenderedMessage) -> None: ...
+    def send(self, message: RenderedMessage) -> None:
+        """Deliver one message; returning means the server accepted it, a failure raises
+        ``DeliveryError``. ``deliver_due`` calls it on a thread of the channel's own, one message
+        at a time."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
-        pass
+        """Release what the channel holds open, once its owner is done; the default does nothing."""

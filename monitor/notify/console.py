@@ -39,12 +39,15 @@ def slack_as_text(payload: dict[str, Any]) -> str:
 
 
 def email_as_text(message: RenderedMessage) -> str:
+    """An email rendering as a reader sees it: Subject, the plain-text part, charts counted."""
     images = message.payload.get("images", [])
     extra = f"\n({len(images)} chart{'s' if len(images) != 1 else ''} attached)" if images else ""
     return f"Subject: {message.subject}\n\n{message.text}{extra}"
 
 
 class ConsoleChannel(Channel):
+    """Prints each message in the ``format`` renderings chosen (the demo and dry runs)."""
+
     type = "console"
     Options = ConsoleOptions
     options: ConsoleOptions
@@ -62,12 +65,16 @@ class ConsoleChannel(Channel):
 
     @property
     def stream(self) -> TextIO:
+        """Where ``send`` writes: an injected ``stream`` transport, else ``sys.stdout`` or
+        ``sys.stderr`` per the ``stream`` option (looked up at each send)."""
         stream: TextIO | None = self.transports.get("stream")
         if stream is not None:
             return stream
         return sys.stderr if self.options.stream == "stderr" else sys.stdout
 
     def render(self, digest: Digest) -> RenderedMessage:
+        """Each ``format`` as readable text (``views``) and the Slack and email payloads
+        (``files``, for previews); subject and text are the first format's. No chart is drawn."""
         parts: dict[str, Any] = {}
         wire: dict[str, Any] = {}  # what Slack / email would get, for `render` previews
         base: RenderedMessage | None = None
@@ -98,6 +105,7 @@ class ConsoleChannel(Channel):
         )
 
     def send(self, message: RenderedMessage) -> None:
+        """Write each view under a ruled title naming the channel, and flush."""
         views = message.payload.get("views") or {"text": message.text}
         out = []
         for fmt, body in views.items():

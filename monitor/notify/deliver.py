@@ -45,6 +45,8 @@ RETRY_AFTER_CAP = 6 * 3600.0  # a server asking for more than this is treated as
 
 @dataclass
 class ChannelReport:
+    """One channel's outcomes in a ``deliver_due`` call, and the error of each retry or failure."""
+
     sent: int = 0
     retried: int = 0
     failed: int = 0
@@ -54,12 +56,17 @@ class ChannelReport:
 
 @dataclass
 class DeliveryReport:
+    """What a ``deliver_due`` call did: messages sent, retried and failed, and each channel's
+    report (deferred messages are counted there only)."""
+
     sent: int = 0
     retried: int = 0
     failed: int = 0
     per_channel: dict[str, ChannelReport] = field(default_factory=dict)
 
     def add(self, channel: str, outcome: str, error: str | None = None) -> None:
+        """Count one message of ``channel`` under ``outcome`` (a ``ChannelReport`` field name:
+        sent, retried, failed or deferred), keeping ``error`` when given."""
         rep = self.per_channel.setdefault(channel, ChannelReport())
         setattr(rep, outcome, getattr(rep, outcome) + 1)
         if outcome in ("sent", "retried", "failed"):

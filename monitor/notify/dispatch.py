@@ -64,6 +64,9 @@ class RoutedDigest(Digest):
 
 @dataclass
 class DispatchPlan:
+    """What ``plan`` decided: the outbox entries to queue (the caller stores them) and which
+    alerts were silenced, routed or unrouted, with the template failures."""
+
     messages: list[OutboxEntry] = field(default_factory=list)
     silenced: set[str] = field(default_factory=set)
     #: route name -> alert keys it took (for logs and tests)
@@ -78,7 +81,8 @@ class DispatchPlan:
 class Muting(Protocol):
     """Whether an alert is muted now (an active silence matches it): recorded, not sent."""
 
-    def mutes(self, alert: Alert) -> bool: ...
+    def mutes(self, alert: Alert) -> bool:
+        """True to mute ``alert``: ``plan`` adds it to ``silenced`` and routes it nowhere."""
 
 
 def _dedup_key(release: Release | None, route: str, kind: str, notices: list[Notice]) -> str:

@@ -34,6 +34,8 @@ SmtpFactory = Callable[..., smtplib.SMTP]
 def default_smtp_factory(
     host: str, port: int, *, implicit_tls: bool, timeout: float, context: ssl.SSLContext | None
 ) -> smtplib.SMTP:
+    """A connected ``smtplib.SMTP`` (``SMTP_SSL`` with ``context`` for implicit TLS); the
+    ``smtp_factory`` transport replaces it in tests."""
     if implicit_tls:
         return smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
     return smtplib.SMTP(host, port, timeout=timeout)
@@ -80,6 +82,8 @@ def build_mime(
 
 
 class EmailChannel(Channel):
+    """Sends each message over SMTP to the ``to`` addresses (STARTTLS, implicit TLS or plain)."""
+
     type = "email"
     Options = EmailOptions
     options: EmailOptions
@@ -108,12 +112,17 @@ class EmailChannel(Channel):
         self.smtp_factory: SmtpFactory = transports.get("smtp_factory") or default_smtp_factory
 
     def render(self, digest: Digest) -> RenderedMessage:
+        """The email rendering: text, HTML and charts (unless ``charts: false``), with a stable
+        Message-ID in the sender's domain."""
         return render_email(self, digest, charts=self.options.charts, domain=self.domain)
 
     def _context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.options.ca_file or None)
 
     def send(self, message: RenderedMessage) -> None:
+        """Connect, STARTTLS and log in as configured, and hand the message over. Refused auth,
+        every recipient refused or a 5xx is permanent; a 4xx, TLS or network failure is retried.
+        Some recipients refused while others took it is only logged: a retry would duplicate."""
         password = self.options.password_secret.read(self.name, required=False)
         mime = build_mime(
             message, sender=self.sender, recipients=self.recipients, list_id=self.list_id

@@ -35,6 +35,9 @@ MAX_VERSIONS = 1000
 
 
 class FileChannel(Channel):
+    """Writes each message into the ``path`` folder (``<key>.json`` Slack payload, ``<key>.eml``
+    email), never replacing a file: a re-send of the same message adds nothing."""
+
     type = "file"
     Options = FileChannelOptions
     options: FileChannelOptions
@@ -52,6 +55,8 @@ class FileChannel(Channel):
         self.formats: list[str] = list(self.options.format)
 
     def render(self, digest: Digest) -> RenderedMessage:
+        """The Slack payload and the email, per ``format``, kept in ``files`` for ``send``;
+        subject and text are the Slack rendering's when both are made."""
         files: dict[str, Any] = {}
         base: RenderedMessage | None = None
         if "slack" in self.formats:
@@ -70,6 +75,8 @@ class FileChannel(Channel):
         )
 
     def send(self, message: RenderedMessage) -> None:
+        """Write the message's files (the folder made if missing); a file already holding this
+        message is kept. An OSError is a retryable DeliveryError."""
         key = message.payload.get("key") or "message"
         files = message.payload.get("files") or {}
         try:

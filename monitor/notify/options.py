@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 
 def timeout_of(options: HttpChannelOptions) -> tuple[float, float] | float:
+    """The ``timeout`` option in seconds (connect and read alike), else ``DEFAULT_TIMEOUT``."""
     return options.timeout if options.timeout is not None else DEFAULT_TIMEOUT
 
 

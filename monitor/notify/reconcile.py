@@ -28,6 +28,7 @@ class Reconciliation:
     updates: dict[str, AlertUpdate] = field(default_factory=dict)
 
     def count(self, change: str) -> int:
+        """Notices of one kind of change: ``new``, ``revised`` or ``resolved``."""
         return sum(n.change == change for n in self.notices)
 
 

@@ -26,6 +26,7 @@ MAX_EMAIL_CHARTS = 5  # charts for the top alerts; the rest are listed
 
 
 def templates_of(channel: Channel) -> TemplateEnv:
+    """The channel's template environment; a default one is made and kept if none was given."""
     if channel.templates is None:
         channel.templates = TemplateEnv()
     return channel.templates
@@ -37,15 +38,20 @@ def variant_of(channel: Channel, digest: Digest) -> str | None:
 
 
 def cap_of(channel: Channel, digest: Digest) -> int:
+    """Most notices one message shows: the route's cap (on the digest), else the channel's
+    ``digest_cap``, else ``DEFAULT_CAP``; at least 1."""
     cap = getattr(digest, "cap", None) or channel.options.digest_cap or DEFAULT_CAP
     return max(1, int(cap))
 
 
 def truncate(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, ending in "…" when cut."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def view_of(channel: Channel, digest: Digest, *, cap: int | None = None) -> dict[str, Any]:
+    """The digest's template variables for this channel: its first ``cap`` notices in order
+    (default ``cap_of``), the rest counted, and the template variant."""
     return digest_view(
         digest,
         templates_of(channel),
@@ -56,6 +62,8 @@ def view_of(channel: Channel, digest: Digest, *, cap: int | None = None) -> dict
 
 
 def render_text(channel: Channel, digest: Digest) -> RenderedMessage:
+    """Plain text: the email subject template's subject and the text digest; the payload
+    carries only the message key and ``format``."""
     view = view_of(channel, digest)
     env = templates_of(channel)
     variants = [view["variant"]]

@@ -168,6 +168,7 @@ class ActiveSilences:
     silences: tuple[Silence, ...] = ()
 
     def mutes(self, alert: Alert) -> bool:
+        """True when any of these silences matches ``alert`` (its rule pattern and matchers)."""
         return any(s.matches(alert) for s in self.silences)
 
 

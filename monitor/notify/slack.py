@@ -50,6 +50,9 @@ def _min_interval(options: ChannelOptions) -> float:
 
 
 class SlackWebhookChannel(Channel):
+    """Posts the Block Kit message to an incoming webhook, at most ``max_per_second`` (default
+    one a second); a missing URL secret fails when the channel is built, not at the first alert."""
+
     type = "slack"
     Options = SlackOptions
     options: SlackOptions
@@ -68,9 +71,11 @@ class SlackWebhookChannel(Channel):
         self.options.webhook_url_secret.read(name)
 
     def render(self, digest: Digest) -> RenderedMessage:
+        """The Block Kit message (``render_slack``) with its plain-text fallback."""
         return render_slack(self, digest)
 
     def send(self, message: RenderedMessage) -> None:
+        """POST the fallback text and blocks to the webhook (its URL read at each send)."""
         url = self.options.webhook_url_secret.read(self.name) or ""
         body = {
             "text": message.payload.get("text", message.text),
@@ -88,6 +93,9 @@ class SlackWebhookChannel(Channel):
 
 
 class SlackApiChannel(Channel):
+    """Posts the Block Kit message with ``chat.postMessage`` as a bot, the charts (unless
+    ``charts: false``) in its thread; paced, and its token checked when built, like the webhook."""
+
     type = "slack_api"
     Options = SlackApiOptions
     options: SlackApiOptions
@@ -106,9 +114,12 @@ class SlackApiChannel(Channel):
         self.api_url = (self.options.api_url or "https://slack.com/api/").rstrip("/") + "/"
 
     def render(self, digest: Digest) -> RenderedMessage:
+        """The Block Kit message plus the email's charts to upload (``with_charts``)."""
         return with_charts(self, digest, render_slack(self, digest))
 
     def send(self, message: RenderedMessage) -> None:
+        """Upload the charts, post the message, then share the charts in its thread; once the
+        message is posted nothing raises (``slack_files`` explains the order)."""
         token = self.options.token_secret.read(self.name) or ""
         charts = upload_charts(self, message, token)
         body = {

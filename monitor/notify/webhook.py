@@ -27,6 +27,9 @@ SIGNATURE_HEADER = "X-Customs-Monitor-Signature"
 
 
 class WebhookChannel(Channel):
+    """POSTs one JSON document per digest (``version`` 1, every alert's figures) to a URL, for
+    other tools; signed with HMAC-SHA256 when ``secret`` is set."""
+
     type = "webhook"
     Options = WebhookOptions
     options: WebhookOptions
@@ -43,6 +46,8 @@ class WebhookChannel(Channel):
         self.options.url_secret.read(name)
 
     def render(self, digest: Digest) -> RenderedMessage:
+        """The JSON body (readable text, each alert's figures and words), stored with the message
+        so every attempt sends the same bytes."""
         text = render_text(self, digest)
         body = {
             "version": 1,
@@ -73,6 +78,8 @@ class WebhookChannel(Channel):
         }
 
     def send(self, message: RenderedMessage) -> None:
+        """POST the body (compact, sorted keys) with the configured headers, an
+        ``Idempotency-Key`` from its hash and, with a secret, its signature header."""
         url = self.options.url_secret.read(self.name) or ""
         data = json.dumps(
             message.payload.get("body", {}), sort_keys=True, separators=(",", ":"), default=str

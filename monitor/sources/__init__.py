@@ -16,10 +16,12 @@ _OPTIONS: dict[str, type[SourceOptions]] = registry(AnySourceOptions)
 
 
 def source_types() -> list[str]:
+    """Every source ``type:`` the configuration accepts, sorted."""
     return sorted(_OPTIONS)
 
 
 def source_class(type_name: str) -> type[Source]:
+    """The connector class of a ``type:``, its module imported now; KeyError for an unknown type."""
     module, _, attr = _OPTIONS[type_name].implementation.partition(":")
     cls: type[Source] = getattr(importlib.import_module(module), attr)
     return cls

@@ -39,6 +39,7 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
 def sha256(data: bytes) -> str:
+    """Hex SHA-256 of ``data``: the checksum cursors keep to tell a changed payload."""
     return hashlib.sha256(data).hexdigest()
 
 
@@ -83,6 +84,8 @@ def resolve_path(source: str, path: str, base_dir: str | None) -> Path:
 
 
 def month_range(start: str, end: str) -> list[str]:
+    """Every month from ``start`` to ``end`` (``YYYY-MM``), both included; empty when ``end`` is
+    earlier, ValueError for a period that is not a month."""
     a, b = period_to_month(start), period_to_month(end)
     return [month_to_period(m) for m in range(a, b + 1)]
 
@@ -94,6 +97,7 @@ def recent_months(now: datetime, count: int) -> list[str]:
 
 
 def chunks(items: list[str], size: int) -> list[list[str]]:
+    """``items`` in order, in consecutive lists of at most ``size`` (one request each)."""
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
@@ -153,6 +157,8 @@ class HttpClient:
         self._last = self.clock.now()
 
     def error(self, message: str, url: str, **kw: Any) -> SourceError:
+        """A SourceError of this source, returned for the caller to raise: every known secret
+        scrubbed from ``message``, the URL redacted; ``kw`` as SourceError takes it."""
         # A server may echo the key in its error text: scrub every known secret.
         for secret in self.secrets:
             message = message.replace(secret, "***")

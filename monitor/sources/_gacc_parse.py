@@ -92,12 +92,17 @@ class GaccFormatError(ValueError):
 
 @dataclass
 class ParsedFile:
+    """One parsed download: its observations summed over customs regimes, the regime rows read
+    and the text encoding ("xlsx" for a workbook)."""
+
     rows: pd.DataFrame  # canonical columns, regimes already summed; no source column
     regime_rows: int
     encoding: str = ""
 
 
 def partner_table() -> dict[str, str]:
+    """GACC trading-partner code (no leading zeros) -> partner code (ISO alpha-2 or special),
+    from the bundled ``gacc_countries.csv``."""
     return code_table("gacc_countries.csv", "code", "iso2")
 
 
@@ -198,6 +203,9 @@ def _quantity(
 
 
 def parse(name: str, data: bytes, *, flow: str) -> ParsedFile:
+    """One download as China's (reporter CN) ``flow`` observations per commodity, partner and
+    month, its month from the file name when it has no month column; GaccFormatError (located)
+    for anything that cannot be stored as published. Values are never converted."""
     frame, encoding = read_table(name, data)
     if frame.empty:
         raise GaccFormatError("no data rows")

@@ -112,6 +112,9 @@ class ObservationStream:
 
 @dataclass
 class FetchResult:
+    """What one fetch read: canonical observations (or a lazy stream), the cursor to save with
+    them, and what was read but not ingested."""
+
     observations: pd.DataFrame  # canonical layout, already ``model.normalize``d
     cursor: dict[str, Any] = field(default_factory=dict)
     unchanged: bool = False  # e.g. HTTP 304 / same checksum: nothing to ingest
@@ -173,5 +176,6 @@ class Source(ABC):
         """Fetch once. Raise ``SourceError`` (never a raw exception) when it fails."""
 
     def close(self) -> None:
+        """Close the source's HTTP session, if it has one (an injected one too)."""
         if self.session is not None:
             self.session.close()

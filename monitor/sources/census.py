@@ -43,10 +43,14 @@ NO_UNIT = {"", "X", "-"}
 
 
 def country_table() -> dict[str, str]:
+    """Census Schedule C code -> partner code (ISO alpha-2 or special), from the bundled table."""
     return code_table("census_countries.csv", "cty_code", "iso2")
 
 
 class CensusSource(Source):
+    """US imports or exports (reporter US) of one HS code or prefix, monthly, from the Census
+    international trade API; an unchanged body (by checksum) stores nothing."""
+
     type = "census"
     Options = CensusOptions
     options: CensusOptions
@@ -231,6 +235,8 @@ class CensusSource(Source):
         )
 
     def fetch_range(self, start: str, end: str) -> FetchResult:
+        """History for backfill: every month from start to end, inclusive, in one request; the
+        cursor is kept as it is."""
         month_range(start, end)  # validates both ends
         self.rejected.clear()
         observations, _ = self._download(start, end)

@@ -55,6 +55,9 @@ MISSING_WEIGHT = (
 
 
 class ComtradeSource(Source):
+    """UN Comtrade monthly or annual HS data of the configured reporters, keyed or through the
+    keyless preview; only periods whose availability mark changed are downloaded."""
+
     type = "comtrade"
     Options = ComtradeOptions
     options: ComtradeOptions
@@ -79,6 +82,8 @@ class ComtradeSource(Source):
 
     @property
     def limit(self) -> int:
+        """Most records one call may return: ``max_records`` capped at the API's own limit
+        (250,000 with a key, 500 for the keyless preview); reading the key may raise SourceError."""
         default = GET_LIMIT if self.key else PREVIEW_LIMIT
         return min(self.options.max_records or default, default)
 
@@ -199,6 +204,8 @@ class ComtradeSource(Source):
                     )
 
     def fetch_periods(self, periods: list[str]) -> pd.DataFrame:
+        """Observations of these Comtrade periods (``YYYYMM`` or ``YYYY``), 12 per call; records
+        left out are counted in ``rejected``, which the caller clears."""
         records: list[dict[str, Any]] = []
         for part in chunks(periods, PERIODS_PER_CALL):
             records.extend(self._get(part))

@@ -59,6 +59,9 @@ def _join(codes: list[str]) -> str:
 
 
 class EurostatSource(Source):
+    """EU trade by CN8 from Eurostat Comext (DS-045409) for the configured reporters, partners,
+    products and flows; conditional requests, then a checksum, skip an unchanged dataset."""
+
     type = "eurostat"
     Options = EurostatOptions
     options: EurostatOptions
@@ -237,6 +240,8 @@ class EurostatSource(Source):
         )
 
     def fetch_range(self, start: str, end: str) -> FetchResult:
+        """History for backfill: every month from start to end, inclusive, in one unconditional
+        request; the cursor is kept as it is."""
         self.rejected.clear()
         observations, _ = self._download(start, end, conditional=False)
         return FetchResult(

@@ -85,9 +85,12 @@ class CanonicalFile:
         return f"row {row}" if self.parquet else f"line {row + 1}"
 
     def row_number(self, row: int) -> int:
+        """A data row as the number an editor shows: its line for CSV, the row for Parquet."""
         return row if self.parquet else row + 1
 
     def stream(self, *, bad_rows: str = "refuse", hint: str = "") -> ObservationStream:
+        """The file as an ``ObservationStream`` (read lazily, once): bad rows refused or skipped
+        per ``bad_rows``, ``hint`` added to a refusal."""
         return ObservationStream(
             self.chunks,
             source=self.name,
@@ -499,6 +502,9 @@ def read_canonical(
 
 
 class FileSource(Source):
+    """A canonical CSV or Parquet file on disk, read again only when its content changed (size
+    and modification time first, then SHA-256)."""
+
     type: ClassVar[str] = "file"
     Options = FileOptions
     options: FileOptions

@@ -42,6 +42,10 @@ class _Input:
 
 
 class GaccSource(Source):
+    """China's customs figures from a drop folder of GACC downloads (and ``url``, if set): each
+    new file once, then moved to ``done/`` after the commit (``archive``), or to ``rejected/``
+    at once if malformed."""
+
     type = "gacc"
     Options = GaccOptions
     options: GaccOptions

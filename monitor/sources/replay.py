@@ -26,6 +26,9 @@ def release_time(period: str, release_day: int = 20, lag_months: int = 1) -> dat
 
 
 class ReplaySource(Source):
+    """A canonical dataset (the bundled one by default) released on the clock: each fetch
+    returns every period whose release time has passed."""
+
     type: ClassVar[str] = "replay"
     Options = ReplayOptions
     options: ReplayOptions

@@ -23,6 +23,9 @@ PARQUET_MAGIC = b"PAR1"
 
 
 class UrlSource(Source):
+    """The canonical table (CSV or Parquet) from ``url``; a body unchanged (304 or same
+    checksum) stores nothing."""
+
     type = "url"
     Options = UrlOptions
     options: UrlOptions

@@ -45,6 +45,8 @@ class PartitionKey:
 
     @classmethod
     def of(cls, rules: RuleSet) -> PartitionKey:
+        """The key for these rules: commodity cut to the shortest prefix any sum needs,
+        ``codes`` lists' prefixes joined, reporter and flow left out if any rule mirrors."""
         digits: int | None = None
         lists: list[tuple[str, ...]] = []
         mirrored = False
@@ -70,6 +72,7 @@ class PartitionKey:
 
     @property
     def columns(self) -> list[str]:
+        """Observation columns an atom is made of, in key order."""
         return ["measure", "commodity", *(["reporter", "flow"] if self.by_reporter else [])]
 
     def atoms(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[Atom]]:
@@ -152,5 +155,6 @@ def plan_partitions(counts: Mapping[Atom, int], target_rows: int) -> dict[Atom, 
 
 
 def merge_counts(into: dict[Atom, int], more: Mapping[Atom, int]) -> None:
+    """Add ``more``'s rows per atom to ``into`` in place (counts of one chunk into the total)."""
     for atom, n in more.items():
         into[atom] = into.get(atom, 0) + n

@@ -54,12 +54,16 @@ class Piece:
 
 @dataclass
 class Pieces:
+    """What ``split`` wrote: its folder, a piece per partition that has rows, every period and
+    the row count (mirror rows not counted)."""
+
     root: Path
     pieces: list[Piece]
     periods: list[str]  # every period of the observations, sorted
     rows: int
 
     def remove(self) -> None:
+        """Delete the folder and every piece in it; errors are ignored, so a second call is safe."""
         shutil.rmtree(self.root, ignore_errors=True)
 
 

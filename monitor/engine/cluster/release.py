@@ -23,17 +23,29 @@ class ClusterSettings(Protocol):
     has them; the engine reads them without importing the configuration)."""
 
     @property
-    def cluster(self) -> str | None: ...
+    def cluster(self) -> str | None:
+        """Dask scheduler address (``tcp://scheduler:8786``); None: every release in the daemon."""
+
     @property
-    def cluster_min_rows(self) -> int: ...
+    def cluster_min_rows(self) -> int:
+        """Observations of a release, mirrors included, from which it goes to the cluster."""
+
     @property
-    def partition_rows(self) -> int: ...
+    def partition_rows(self) -> int:
+        """Observations per partition (a task on one worker); a bigger key is a partition alone."""
+
     @property
-    def scratch(self) -> str | None: ...
+    def scratch(self) -> str | None:
+        """Folder for the partitions' pieces, readable by every worker; None: the system temp."""
+
     @property
-    def connect_timeout_seconds(self) -> float: ...
+    def connect_timeout_seconds(self) -> float:
+        """Seconds to wait for the scheduler before the release is evaluated in the daemon."""
+
     @property
-    def timeout_seconds(self) -> float: ...
+    def timeout_seconds(self) -> float:
+        """Seconds the partitions' tasks may take before the run is cancelled and the release
+        evaluated in the daemon."""
 
 
 @dataclass(frozen=True)

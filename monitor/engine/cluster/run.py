@@ -143,4 +143,6 @@ class _Progress:
 
 
 def default_progress() -> TextIO:
+    """The stream for ``evaluate_pieces``' progress when it is shown: ``sys.stderr``, read at
+    the call (a replaced ``sys.stderr`` is honoured)."""
     return sys.stderr

@@ -19,6 +19,9 @@ BLOCK_CELLS = 262_144  # cells per block of temporaries (see Totals._compute)
 
 @dataclass
 class Result:
+    """What a condition returns: ``fired`` and context by name; ``period_keys`` names the
+    context holding month numbers (an alert shows them as periods)."""
+
     fired: np.ndarray  # (rows, T) bool
     context: dict[str, Any] = field(default_factory=dict)  # name -> (rows, T) array or scalar
     period_keys: frozenset[str] = frozenset()  # context holding month numbers
@@ -147,6 +150,7 @@ class View:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """(selected rows, target months): the shape of ``fired`` and of each context matrix."""
         return (len(self.rows), len(self.targets))
 
     def lag(self, months_back: int, values: np.ndarray | None = None) -> np.ndarray:
@@ -168,6 +172,8 @@ class View:
 
     @property
     def totals(self) -> Totals:
+        """The panel's share totals: those the evaluation passed (shared by its views), else
+        made on first use."""
         if self._totals is None:
             self._totals = Totals(self.panel)
         return self._totals
@@ -187,7 +193,10 @@ class View:
         return out
 
     def mirror(self, cond: object) -> MirrorSide:
+        """The mirror side prepared for this condition object (by identity); KeyError if none."""
         return self.mirrors[id(cond)]
 
     def month_matrix(self, months_back: int = 0) -> np.ndarray:
+        """Month numbers ``months_back`` before each target month, as a read-only (rows x T)
+        broadcast: context for a key in ``period_keys``."""
         return np.broadcast_to(self.months - months_back, self.shape)

@@ -9,6 +9,8 @@ from monitor.engine.rules import Condition
 
 
 def pct_change(view: View, cond: Condition) -> Result:
+    """Percent change from value(t-periods) to value(t), fired at >= ``above`` or <= ``below``;
+    nothing when either value is missing or the base is 0."""
     k = cond.params["periods"]
     v, base = view.lag(0), view.lag(k)
     valid = ~np.isnan(v) & ~np.isnan(base) & (base != 0)
@@ -29,6 +31,8 @@ def pct_change(view: View, cond: Condition) -> Result:
 
 
 def streak(view: View, cond: Condition) -> Result:
+    """The last ``length`` month-on-month moves ending at t all strictly up (down, per
+    ``direction``); a missing month breaks the streak."""
     n, up = cond.params["length"], cond.params["direction"] == "up"
     fired = np.ones(view.shape, dtype=bool)
     later = view.lag(0)
@@ -41,6 +45,8 @@ def streak(view: View, cond: Condition) -> Result:
 
 
 def anomaly(view: View, cond: Condition) -> Result:
+    """value(t) at least ``z`` sample standard deviations from the mean of the ``window`` months
+    before t; needs ``min_periods`` of them known, and a flat history never fires."""
     window, z_min, min_periods = (
         cond.params["window"],
         cond.params["z"],

@@ -9,6 +9,7 @@ from monitor.engine.rules import Condition
 
 
 def threshold(view: View, cond: Condition) -> Result:
+    """value(t) >= ``above`` or <= ``below`` (base units, inclusive); no value, no alert."""
     v = view.lag(0)
     above, below = cond.params.get("above"), cond.params.get("below")
     fired = np.zeros(view.shape, dtype=bool)

@@ -25,6 +25,8 @@ def _basis(from_world: np.ndarray, total: np.ndarray) -> Labels:
 
 
 def share(view: View, cond: Condition) -> Result:
+    """The series' percent of its group total at t (WORLD, else the partners' sum), fired at
+    >= ``above`` or <= ``below``; never for the WORLD row itself or a total of 0."""
     s, total, from_world = _share(view, 0)
     above, below = cond.params.get("above"), cond.params.get("below")
     fired = np.zeros(view.shape, dtype=bool)
@@ -37,6 +39,8 @@ def share(view: View, cond: Condition) -> Result:
 
 
 def share_shift(view: View, cond: Condition) -> Result:
+    """Share at t less the share ``periods`` months before, in points; fired when it moved at
+    least ``points`` in ``direction`` (``up``, ``down``, or ``any``: either way)."""
     k, points, direction = (cond.params["periods"], cond.params["points"], cond.params["direction"])
     s, total, from_world = _share(view, 0)
     before, _, _ = _share(view, k)
