@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -32,10 +32,18 @@ from monitor.runtime import build_source
 from monitor.store import ALERT_FIRING, ALERT_SILENCED, AlertUpdate, SqlStore
 
 if TYPE_CHECKING:
+    import requests
+
     from monitor.config.routes import Route
     from monitor.engine.cluster.release import ClusterRun
+    from monitor.engine.rules import RuleSet
+    from monitor.notify.deliver import DeliveryReport
     from monitor.notify.dispatch import DispatchPlan
     from monitor.notify.silences import ActiveSilences
+    from monitor.sources import Source
+
+#: a new HTTP session for a source by name (tests pass one that speaks to a local server)
+SessionFactory = Callable[[str], "requests.Session"]
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +104,11 @@ class Pipeline:
         config: Config,
         store: SqlStore,
         *,
-        rules: Any,
+        rules: RuleSet,
         channels: dict[str, Channel],
         clock: Clock | None = None,
-        sources: dict[str, Any] | None = None,
-        session_factory: Any = None,
+        sources: dict[str, Source] | None = None,
+        session_factory: SessionFactory | None = None,
         retry_first: timedelta = RETRY_FIRST,
     ) -> None:
         self.config = config
@@ -113,7 +121,7 @@ class Pipeline:
         self.retry_first = retry_first
 
     # -- poll ------------------------------------------------------------------------------
-    def source(self, name: str) -> Any:
+    def source(self, name: str) -> Source:
         """The source object ``name``, built on first use (with ``session_factory``'s session)
         and kept for later polls; ``poll`` sets its cursor from the store each time."""
         if name not in self._sources:
@@ -452,7 +460,7 @@ class Pipeline:
         return silences.muting(self.store, self.clock.now())
 
     # -- deliver ---------------------------------------------------------------------------
-    def deliver(self) -> Any:
+    def deliver(self) -> DeliveryReport:
         """Send what is due in the outbox now; returns ``deliver_due``'s report. The daemon calls
         ``deliver_due`` itself (``Service.deliver_job``) to pass its stop deadline."""
         from monitor.notify.deliver import deliver_due

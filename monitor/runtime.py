@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.clock import Clock
 from monitor.config import Config
 from monitor.errors import ConfigError, Problem
 from monitor.notify import Channel, channel_class
 from monitor.sources import Source, source_class
+
+if TYPE_CHECKING:
+    import requests
+
+    from monitor.engine.rules import RuleSet
+    from monitor.render import TemplateEnv
+    from monitor.store import SqlStore
 
 
 def build_source(
@@ -17,7 +24,7 @@ def build_source(
     *,
     clock: Clock | None = None,
     cursor: dict[str, Any] | None = None,
-    session: Any = None,
+    session: requests.Session | None = None,
 ) -> Source:
     """A new source object for configured source ``name`` (its type's class), starting from
     ``cursor`` and using ``session`` if given; an unknown name is a ConfigError with a hint."""
@@ -39,7 +46,7 @@ def build_source(
     return cls(name, options, clock=clock, session=session, cursor=cursor, base_dir=config.base_dir)
 
 
-def template_env(config: Config) -> Any:
+def template_env(config: Config) -> TemplateEnv:
     """The ``TemplateEnv`` of the configured templates; messages link to the web console only
     when ``daemon.web`` is enabled (its ``public_url``, None otherwise)."""
     from monitor.render import TemplateEnv
@@ -50,7 +57,9 @@ def template_env(config: Config) -> Any:
     return env
 
 
-def build_channels(config: Config, templates: Any = None, **transports: Any) -> dict[str, Channel]:
+def build_channels(
+    config: Config, templates: TemplateEnv | None = None, **transports: Any
+) -> dict[str, Channel]:
     """A channel object per configured channel, by name, rendering with ``templates`` (default:
     ``template_env(config)``); ``transports`` (e.g. ``stream``) go to every channel's class."""
     templates = templates if templates is not None else template_env(config)
@@ -61,14 +70,14 @@ def build_channels(config: Config, templates: Any = None, **transports: Any) -> 
     return channels
 
 
-def load_rules(config: Config) -> Any:
+def load_rules(config: Config) -> RuleSet:
     """The ``RuleSet`` of the configured rule packs; a pack that does not load is a ConfigError."""
     from monitor.engine import load_rules as _load
 
     return _load(config.rules)
 
 
-def open_state(config: Config) -> Any:
+def open_state(config: Config) -> SqlStore:
     """The configured state store, migrated, waiting at most ``state_timeout`` for a lock.
 
     A missing database driver is a configuration error (exit 2) naming the extra to install."""

@@ -56,7 +56,8 @@ def _add(args: argparse.Namespace) -> int:
     import os
 
     from monitor.config import load_config
-    from monitor.daemon.ops import RULE_OUTBOX_STUCK, RULE_SOURCE_FAILING
+    from monitor.daemon.ops import LABELS as OPS_LABELS
+    from monitor.daemon.ops import RULES as OPS_RULES
     from monitor.notify import silences
     from monitor.runtime import load_rules, open_state
 
@@ -69,8 +70,8 @@ def _add(args: argparse.Namespace) -> int:
     silences.check_silence(
         args.rule,
         matchers,
-        rule_ids=[r.id for r in rules] + [RULE_SOURCE_FAILING, RULE_OUTBOX_STUCK],
-        labels={k for r in rules for k in r.labels} | {"ops", "subject"},
+        rule_ids=[r.id for r in rules] + list(OPS_RULES),
+        labels={k for r in rules for k in r.labels} | set(OPS_LABELS),
     )
     store = open_state(config)
     try:

@@ -19,6 +19,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from monitor.daemon.metrics import Metrics
+from monitor.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ STUCK_AFTER = dt.timedelta(minutes=5)
 
 
 def readiness(
-    store: Any,
+    store: Store,
     sources: dict[str, dt.timedelta],
     now: dt.datetime,
     started_at: dt.datetime,

@@ -20,9 +20,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from monitor.clock import Clock
 from monitor.daemon import ops
 from monitor.model import Alert, Release
-from monitor.store.base import OUTBOX_FAILED, OUTBOX_PENDING
+from monitor.store.base import OUTBOX_FAILED, OUTBOX_PENDING, Store
 
 log = logging.getLogger(__name__)
 PREFIX = "customs_monitor"
@@ -31,7 +32,7 @@ PREFIX = "customs_monitor"
 class StoreCollector(Collector):
     """Reads per-source and outbox figures from the store on every scrape."""
 
-    def __init__(self, store: Any, clock: Any = None) -> None:
+    def __init__(self, store: Store, clock: Clock | None = None) -> None:
         self.store = store
         self.clock = clock
 
@@ -107,7 +108,7 @@ class StoreCollector(Collector):
 class Metrics:
     """The daemon's registry plus the in-process counters the service's jobs feed."""
 
-    def __init__(self, store: Any = None) -> None:
+    def __init__(self, store: Store | None = None) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.releases = Counter(

@@ -34,10 +34,11 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.config.daemon import OpsOptions
 from monitor.model import Alert
-from monitor.store.base import ALERT_FIRING, ALERT_SILENCED, OUTBOX_PENDING, StoredAlert
+from monitor.store.base import ALERT_FIRING, ALERT_SILENCED, OUTBOX_PENDING, Store, StoredAlert
 
 if TYPE_CHECKING:
     from monitor.config.sources import SourceOptions
+    from monitor.engine.cluster.release import ClusterRun
 
 RULE_SOURCE_FAILING = "ops-source-failing"
 RULE_OUTBOX_STUCK = "ops-outbox-stuck"
@@ -55,6 +56,8 @@ RULES = (
 )
 #: the ``source`` of every incident in the alerts table (and of the digests sent for them)
 OPS_SOURCE = "customs-monitor"
+#: the labels that identify an incident (``_ops_alert``): what a silence of ops notices matches
+LABELS = ("ops", "subject", "incident_id")
 #: the ``source`` label of a failure that is not one source's (a whole evaluation pass)
 ALL_SOURCES = "all"
 
@@ -110,7 +113,7 @@ def _identity(rule: str, alert: Mapping[str, Any] | Alert) -> tuple[str, str]:
 
 
 def source_alerts(
-    store: Any,
+    store: Store,
     ops: OpsOptions,
     thresholds: dict[str, int],
     now: dt.datetime,
@@ -150,7 +153,7 @@ def source_alerts(
     return out
 
 
-def outbox_alerts(store: Any, ops: OpsOptions, now: dt.datetime) -> list[Alert]:
+def outbox_alerts(store: Store, ops: OpsOptions, now: dt.datetime) -> list[Alert]:
     """The oldest message per channel that has waited longer than ``outbox_stuck_minutes``."""
     limit = dt.timedelta(minutes=ops.outbox_stuck_minutes)
     oldest: dict[str, Any] = {}
@@ -223,7 +226,7 @@ def template_failing_alert(template: str, rule: str, error: str, now: dt.datetim
 
 
 def template_changes(
-    store: Any, failing: list[Alert], rendered_rules: set[str], now: dt.datetime
+    store: Store, failing: list[Alert], rendered_rules: set[str], now: dt.datetime
 ) -> Changes:
     """From one evaluation pass: templates that failed (``template_failing_alert``s), and open
     template incidents whose rule rendered in the pass without failing (cleared)."""
@@ -256,7 +259,7 @@ def cluster_failing_alert(address: str, error: str, now: dt.datetime) -> Alert:
     )
 
 
-def cluster_changes(store: Any, runs: Iterable[Any], now: dt.datetime) -> Changes:
+def cluster_changes(store: Store, runs: Iterable[ClusterRun], now: dt.datetime) -> Changes:
     """From one evaluation pass's cluster runs (``ClusterRun``: address, error or None): a
     cluster whose last run failed opens an incident, one whose last run worked clears it."""
     last = {run.address: run for run in runs}
@@ -271,7 +274,9 @@ def cluster_changes(store: Any, runs: Iterable[Any], now: dt.datetime) -> Change
     return changes
 
 
-def open_incidents(store: Any, rules: Iterable[str] = RULES) -> dict[tuple[str, str], StoredAlert]:
+def open_incidents(
+    store: Store, rules: Iterable[str] = RULES
+) -> dict[tuple[str, str], StoredAlert]:
     """Incidents recorded open (firing, or silenced: a silence mutes the notices, the incident
     still holds), by (rule, subject)."""
     wanted = set(rules)
@@ -305,7 +310,7 @@ def _reconcile(
 
 
 def check(
-    store: Any,
+    store: Store,
     ops: OpsOptions,
     now: dt.datetime,
     *,
@@ -321,7 +326,7 @@ def check(
 
 
 def evaluation_changes(
-    store: Any,
+    store: Store,
     failed: list[Alert],
     worked: list[tuple[str, int]],
     pass_error: str | None,
@@ -346,7 +351,7 @@ def evaluation_changes(
     return changes
 
 
-def release_problems(store: Any) -> list[str]:
+def release_problems(store: Store) -> list[str]:
     """Open release incidents as readiness reasons."""
     out = []
     for (rule, _), stored in sorted(open_incidents(store).items()):

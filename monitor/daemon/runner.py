@@ -10,7 +10,7 @@ scheduler, the jobs, their locks and statistics, and swaps in new components on 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config
@@ -18,6 +18,11 @@ from monitor.daemon import calendar
 from monitor.pipeline import Pipeline
 from monitor.runtime import build_channels, load_rules, open_state, template_env
 from monitor.store import SqlStore
+
+if TYPE_CHECKING:
+    from monitor.engine.rules import RuleSet
+    from monitor.notify.base import Channel
+    from monitor.pipeline import SessionFactory
 
 
 def evaluation_error(outcome: Any) -> str | None:
@@ -41,9 +46,9 @@ class Components:
         *,
         clock: Clock | None = None,
         store: SqlStore | None = None,
-        channels: dict[str, Any] | None = None,
-        rules: Any = None,
-        session_factory: Any = None,
+        channels: dict[str, Channel] | None = None,
+        rules: RuleSet | None = None,
+        session_factory: SessionFactory | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()

@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -57,6 +57,11 @@ from monitor.notify.base import CHANGE_NEW, CHANGE_RESOLVED, Notice
 from monitor.notify.deliver import DeliveryReport, deliver_due
 from monitor.pipeline import EvaluationOutcome, Pipeline, PollOutcome
 from monitor.store import ALERT_FIRING, ALERT_RESOLVED, AlertUpdate
+
+if TYPE_CHECKING:
+    from monitor.engine.rules import RuleSet
+    from monitor.notify.base import Channel
+    from monitor.render import TemplateEnv
 
 log = logging.getLogger(__name__)
 EXIT_OK = 0
@@ -196,17 +201,17 @@ class Service:
 
     # -- the opened components (swapped whole on reload) -------------------------------------
     @property
-    def rules(self) -> Any:
+    def rules(self) -> RuleSet:
         """The rules the jobs evaluate; replaced whole by a reload."""
         return self.components.rules
 
     @property
-    def templates(self) -> Any:
+    def templates(self) -> TemplateEnv:
         """The template environment messages render with; replaced whole by a reload."""
         return self.components.templates
 
     @property
-    def channels(self) -> dict[str, Any]:
+    def channels(self) -> dict[str, Channel]:
         """The channels by name the jobs deliver to; replaced whole by a reload."""
         return self.components.channels
 

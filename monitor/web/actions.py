@@ -116,7 +116,8 @@ def draft_silence(form: SilenceForm, now: datetime, rules: Iterable[Any]) -> Sil
     a silence that could never match (``silences.check_silence`` against the loaded rules and
     the ops notices), then what ``silences.add`` refuses (a past end, nothing to match, no
     comment). Raises ConfigError with the CLI's words."""
-    from monitor.daemon.ops import RULE_OUTBOX_STUCK, RULE_SOURCE_FAILING
+    from monitor.daemon.ops import LABELS as OPS_LABELS
+    from monitor.daemon.ops import RULES as OPS_RULES
 
     matchers = silences.parse_matchers(list(form.matches))
     if not form.until:
@@ -126,8 +127,8 @@ def draft_silence(form: SilenceForm, now: datetime, rules: Iterable[Any]) -> Sil
     silences.check_silence(
         form.rule or None,
         matchers,
-        rule_ids=[r.id for r in loaded] + [RULE_SOURCE_FAILING, RULE_OUTBOX_STUCK],
-        labels={k for r in loaded for k in r.labels} | {"ops", "subject"},
+        rule_ids=[r.id for r in loaded] + list(OPS_RULES),
+        labels={k for r in loaded for k in r.labels} | set(OPS_LABELS),
     )
     if until <= now:
         raise ConfigError(f"--until {until.isoformat()} is not in the future")

@@ -274,6 +274,16 @@ def test_silence_on_a_rule_label_and_an_ops_rule_is_accepted(config, capsys) -> 
     assert _silence(config, "--rule", "ops-source-failing", "--match", "subject=gacc") == 0
 
 
+def test_every_ops_rule_and_incident_label_can_be_silenced(config, capsys) -> None:
+    """Each ops rule (a failed release, a failing template...) and the incident_id label are
+    accepted, not refused as unknown."""
+    from monitor.daemon import ops
+
+    for rule in ops.RULES:
+        assert _silence(config, "--rule", rule) == 0, capsys.readouterr().err
+    assert _silence(config, "--rule", "ops-*", "--match", "incident_id=release-7") == 0
+
+
 def test_silence_with_an_unknown_severity_is_refused(config, capsys) -> None:
     """severity=critcal is refused, suggesting critical."""
     assert _silence(config, "--rule", "magnets-*", "--match", "severity=critcal") == 2
