@@ -47,7 +47,9 @@ class ManualClock:
             return self._now
 
     def set(self, when: datetime) -> None:
-        """Jump to ``when``, forward or back (unlike the constructor, awareness is not checked)."""
+        """Jump to ``when`` (aware, like the constructor's), forward or back."""
+        if when.tzinfo is None:
+            raise ValueError("ManualClock needs an aware datetime")
         with self._lock:
             self._now = when
 

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from monitor.config.routes import Route
     from monitor.engine.cluster.release import ClusterRun
     from monitor.engine.rules import RuleSet
-    from monitor.notify.deliver import DeliveryReport
     from monitor.notify.dispatch import DispatchPlan
     from monitor.notify.silences import ActiveSilences
     from monitor.sources import Source
@@ -96,8 +95,8 @@ class EvaluationOutcome:
 
 
 class Pipeline:
-    """The poll, evaluate, notify and deliver steps of one configuration on one store; no
-    scheduling, locks or counters (``Service`` adds them)."""
+    """The poll, evaluate and notify steps of one configuration on one store; no scheduling,
+    locks or counters (``Service`` adds them, and delivers the outbox with ``deliver_due``)."""
 
     def __init__(
         self,
@@ -458,14 +457,6 @@ class Pipeline:
         from monitor.notify import silences
 
         return silences.muting(self.store, self.clock.now())
-
-    # -- deliver ---------------------------------------------------------------------------
-    def deliver(self) -> DeliveryReport:
-        """Send what is due in the outbox now; returns ``deliver_due``'s report. The daemon calls
-        ``deliver_due`` itself (``Service.deliver_job``) to pass its stop deadline."""
-        from monitor.notify.deliver import deliver_due
-
-        return deliver_due(self.store, self.channels, clock=self.clock)
 
     def close(self) -> None:
         """Close the source objects it kept and the channels; the store is the caller's to close."""

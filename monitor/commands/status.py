@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.clock import SystemClock
+from monitor.errors import MonitorError
 from monitor.store.base import OUTBOX_FAILED, OUTBOX_PENDING, OutboxEntry, SourceState
 
 
@@ -28,7 +29,8 @@ class StatusReport:
     alerts: list[Any]
     incidents: list[Any] = field(default_factory=list)  # open ops incidents, oldest first
     active: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: why the lease holder could not be read (``active`` is None then)
+    active_error: str | None = None
 
 
 def gather(store: Any, now: dt.datetime, *, recent: int = 5) -> StatusReport:
@@ -36,7 +38,8 @@ def gather(store: Any, now: dt.datetime, *, recent: int = 5) -> StatusReport:
     outbox, the ``recent`` newest releases and alerts, the open incidents (``active`` unset)."""
     from monitor.daemon.ops import open_incidents
 
-    alerts = sorted(store.alerts().values(), key=lambda a: a.fired_at, reverse=True)[:recent]
+    newest = store.alerts(newest=recent).values()
+    alerts = sorted(newest, key=lambda a: a.fired_at, reverse=True)
     return StatusReport(
         now=now,
         sources=sorted(store.source_states(), key=lambda s: s.source),
@@ -86,6 +89,8 @@ def format_status(report: StatusReport) -> str:
     lines = []
     if report.active is not None:
         lines += [f"active instance: {report.active or 'none (no daemon holds the lease)'}", ""]
+    elif report.active_error is not None:
+        lines += [f"active instance: unknown ({report.active_error})", ""]
     lines.append("Open incidents")
     for i in report.incidents:
         error = _incident_error(i)
@@ -191,6 +196,7 @@ def as_json(report: StatusReport) -> str:
     data = {
         "now": iso(report.now),
         "active": report.active,
+        "active_error": report.active_error,
         "incidents": [
             {
                 "rule": i.rule_id,
@@ -253,7 +259,7 @@ def _count(entries: list[OutboxEntry]) -> dict[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     """The ``status`` command: gather from the store and, on PostgreSQL, ask which instance holds
-    the HA lease (a failed look-up shows as none); print text or JSON."""
+    the HA lease (a failed look-up shows as unknown, with why); print text or JSON."""
     from monitor.config import load_config
     from monitor.daemon.ha import PgAdvisoryLease
     from monitor.runtime import open_state
@@ -267,7 +273,10 @@ def run(args: argparse.Namespace) -> int:
     if str(config.state).startswith("postgresql"):
         options = config.daemon
         lease = PgAdvisoryLease(config.state, options.ha, options.instance_id + "-status")
-        report.active = lease.holder() or ""
+        try:
+            report.active = lease.holder(raise_errors=True) or ""
+        except MonitorError as exc:
+            report.active_error = str(exc)
     print(as_json(report) if args.format == "json" else format_status(report), end="")
     return 0
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from monitor.config.daemon import HaOptions
+from monitor.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -272,8 +273,10 @@ class PgAdvisoryLease:
             with contextlib.suppress(Exception):
                 conn.close()
 
-    def holder(self) -> str | None:
-        """The application_name of the session holding the lock, from any connection."""
+    def holder(self, *, raise_errors: bool = False) -> str | None:
+        """The application_name of the session holding the lock, from any connection; None
+        when nobody holds it, or when the look-up fails (logged; ``raise_errors``: a
+        ``StoreError`` saying why, so a caller can tell "unknown" from "nobody")."""
         classid, objid = self._split_key()
         try:
             with self._connect() as conn:
@@ -285,6 +288,8 @@ class PgAdvisoryLease:
                     (classid, objid),
                 ).fetchone()
         except Exception as exc:
+            if raise_errors:
+                raise StoreError(f"cannot read the lease holder: {_safe(exc)}") from None
             log.warning("ha: cannot read the lease holder: %s", _safe(exc))
             return None
         if row is None:

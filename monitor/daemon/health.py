@@ -119,11 +119,13 @@ class HealthServer:
         return self
 
     def close(self) -> None:
-        """Stop serving and close the socket (waits up to 5 s for the thread); only after ``start``:
-        stopping a server that never served waits forever."""
-        self.httpd.shutdown()
+        """Stop serving and close the socket (waits up to 5 s for the thread)."""
+        serving = self.thread.is_alive()
+        if serving:  # shutdown() waits for the serve loop: without one it would wait forever
+            self.httpd.shutdown()
         self.httpd.server_close()
-        self.thread.join(timeout=5)
+        if serving:
+            self.thread.join(timeout=5)
 
     def __enter__(self) -> HealthServer:
         return self.start()

@@ -283,8 +283,7 @@ class Service:
         """Send what is due in the outbox; every ``delivery_observers`` sees the report."""
         with self._deliver_lock:
             try:
-                # deliver_due directly rather than Pipeline.deliver: the stop deadline reaches
-                # the channel threads this way.
+                # The stop deadline reaches the channel threads through deliver_due.
                 report = deliver_due(
                     self.store, self.channels, clock=self.clock, stop_deadline=self.jobs_deadline
                 )

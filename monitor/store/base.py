@@ -156,8 +156,10 @@ class Store(Protocol):
         *,
         source: str | None = None,
         periods: list[str] | None = None,
+        newest: int | None = None,
     ) -> dict[str, StoredAlert]:
-        """Recorded alerts by key, optionally only those of a source and periods."""
+        """Recorded alerts by key, optionally only those of a source and periods, or only the
+        ``newest`` (by when they were first recorded)."""
 
     def commit_evaluation(
         self,

@@ -423,8 +423,11 @@ class SqlStore:
         *,
         source: str | None = None,
         periods: list[str] | None = None,
+        newest: int | None = None,
     ) -> dict[str, StoredAlert]:
         query = sa.select(s.alerts)
+        if newest is not None:
+            query = query.order_by(s.alerts.c.fired_at.desc(), s.alerts.c.key).limit(newest)
         if source is not None:
             query = query.where(s.alerts.c.source == source)
         if periods is not None:

@@ -209,3 +209,18 @@ def test_other_problems_make_it_not_ready(store):
     """Problems the daemon adds (a release that failed to evaluate) are reasons too."""
     result = readiness(store, {}, NOW, NOW, problems=["release 3 (feed) failed: boom"])
     assert result == Readiness(False, ("release 3 (feed) failed: boom",))
+
+
+def test_closing_a_server_that_never_started_frees_its_port(store):
+    """close() before start() returns at once and frees the port (no wait for a serve loop)."""
+    import socket
+    import threading
+
+    srv = HealthServer(Metrics(store), lambda: Readiness(True), port=0)
+    port = srv.port
+    closer = threading.Thread(target=srv.close, daemon=True)
+    closer.start()
+    closer.join(timeout=30)
+    assert not closer.is_alive()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))

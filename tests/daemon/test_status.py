@@ -94,3 +94,35 @@ def test_cli_status_names_the_active_instance(tmp_path, pg_url, capsys):
         assert "active instance: host-a" in capsys.readouterr().out
     finally:
         lease.release()
+
+
+def test_an_unreadable_lease_holder_is_unknown_not_nobody(store):
+    """A failed look-up of the HA lease says 'unknown' and why (text and JSON), never 'none'."""
+    from monitor.config.daemon import HaOptions
+    from monitor.daemon.ha import PgAdvisoryLease
+    from monitor.errors import StoreError
+
+    report = gather(store, NOW)
+    lease = PgAdvisoryLease("postgresql://monitor:s3cret-pw@127.0.0.1:1/state", HaOptions(), "me")
+    with pytest.raises(StoreError) as err:
+        lease.holder(raise_errors=True)
+    assert "s3cret-pw" not in str(err.value)
+    report.active_error = str(err.value)
+    text = format_status(report)
+    assert "active instance: unknown (cannot read the lease holder" in text
+    assert "no daemon holds the lease" not in text
+    data = json.loads(as_json(report))
+    assert data["active"] is None and data["active_error"].startswith("cannot read the lease")
+
+
+def test_recent_alerts_are_the_newest_recorded(store):
+    """status shows the N alerts recorded last, newest first, reading only those N."""
+    from monitor.model import Alert
+    from monitor.store import ALERT_FIRING, AlertUpdate
+
+    for day in range(1, 8):
+        alert = Alert("r", f"2025-0{day}", "CN", "US", "1", "export", "value_usd", 1.0, "USD")
+        when = NOW + dt.timedelta(days=day)
+        store.commit_evaluation([], [AlertUpdate(alert, ALERT_FIRING, None)], [], now=when)
+    report = gather(store, NOW, recent=3)
+    assert [a.period for a in report.alerts] == ["2025-07", "2025-06", "2025-05"]
