@@ -52,7 +52,7 @@ def register(subparsers: Any) -> None:
         type=int,
         default=20,
         metavar="N",
-        help="rows shown in the table (default 20; jsonl prints all)",
+        help="rows shown in the table (default 20; 0 = all, as in alerts list; jsonl prints all)",
     )
     check.set_defaults(func=run_check)
     listing = sub.add_parser("list", help="list the configured sources and their types")
@@ -163,7 +163,7 @@ def write_observations(
     frame: pd.DataFrame, fmt: str, out: Any, *, limit: int | None = None
 ) -> None:
     """Write ``frame`` to ``out``: every row as a JSON line for ``jsonl``, else a table of the first
-    ``limit`` rows (all when None or negative) and how many more there are."""
+    ``limit`` rows (all when None, 0 or negative) and how many more there are."""
     if fmt == "jsonl":
         for record in frame.to_dict(orient="records"):
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -171,7 +171,7 @@ def write_observations(
     if frame.empty:
         out.write("(no observations)\n")
         return
-    head = frame if limit is None or limit < 0 else frame.head(limit)
+    head = frame if limit is None or limit <= 0 else frame.head(limit)
     with pd.option_context(
         "display.max_rows", None, "display.width", 200, "display.float_format", "{:,.2f}".format
     ):

@@ -48,6 +48,24 @@ def _not_blank(value: str) -> str:
 
 NonBlank = Annotated[str, AfterValidator(_not_blank)]
 
+#: PostgreSQL keeps 63 bytes of a session's application_name, which the HA lease sets to
+#: "customs-monitor <instance_id>", and replaces anything but printable ASCII with "?"
+INSTANCE_ID_MAX = 63 - len("customs-monitor ")
+
+
+def _instance_id(value: str) -> str:
+    if not all(" " <= c <= "~" for c in value):
+        raise PydanticCustomError(
+            "option", "must be printable ASCII (PostgreSQL shows the HA lease holder by it)"
+        )
+    if len(value) > INSTANCE_ID_MAX:
+        raise PydanticCustomError(
+            "option",
+            "must be at most {limit} characters (PostgreSQL shows the HA lease holder by it)",
+            {"limit": INSTANCE_ID_MAX},
+        )
+    return value
+
 
 def _ip_address(value: str) -> str:
     try:
@@ -167,7 +185,7 @@ class WebOptions(Options):
 class DaemonOptions(Options):
     """The ``daemon:`` section of monitor.yaml."""
 
-    instance_id: NonBlank = Field(
+    instance_id: Annotated[NonBlank, AfterValidator(_instance_id)] = Field(
         default_factory=socket.gethostname,
         description="shown in status and systemd's STATUS= (default: the host name)",
     )

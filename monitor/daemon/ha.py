@@ -107,12 +107,23 @@ class FileLease:
             self._fd = None
 
     def holder(self) -> str | None:
-        """The line the last holder wrote (``<instance_id> pid <pid>``), None if none; release
-        does not clear it, so it is only current while someone holds the lock."""
+        """The line the holder wrote (``<instance_id> pid <pid>``); None when nobody holds the
+        lock (the line of an instance that stopped or died stays in the file: not a holder)."""
         try:
-            return self.path.read_text(encoding="utf-8").strip() or None
+            fd = os.open(self.path, os.O_RDONLY)
         except OSError:
             return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:  # held: the line is the holder's
+                return self.path.read_text(encoding="utf-8").strip() or None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
 
 
 def advisory_key(name: str) -> int:
@@ -151,7 +162,8 @@ class PgAdvisoryLease:
 
     @property
     def application_name(self) -> str:
-        """``customs-monitor <instance_id>`` cut to 63 characters: what ``holder`` reads back."""
+        """``customs-monitor <instance_id>`` cut to 63 characters: what ``holder`` reads back
+        (the config keeps ``daemon.instance_id`` to printable ASCII that fits)."""
         return f"customs-monitor {self.instance_id}"[:63]
 
     def _connect(self) -> Any:

@@ -64,11 +64,9 @@ def write_report(
     charts = 0
     for rule_id in sorted(by_rule):
         items = []
-        for a in sorted(
-            by_rule[rule_id],
-            key=lambda x: (x.period, severity_rank(x.severity), x.partner),
-            reverse=True,
-        ):
+        # Newest month first; within a month the most severe first, partners A to Z.
+        in_month = sorted(by_rule[rule_id], key=lambda x: (severity_rank(x.severity), x.partner))
+        for a in sorted(in_month, key=lambda x: x.period, reverse=True):
             chart = None
             if charts < MAX_CHARTS:
                 window = a.context.get("window")

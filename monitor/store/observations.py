@@ -225,7 +225,8 @@ class ObservationStore:
         return written
 
     def committed(self, prepared: Prepared) -> None:
-        """After the transaction committed: the private dictionary becomes the cached one."""
+        """After the transaction (committed or not): drop the source's cached dictionary, so the
+        next read loads what the database now holds."""
         self._cache.pop(prepared.source, None)
 
     def _remap_if_moved(self, conn: Connection, prepared: Prepared) -> np.ndarray | None:

@@ -113,6 +113,22 @@ def test_an_unknown_daemon_option_suggests_the_right_one(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("instance_id", "why"),
+    [("hôte-a", "printable ASCII"), ("h" * 48, "at most 47 characters")],
+)
+def test_an_instance_id_postgres_cannot_show_is_refused(tmp_path, instance_id, why):
+    """daemon.instance_id must be what the HA lease can show as the holder: printable ASCII
+    that fits PostgreSQL's application_name with the 'customs-monitor ' prefix."""
+    [problem] = problems_of(tmp_path, f"daemon:\n  instance_id: {instance_id}\n")
+    assert "monitor.yaml:2:16: daemon.instance_id must be " in problem and why in problem
+
+
+def test_an_instance_id_of_47_printable_characters_is_taken(tmp_path):
+    """The longest instance id that fits is accepted."""
+    assert problems_of(tmp_path, f"daemon:\n  instance_id: {'h' * 47}\n") == []
+
+
 def test_an_unset_variable_is_one_problem_naming_it(tmp_path):
     """${SLACK_URL} unset: one problem naming the variable, no "missing webhook_url" besides."""
     found = problems_of(

@@ -187,6 +187,18 @@ def test_file_lease_is_exclusive_and_released(tmp_path):
     b.release()
 
 
+def test_file_lease_names_its_holder_only_while_held(tmp_path):
+    """holder() names the instance holding the flock, and nobody once it is released (the
+    line it wrote stays in the file)."""
+    a, b = FileLease(tmp_path / "state.db.lock", "host-a"), FileLease(tmp_path / "state.db.lock")
+    assert b.holder() is None
+    assert a.try_acquire()
+    assert b.holder() == f"host-a pid {os.getpid()}"
+    a.release()
+    assert (tmp_path / "state.db.lock").read_text().startswith("host-a")
+    assert b.holder() is None
+
+
 def test_file_lease_freed_when_holder_dies(tmp_path):
     """The kernel frees the flock of a killed process."""
     path = tmp_path / "state.db.lock"

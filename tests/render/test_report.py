@@ -90,3 +90,20 @@ def test_report_of_a_share_alert_charts_the_share(tmp_path) -> None:
         title="CN → US, 85051110 export, share of the total",
     )
     assert base64.b64decode(image) == expected
+
+
+def test_report_lists_newest_month_first_then_most_severe_then_partner(tmp_path) -> None:
+    """Within a rule: the newest month first; in a month, critical before info, A to Z."""
+    from tests.notify.realdata import alert
+
+    frame = magnets()
+    alerts = [
+        alert(frame, "US", "2025-06", severity="critical", summary="us june"),
+        alert(frame, "DE", "2025-07", severity="info", summary="de july info"),
+        alert(frame, "US", "2025-07", severity="critical", summary="us july critical"),
+        alert(frame, "WORLD", "2025-07", severity="critical", summary="world july critical"),
+    ]
+    html = write_report(tmp_path / "r.html", alerts, frame).read_text(encoding="utf-8")
+    order = ["us july critical", "world july critical", "de july info", "us june"]
+    positions = [html.index(text) for text in order]
+    assert positions == sorted(positions)
