@@ -117,13 +117,14 @@ class Config:
 def default_state_dir() -> str:
     """The state directory when the config names none.
 
-    ``$CUSTOMS_MONITOR_STATE_DIR``, else systemd's ``$STATE_DIRECTORY`` (the first entry of either
-    if colon-separated), else ``$XDG_STATE_HOME/customs-monitor`` or
+    ``$CUSTOMS_MONITOR_STATE_DIR`` (a path as given), else systemd's ``$STATE_DIRECTORY`` (its
+    first entry: systemd joins several with colons), else ``$XDG_STATE_HOME/customs-monitor`` or
     ``~/.local/state/customs-monitor``. Nothing is created here."""
     # systemd's StateDirectory= exports STATE_DIRECTORY; otherwise the XDG location.
-    for var in ("CUSTOMS_MONITOR_STATE_DIR", "STATE_DIRECTORY"):
-        if os.environ.get(var):
-            return os.environ[var].split(":")[0]
+    if os.environ.get("CUSTOMS_MONITOR_STATE_DIR"):
+        return os.environ["CUSTOMS_MONITOR_STATE_DIR"]
+    if os.environ.get("STATE_DIRECTORY"):
+        return os.environ["STATE_DIRECTORY"].split(":")[0]
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
     return os.path.join(base, "customs-monitor")
 

@@ -44,6 +44,18 @@ def test_no_config_uses_the_embedded_default(monkeypatch, tmp_path):
     assert [r.channels for r in config.routes] == [("console",)]
 
 
+def test_a_state_dir_with_a_colon_is_taken_whole(monkeypatch, tmp_path):
+    """CUSTOMS_MONITOR_STATE_DIR is a path as given (a colon included); only systemd's
+    STATE_DIRECTORY lists several, of which the first is taken."""
+    from monitor.config import default_state_dir
+
+    monkeypatch.setenv("CUSTOMS_MONITOR_STATE_DIR", str(tmp_path / "a:b"))
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/one:/var/lib/two")
+    assert default_state_dir() == str(tmp_path / "a:b")
+    monkeypatch.delenv("CUSTOMS_MONITOR_STATE_DIR")
+    assert default_state_dir() == "/var/lib/one"
+
+
 def test_relative_paths_resolve_against_the_config_folder(tmp_path):
     """rules and sqlite paths are relative to the config file, not the working directory."""
     config = load_config(write(tmp_path, GOOD))
