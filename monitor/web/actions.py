@@ -81,8 +81,9 @@ class SilenceForm:
 
     @classmethod
     def parse(cls, rule: str, matches: str, until: str, comment: str) -> SilenceForm:
-        """The form's fields trimmed; ``matches`` split at new lines and commas, blanks dropped."""
-        lines = tuple(line.strip() for line in matches.replace(",", "\n").splitlines())
+        """The form's fields trimmed; ``matches`` split at line breaks only (a value may hold a
+        comma, as a ``--match`` does), blank lines dropped."""
+        lines = tuple(line.strip() for line in matches.splitlines())
         return cls(rule.strip(), tuple(x for x in lines if x), until.strip(), comment.strip())
 
 

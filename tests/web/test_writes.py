@@ -157,6 +157,18 @@ def test_an_expiry_whose_action_is_not_recorded_is_undone(fresh) -> None:
     assert s.expired_at is None and s.is_active(fresh.clock.now())
 
 
+def test_a_match_value_may_hold_a_comma(fresh) -> None:
+    """The matches field is one label=value per line: a comma stays inside its value."""
+    client = fresh.app().test_client()
+    sign_in(client)
+    answer = silence_form(
+        client, matches="ops=true\nsubject=gacc, customs", until="1d", comment="known"
+    )
+    assert answer.status_code == 302
+    (added,) = silences.list_silences(fresh.store, include_expired=True)
+    assert added.matchers == {"ops": "true", "subject": "gacc, customs"}
+
+
 def test_resend_puts_a_failed_message_back_and_delivery_sends_it(fresh) -> None:
     """Re-send: failed -> pending (due now), recorded; once the server takes it, it is sent."""
     client = fresh.app().test_client()
