@@ -1,10 +1,12 @@
 """The console's writes: add or expire a silence, re-send a failed message. Each is recorded in
-``console_actions`` with who (the token holder), from where and when.
+``console_actions`` with who (the token holder), from where and when, in the same transaction
+as the write: a silence is never in force (nor ended) without a record of who did it.
 
-A silence goes through exactly what ``customs-monitor silence add`` does (``parse_matchers``,
-``parse_until``, ``silences.add``), so the console accepts and refuses the same input with the
-same words. A re-send puts a permanently failed message back in the outbox as pending, due now;
-the daemon's delivery job sends it like any other (and keeps the outbox's guarantees).
+A silence goes through exactly the checks of ``customs-monitor silence add`` (``parse_matchers``,
+``parse_until``, ``check_silence`` and what ``silences.add`` refuses), so the console accepts and
+refuses the same input with the same words. A re-send puts a permanently failed message back in
+the outbox as pending, due now; the daemon's delivery job sends it like any other (and keeps the
+outbox's guarantees).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sqlalchemy as sa
 from monitor.errors import ConfigError, StoreError
 from monitor.notify import silences
 from monitor.store import schema as s
+from monitor.store import silences as stored
 from monitor.store.base import OUTBOX_FAILED, OUTBOX_PENDING
 from monitor.store.schema import ts
 from monitor.web.queries import AlertRecord, _actions_table
@@ -62,18 +65,6 @@ def _record(
     )
 
 
-def record(
-    store: Any, actor: Actor, action: str, target: str, detail: dict[str, Any], now: datetime
-) -> None:
-    """Record one console write in ``console_actions``, in its own transaction; StoreError if the
-    store fails."""
-    try:
-        with store.engine.begin() as conn:
-            _record(conn, actor, action, target, detail, now)
-    except sa.exc.SQLAlchemyError as exc:
-        raise StoreError(f"console: recording {action} failed: {_reason(exc)}") from None
-
-
 def _reason(exc: sa.exc.SQLAlchemyError) -> str:
     return str(getattr(exc, "orig", None) or exc).splitlines()[0]
 
@@ -90,8 +81,9 @@ class SilenceForm:
 
     @classmethod
     def parse(cls, rule: str, matches: str, until: str, comment: str) -> SilenceForm:
-        """The form's fields trimmed; ``matches`` split at new lines and commas, blanks dropped."""
-        lines = tuple(line.strip() for line in matches.replace(",", "\n").splitlines())
+        """The form's fields trimmed; ``matches`` split at line breaks only (a value may hold a
+        comma, as a ``--match`` does), blank lines dropped."""
+        lines = tuple(line.strip() for line in matches.splitlines())
         return cls(rule.strip(), tuple(x for x in lines if x), until.strip(), comment.strip())
 
 
@@ -150,36 +142,46 @@ def would_mute(draft: SilenceDraft, records: list[AlertRecord], now: datetime) -
 def add_silence(
     store: Any, form: SilenceForm, actor: Actor, now: datetime, rules: Iterable[Any]
 ) -> silences.Silence:
-    """Check the form as ``silence add`` does (ConfigError in its words), store the silence as
-    created by ``actor`` and record the action. Two transactions: a failed record (StoreError)
-    leaves the silence stored."""
+    """Check the form as ``silence add`` does (ConfigError in its words), then store the silence
+    as created by ``actor`` and record the action in one transaction: if either write fails
+    (StoreError), neither is kept."""
     draft = draft_silence(form, now, rules)
-    silence = silences.add(
-        store,
-        rule=draft.rule,
-        matchers=draft.matchers,
-        until=draft.until,
-        comment=draft.comment,
-        now=now,
-        created_by=actor.who,
-    )
-    record(
-        store,
-        actor,
-        SILENCE_ADD,
-        str(silence.id),
-        {"matches": silence.describe(), "until": draft.until.isoformat(), "comment": draft.comment},
-        now,
-    )
+    try:
+        with store.engine.begin() as conn:
+            silence = stored.insert(
+                conn,
+                rule=draft.rule,
+                matchers=draft.matchers,
+                starts_at=now,
+                ends_at=draft.until,
+                comment=draft.comment,
+                created_by=actor.who,
+                now=now,
+            )
+            detail = {
+                "matches": silence.describe(),
+                "until": draft.until.isoformat(),
+                "comment": draft.comment,
+            }
+            _record(conn, actor, SILENCE_ADD, str(silence.id), detail, now)
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreError(f"console: adding a silence failed: {_reason(exc)}") from None
     log.info("console: %s added silence %d (%s)", actor.who, silence.id, silence.describe())
     return silence
 
 
 def expire_silence(store: Any, silence_id: int, actor: Actor, now: datetime) -> silences.Silence:
-    """End the silence now and record who ended it, in a second transaction as ``add_silence``;
+    """End the silence now and record who ended it, in one transaction as ``add_silence``;
     ConfigError for an unknown id."""
-    silence = silences.expire(store, silence_id, now=now)
-    record(store, actor, SILENCE_EXPIRE, str(silence_id), {"matches": silence.describe()}, now)
+    try:
+        with store.engine.begin() as conn:
+            silence = stored.expire(conn, silence_id, now)
+            if silence is None:
+                raise ConfigError(f"no silence with id {silence_id}")
+            detail = {"matches": silence.describe()}
+            _record(conn, actor, SILENCE_EXPIRE, str(silence_id), detail, now)
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreError(f"console: expiring silence {silence_id} failed: {_reason(exc)}") from None
     log.info("console: %s expired silence %d", actor.who, silence_id)
     return silence
 

@@ -138,6 +138,9 @@ class Tokens:
         return hashlib.sha256(f"{name}:{token}".encode()).hexdigest()[:16]
 
 
+_UNREAD = (-1, -1)  # no file has a negative size
+
+
 class TokenFile:
     """The token file, re-read when it changes (size or modification time), so a token can be
     added or revoked without a restart. A file that cannot be read or parsed any more allows
@@ -145,7 +148,9 @@ class TokenFile:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._stamp: tuple[int, int] | None = None
+        # Not read yet: unlike any stamp, a missing file's None too, so a file missing or
+        # refused at start is logged like one that turns bad later.
+        self._stamp: tuple[int, int] | None = _UNREAD
         self._tokens = Tokens()
         self._lock = threading.Lock()
         self.current()
@@ -153,7 +158,8 @@ class TokenFile:
     def current(self) -> Tokens:
         """The tokens in force, re-read when the file's size or modification time changed (a missing
         file at every call). A file that cannot be read or parsed gives no tokens, so no writes; it
-        is logged when it turns bad, but not when it is missing from the start. Thread-safe."""
+        is logged (naming the file, never its content) at start and when it turns bad, once until
+        it changes again. Thread-safe."""
         try:
             st = os.stat(self.path)
             stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)

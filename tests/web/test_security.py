@@ -239,3 +239,13 @@ def test_a_broken_token_file_allows_no_write(tmp_path, caplog) -> None:
     assert not tokens.current()
     assert TOKENS["alice"] not in caplog.text
     assert "token file refused, no writes until fixed" in caplog.text
+
+
+def test_a_token_file_missing_at_start_is_logged(tmp_path, caplog) -> None:
+    """A token file absent when the console starts is logged once, naming the file."""
+    path = tmp_path / "console-tokens"
+    tokens = TokenFile(str(path))
+    assert not tokens.current()
+    refused = [r.getMessage() for r in caplog.records if "token file refused" in r.getMessage()]
+    assert len(refused) == 1
+    assert str(path) in refused[0] and "cannot read" in refused[0]

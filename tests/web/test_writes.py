@@ -4,6 +4,7 @@ failed message; each needs a signed-in token holder and a CSRF token, and is rec
 from __future__ import annotations
 
 import re
+import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -122,6 +123,50 @@ def test_expiring_a_silence(fresh) -> None:
         "silence.expire",
         "silence.add",
     ]
+
+
+def lose_the_action_log(site) -> None:
+    """Rename console_actions in the SQLite file, so recording an action fails for real."""
+    with sqlite3.connect(site.folder / "state.db") as db:
+        db.execute("ALTER TABLE console_actions RENAME TO console_actions_gone")
+
+
+def test_a_silence_whose_action_is_not_recorded_is_not_stored(fresh) -> None:
+    """Adding is all or nothing: when the action log cannot be written, no silence is kept."""
+    client = fresh.app().test_client()
+    sign_in(client)
+    token = csrf_of(client.get("/silences").get_data(as_text=True))
+    lose_the_action_log(fresh)
+    data = {"rule": "magnets-monthly-jump", "until": "1d", "comment": "noise", "step": "add"}
+    answer = client.post("/silences", data={**data, "matches": "", "csrf_token": token})
+    assert answer.status_code == 503
+    assert "console_actions" in answer.get_data(as_text=True)
+    assert silences.list_silences(fresh.store, include_expired=True) == []
+
+
+def test_an_expiry_whose_action_is_not_recorded_is_undone(fresh) -> None:
+    """Expiring is all or nothing: when the action log cannot be written, the silence goes on."""
+    client = fresh.app().test_client()
+    sign_in(client)
+    silence_form(client, rule="magnets-monthly-jump", until="1d", comment="noise")
+    token = csrf_of(client.get("/silences").get_data(as_text=True))
+    lose_the_action_log(fresh)
+    answer = client.post("/silences/1/expire", data={"csrf_token": token})
+    assert answer.status_code == 503
+    (s,) = silences.list_silences(fresh.store, include_expired=True)
+    assert s.expired_at is None and s.is_active(fresh.clock.now())
+
+
+def test_a_match_value_may_hold_a_comma(fresh) -> None:
+    """The matches field is one label=value per line: a comma stays inside its value."""
+    client = fresh.app().test_client()
+    sign_in(client)
+    answer = silence_form(
+        client, matches="ops=true\nsubject=gacc, customs", until="1d", comment="known"
+    )
+    assert answer.status_code == 302
+    (added,) = silences.list_silences(fresh.store, include_expired=True)
+    assert added.matchers == {"ops": "true", "subject": "gacc, customs"}
 
 
 def test_resend_puts_a_failed_message_back_and_delivery_sends_it(fresh) -> None:
