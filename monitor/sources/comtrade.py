@@ -323,11 +323,13 @@ class ComtradeSource(Source):
         )
 
     def fetch_range(self, start: str, end: str) -> FetchResult:
-        """History for backfill: every month (or year) from start to end, inclusive."""
+        """History for backfill: every month from start to end, inclusive; annual data: every
+        year whose December (where its figure is stored) lies in the range."""
+        periods = [p.replace("-", "") for p in month_range(start, end)]
         if self.freq == "A":
-            periods = [str(y) for y in range(int(start[:4]), int(end[:4]) + 1)]
-        else:
-            periods = [p.replace("-", "") for p in month_range(start, end)]
+            # Backfill chunks need not begin in January: a year belongs to the chunk holding its
+            # December, so neighbouring chunks never fetch the same year twice.
+            periods = [p[:4] for p in periods if p.endswith("12")]
         self.rejected.clear()
         observations = self.fetch_periods(periods)
         return FetchResult(

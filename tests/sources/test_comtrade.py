@@ -412,3 +412,10 @@ def test_records_of_areas_without_iso_code_are_counted_per_record(api):
     result = _source(api, months=1, partner="0,842,899,568").fetch()
     assert result.rejected == {"records for areas without an ISO code (E19, _X)": 3}
     assert set(result.observations.partner) == {"WORLD", "US"}
+
+
+def test_annual_fetch_range_asks_for_the_years_whose_december_it_holds(api):
+    """Annual figures are stored at December: 2010-06..2012-05 asks for 2010 and 2011 only."""
+    api.route("/data/v1/get/C/A/HS", Reply(body=comtrade_envelope([])))
+    _source(api, frequency="A").fetch_range("2010-06", "2012-05")
+    assert [c.query["period"] for c in api.calls("/data/v1/get/C/A/HS")] == ["2010,2011"]
