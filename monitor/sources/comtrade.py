@@ -213,7 +213,7 @@ class ComtradeSource(Source):
 
     def _frame(self, records: list[dict[str, Any]]) -> pd.DataFrame:
         rows: list[dict[str, Any]] = []
-        dropped: set[str] = set()
+        dropped: Counter[str] = Counter()  # area code -> records left out
         for rec in records:
             # totals only: every customs procedure, mode of transport and second partner
             if (
@@ -237,10 +237,11 @@ class ComtradeSource(Source):
         if dropped:
             self.rejected[
                 "records for areas without an ISO code (" + ", ".join(sorted(dropped)) + ")"
-            ] += 1
+            ] += dropped.total()
             log.warning(
-                "source %r: dropped rows for partners without an ISO code: %s",
+                "source %r: dropped %d record(s) for areas without an ISO code: %s",
                 self.name,
+                dropped.total(),
                 ", ".join(sorted(dropped)),
             )
         if not rows:
@@ -250,14 +251,14 @@ class ComtradeSource(Source):
         except ValueError as exc:
             raise SourceError(self.name, str(exc), url=self.base_url, retryable=False) from None
 
-    def _rows(self, rec: dict[str, Any], dropped: set[str]) -> list[dict[str, Any]]:
+    def _rows(self, rec: dict[str, Any], dropped: Counter[str]) -> list[dict[str, Any]]:
         flow = FLOWS.get(str(rec["flowCode"]))
         if flow is None:
             return []
         reporter = _iso2(str(rec["reporterISO"]))
         partner = _iso2(str(rec["partnerISO"]))
         if reporter is None or partner is None:
-            dropped.add(str(rec["partnerISO"] if reporter else rec["reporterISO"]))
+            dropped[str(rec["partnerISO"] if reporter else rec["reporterISO"])] += 1
             return []
         annual = self.freq == "A" or int(rec.get("refMonth") or 0) == 52
         period = f"{int(rec['refYear']):04d}-12" if annual else str(rec["period"])
@@ -322,11 +323,13 @@ class ComtradeSource(Source):
         )
 
     def fetch_range(self, start: str, end: str) -> FetchResult:
-        """History for backfill: every month (or year) from start to end, inclusive."""
+        """History for backfill: every month from start to end, inclusive; annual data: every
+        year whose December (where its figure is stored) lies in the range."""
+        periods = [p.replace("-", "") for p in month_range(start, end)]
         if self.freq == "A":
-            periods = [str(y) for y in range(int(start[:4]), int(end[:4]) + 1)]
-        else:
-            periods = [p.replace("-", "") for p in month_range(start, end)]
+            # Backfill chunks need not begin in January: a year belongs to the chunk holding its
+            # December, so neighbouring chunks never fetch the same year twice.
+            periods = [p[:4] for p in periods if p.endswith("12")]
         self.rejected.clear()
         observations = self.fetch_periods(periods)
         return FetchResult(

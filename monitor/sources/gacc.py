@@ -93,6 +93,7 @@ class GaccSource(Source):
     def _fetch_url(self, url: str) -> _Input | None:
         if self._client is None:
             self._client = HttpClient(self.name, self.options, self.clock, self.session)
+            self.session = self._client.session  # so that close() closes it
         headers = {}
         if self.cursor.get("url_etag"):
             headers["If-None-Match"] = self.cursor["url_etag"]

@@ -4,7 +4,8 @@ Routes map a path to a queue of ``Reply``s (the last one repeats) or to a functi
 request. Every request is recorded (path, query, headers) so tests can assert what was sent.
 Faults: any status (500, 429/403 with Retry-After, 204), ``delay`` (the client's read timeout
 fires), HTML instead of JSON, and ``truncate`` (a body cut short, Content-Length honest about
-the cut so the client sees a complete but malformed body).
+the cut so the client sees a complete but malformed body). With ``keep_alive`` the server speaks
+HTTP/1.1 and leaves each connection open until the client closes it (``open_connections``).
 """
 
 from __future__ import annotations
@@ -54,13 +55,30 @@ Handler = Callable[[Seen], Reply]
 
 
 class FakeApi:
-    def __init__(self) -> None:
+    def __init__(self, *, keep_alive: bool = False) -> None:
         self.routes: dict[str, list[Reply] | Handler] = {}
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
+        self.open_connections = 0
+        self._connections = threading.Condition()
         api = self
 
         class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
+            def setup(self) -> None:
+                super().setup()
+                with api._connections:
+                    api.open_connections += 1
+
+            def finish(self) -> None:
+                try:
+                    super().finish()
+                finally:
+                    with api._connections:
+                        api.open_connections -= 1
+                        api._connections.notify_all()
+
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 seen = Seen(
@@ -103,6 +121,11 @@ class FakeApi:
 
     def calls(self, path: str) -> list[Seen]:
         return [s for s in self.seen if s.path == path]
+
+    def wait_all_closed(self, timeout: float = 5.0) -> bool:
+        """True once no client connection is open; False if one still is after ``timeout``."""
+        with self._connections:
+            return self._connections.wait_for(lambda: self.open_connections == 0, timeout)
 
     def _reply(self, seen: Seen) -> Reply:
         with self._lock:

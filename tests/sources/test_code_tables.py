@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import shutil
 from pathlib import Path
 from types import ModuleType
 
@@ -68,8 +69,31 @@ def test_every_iso_code_is_pycountry_or_a_documented_special(name: str, key: str
 
 
 def test_committed_tables_are_what_build_tables_generates() -> None:
-    """The committed tables map exactly as build_tables.py derives them from the raw lists."""
+    """The committed tables are, line for line, what build_tables.py makes of the raw lists."""
     assert build_tables.main(["--check"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "committed", "edited"),
+    [
+        ("gacc_countries.csv", "304,DE,Germany,德国", "304,DE,Deutschland,德国"),
+        ("census_countries.csv", "cty_code,iso2,name", "cty_code,iso2,name,note"),
+    ],
+)
+def test_check_fails_on_a_table_whose_names_or_header_differ(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, committed: str, edited: str
+) -> None:
+    """--check exits 1 for a table differing only in a name or its header, naming the line."""
+    for table, _key in TABLES:
+        shutil.copy(DATA_DIR / table, tmp_path / table)
+    text = (tmp_path / name).read_text(encoding="utf-8")
+    assert text.count(committed + "\n") == 1
+    (tmp_path / name).write_text(text.replace(committed + "\n", edited + "\n"), encoding="utf-8")
+    line = text.splitlines().index(committed) + 1
+    assert build_tables.main(["--check"], folder=tmp_path) == 1
+    err = capsys.readouterr().err
+    assert f"{name} differs" in err and f"line {line}: committed {edited!r}" in err
+    assert len(err.splitlines()) == 1  # the other table, an unchanged copy, passes
 
 
 def test_gacc_anchors_map_to_their_countries() -> None:

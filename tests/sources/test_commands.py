@@ -24,7 +24,7 @@ EXPORTS = FIXTURES / "gacc" / "china_exports_to_us_201901.csv"
 GET = "/data/v1/get/C/M/HS"
 
 
-def _config(tmp_path: Path, api_url: str = "http://127.0.0.1:9") -> Path:
+def _config(tmp_path: Path, api_url: str = "http://127.0.0.1:9", ct_extra: str = "") -> Path:
     inbox = tmp_path / "inbox"
     inbox.mkdir(exist_ok=True)
     path = tmp_path / "monitor.yaml"
@@ -33,7 +33,7 @@ def _config(tmp_path: Path, api_url: str = "http://127.0.0.1:9") -> Path:
         "sources:\n"
         "  gacc:\n    type: gacc\n    path: inbox\n"
         "  ct:\n    type: comtrade\n    key: k\n    reporter: 156\n    commodity: '850511'\n"
-        f"    base_url: {api_url}\n    rate_limit: 0\n",
+        f"    base_url: {api_url}\n    rate_limit: 0\n{ct_extra}",
         encoding="utf-8",
     )
     return path
@@ -94,6 +94,21 @@ def test_backfill_stores_silently_in_chunks(tmp_path):
     assert store.pending_releases() == []
     assert "complete" in out.getvalue()
     store.close()
+
+
+def test_annual_backfill_asks_for_each_year_once(tmp_path):
+    """An annual backfill starting in June asks for every year once, across its two chunks."""
+    annual = "/data/v1/get/C/A/HS"
+    with FakeApi() as api:
+        api.route(annual, Reply(body=comtrade_envelope([])))
+        config = load_config(str(_config(tmp_path, api.url, "    frequency: A\n")))
+        store = open_store(config.state)
+        clock = ManualClock(datetime(2025, 8, 20, tzinfo=UTC))
+        backfill(config, store, "ct", "2010-06", "2024-12", out=io.StringIO(), clock=clock)
+        store.close()
+    asked = [year for call in api.calls(annual) for year in call.query["period"].split(",")]
+    assert len(api.calls(annual)) == 2
+    assert sorted(asked) == [str(year) for year in range(2010, 2025)]
 
 
 def test_backfill_resumes_after_interruption(tmp_path):

@@ -394,3 +394,28 @@ def test_availability_of_periods_not_asked_about_is_ignored(api):
     api.route(GET, Reply(body=comtrade_envelope(_july())))
     result = _source(api, months=1).fetch()
     assert result.cursor["checksums"] == {"202507": "b"}
+
+
+def test_records_of_areas_without_iso_code_are_counted_per_record(api):
+    """Three records of Comtrade areas without an ISO code count as three rejected records."""
+    areas = [
+        comtrade_record("202507", "_X", 899, value=4.0e6, net_kg=2.0e4, partnerDesc="Areas, nes"),
+        comtrade_record(
+            "202507", "_X", 899, flow="M", value=1.0e6, net_kg=5.0e3, partnerDesc="Areas, nes"
+        ),
+        comtrade_record(
+            "202507", "E19", 568, value=3.0e5, net_kg=1.0e3, partnerDesc="Other Europe, nes"
+        ),
+    ]
+    api.route(DA, Reply(body=comtrade_da({"202507": "b"})))
+    api.route(GET, Reply(body=comtrade_envelope([*_july(), *areas])))
+    result = _source(api, months=1, partner="0,842,899,568").fetch()
+    assert result.rejected == {"records for areas without an ISO code (E19, _X)": 3}
+    assert set(result.observations.partner) == {"WORLD", "US"}
+
+
+def test_annual_fetch_range_asks_for_the_years_whose_december_it_holds(api):
+    """Annual figures are stored at December: 2010-06..2012-05 asks for 2010 and 2011 only."""
+    api.route("/data/v1/get/C/A/HS", Reply(body=comtrade_envelope([])))
+    _source(api, frequency="A").fetch_range("2010-06", "2012-05")
+    assert [c.query["period"] for c in api.calls("/data/v1/get/C/A/HS")] == ["2010,2011"]

@@ -273,6 +273,21 @@ def test_url_download_with_etag(tmp_path):
     assert api.seen[-1].headers.get("If-None-Match") == '"v1"'
 
 
+def test_close_closes_the_connection_of_the_url_download(tmp_path):
+    """close() closes the HTTP session the source opened for `url`, and with it the connection."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    with FakeApi(keep_alive=True) as api:
+        api.route("/gacc/export_201901.csv", Reply(200, EXPORTS.read_bytes()))
+        source = GaccSource(
+            "gacc", {"path": str(inbox), "url": api.url + "/gacc/export_201901.csv"}
+        )
+        source.fetch()
+        assert api.open_connections == 1
+        source.close()
+        assert api.wait_all_closed()
+
+
 # -- encodings, 人民币, "?" second units: real downloads of both platforms --------------------
 
 ENGLISH_GB18030 = FIXTURES / "gacc" / "chinautils_english_full_trimmed.csv"

@@ -26,7 +26,7 @@ import csv
 import gettext
 import io
 import sys
-from collections.abc import Iterable
+from itertools import zip_longest
 from pathlib import Path
 
 import pycountry
@@ -200,35 +200,54 @@ def render(rows: list[dict[str, str]], source: str) -> str:
     return buf.getvalue()
 
 
-def mapping(rows: Iterable[dict[str, str]], key: str) -> dict[str, str]:
-    """``key`` -> ``iso2`` of each row: what ``--check`` compares (names are not compared)."""
-    return {row[key]: row["iso2"] for row in rows}
+def difference(committed: str, generated: str) -> str | None:
+    """Where a committed table's text first differs from the generated text ("line N: ..."), or
+    None when they are the same."""
+    old = committed.splitlines(keepends=True)
+    new = generated.splitlines(keepends=True)
+    for number, (a, b) in enumerate(zip_longest(old, new), start=1):
+        if a != b:
+            return f"line {number}: committed {_shown(a, b)}, generated {_shown(b, a)}"
+    return None
 
 
-def _committed(path: Path, key: str) -> dict[str, str]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        return mapping(csv.DictReader(line for line in fh if not line.startswith("#")), key)
+def _shown(line: str | None, other: str | None) -> str:
+    """A line for a message: without its newline, unless the newline is the difference."""
+    if line is None:
+        return "nothing (the file ends)"
+    if other is not None and line.rstrip("\n") == other.rstrip("\n"):
+        return repr(line)
+    return repr(line.rstrip("\n"))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Rewrite both tables, or with ``--check`` compare their code -> ISO mappings with what the
-    raw lists give; 1 when one differs, else 0."""
+def main(argv: list[str] | None = None, folder: Path = HERE) -> int:
+    """Rewrite both tables in ``folder``, or with ``--check`` compare each committed table with
+    the text the raw lists give; 1 when one differs (naming it and its first differing line),
+    else 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare, do not write")
     args = parser.parse_args(argv)
     tables = [
-        (GACC_OUT, "code", build_gacc(), GACC_RAW.name),
-        (CENSUS_OUT, "cty_code", build_census(), CENSUS_RAW.name),
+        (folder / GACC_OUT.name, build_gacc(), GACC_RAW.name),
+        (folder / CENSUS_OUT.name, build_census(), CENSUS_RAW.name),
     ]
     differ = False
-    for path, key, rows, source in tables:
-        if args.check:
-            if _committed(path, key) != mapping(rows, key):
-                print(f"{path.name} differs from what {source} gives", file=sys.stderr)
-                differ = True
-        else:
-            path.write_text(render(rows, source), encoding="utf-8")
+    for path, rows, source in tables:
+        text = render(rows, source)
+        if not args.check:
+            path.write_text(text, encoding="utf-8")
             print(f"wrote {path.name}: {len(rows)} codes")
+            continue
+        try:
+            # bytes decoded as they are: a table with other line endings differs too
+            problem = difference(path.read_bytes().decode("utf-8"), text)
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+            differ = True
+            continue
+        if problem:
+            print(f"{path.name} differs from what raw/{source} gives: {problem}", file=sys.stderr)
+            differ = True
     return 1 if differ else 0
 
 
