@@ -83,6 +83,9 @@ class Channel(ABC):
         self.options = self.Options.parse(options, what=f"channel {name!r}")
         self.templates = templates
         self.transports = transports  # injected: session=requests.Session, smtp_factory=...
+        #: what the channel opened for itself (``session_of``'s HTTP session), closed by
+        #: ``close``; what was injected belongs to whoever passed it and is never closed here
+        self.opened: dict[str, Any] = {}
 
     @classmethod
     def check_options(cls, name: str, options: Mapping[str, Any], path: str) -> list[Problem]:
@@ -104,5 +107,9 @@ class Channel(ABC):
         ``DeliveryError``. ``deliver_due`` calls it on a thread of the channel's own, one message
         at a time."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release what the channel holds open, once its owner is done; the default does nothing."""
+    def close(self) -> None:
+        """Close what the channel opened for itself (its HTTP session and the connections that
+        session keeps alive), once its owner is done; a later send would open anew."""
+        while self.opened:
+            _, resource = self.opened.popitem()
+            resource.close()

@@ -260,3 +260,28 @@ def test_https_needs_the_private_ca(tmp_path, templates, frame) -> None:
         )
         trusted.send(message)
         assert len(tls_peer.received) == 1
+
+
+def test_close_closes_the_session_the_channel_made(templates, frame) -> None:
+    """Closing a channel closes the connections its own HTTP session kept open."""
+    with http_peer(keep_alive=True) as server:
+        ch = WebhookChannel("hook", {"url": server.url + "/in"}, templates=templates)
+        ch.send(ch.render(digest(july_notices(frame))))
+        assert server.open_connections == 1  # kept alive for the next message
+        ch.close()
+        assert server.all_closed()
+
+
+def test_close_leaves_an_injected_session_open(templates, frame) -> None:
+    """A session handed to the channel is its caller's: the channel's close keeps it usable."""
+    import requests
+
+    with http_peer(keep_alive=True) as server, requests.Session() as session:
+        ch = WebhookChannel(
+            "hook", {"url": server.url + "/in"}, templates=templates, session=session
+        )
+        ch.send(ch.render(digest(july_notices(frame))))
+        ch.close()
+        session.post(server.url + "/again", data=b"{}", timeout=10)
+        assert len(server.received) == 2
+        assert server.connections == 1  # the second request reused the first's connection
