@@ -79,8 +79,9 @@ def post(
 def raise_for_status(channel: str, url: str, response: requests.Response) -> None:
     """Map an HTTP answer to the outbox's decision: accepted, retry later, or give up.
 
-    2xx accepted; 429 and 408 retry (Retry-After honoured); other 4xx are permanent (a wrong or
-    revoked URL, refused credentials, a payload the server will never accept); 5xx retry.
+    2xx accepted; 408, 425 (Too Early) and 429 retry (Retry-After honoured); other 4xx are
+    permanent (a wrong or revoked URL, refused credentials, a payload the server will never
+    accept); 5xx retry (Retry-After honoured too, e.g. a 503 during maintenance).
     """
     status = response.status_code
     if 200 <= status < 300:

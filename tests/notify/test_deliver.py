@@ -254,3 +254,11 @@ def test_backoff_grows_and_is_capped() -> None:
 def test_delivery_error_message_names_channel_only() -> None:
     """DeliveryError text starts with the channel name."""
     assert str(DeliveryError("slack", "HTTP 500")) == "channel 'slack': HTTP 500"
+
+
+def test_retry_after_is_a_lower_bound_not_a_replacement() -> None:
+    """A short Retry-After never shortens the backoff a run of failures has reached."""
+    rng = random.Random(7)
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2**5)
+    for _ in range(20):
+        assert ceiling / 2 <= backoff_delay(6, retry_after=5.0, rng=rng) <= ceiling
