@@ -79,7 +79,9 @@ class ChannelOptions(Options):
 
     type: str = ""  # each type's model fixes it (a Literal)
     template: str | None = Field(default=None, description="template variant (a folder)")
-    max_per_second: Annotated[float, Field(gt=0), FLOAT] | None = None
+    max_per_second: Annotated[float, Field(gt=0), FLOAT] | None = Field(
+        default=None, description="messages a second at most (Slack's default: 1)"
+    )
     digest_cap: Annotated[int, Field(ge=1), INT] | None = Field(
         default=None, description="alerts listed in one message before '... and N more'"
     )

@@ -12,7 +12,8 @@ that one message once more at worst; nothing is ever lost.
   messages wait behind the failed one (order is kept).
 - Permanent failures (404/410 webhook, auth refused, bad recipient) are marked failed, logged
   with the channel name (never the secret) and shown by ``customs-monitor status``.
-- ``Channel.min_interval`` spaces messages (Slack: one per second per webhook).
+- ``Channel.min_interval`` spaces messages: ``1 / max_per_second`` on any channel, by default
+  one per second per Slack webhook and none elsewhere.
 - ``budget`` (seconds of wall time per channel per call) stops a channel that is slow from
   holding the call open; what it did not reach stays due for the next round.
 - ``stop_deadline`` (the daemon stopping): no send starts once it gives a time, and the call
