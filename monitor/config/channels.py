@@ -1,7 +1,8 @@
 """Typed options of every channel type, chosen by ``type`` (see docs/delivery.md).
 
-A secret option ``X`` may be given as ``X`` (already ``${VAR}``-resolved by the config loader),
-``X_file`` (read the file, trailing newline stripped: Docker/systemd credentials) or ``X_env``
+A secret option ``X`` may be given one way only: as ``X`` (already ``${VAR}``-resolved by the
+config loader), ``X_file`` (the file's first line, stripped, as the sources' ``key_file`` and
+systemd/Docker credentials; Apprise's ``urls_file`` is read whole, one URL a line) or ``X_env``
 (the name of an environment variable). Errors name the channel and option, never the value.
 
 A new channel type is one model here (``type: Literal["name"]``, ``implementation``) added to
@@ -37,14 +38,17 @@ class Secret:
     value: SecretStr | None
     file: str | None
     env: str | None
+    #: the file's whole text (a list, one item a line), not only its first line
+    whole_file: bool = False
 
     def read(self, channel: str, *, required: bool = True) -> str | None:
-        """The secret's text, read now (a rotated file or variable takes effect at once)."""
+        """The secret's text, read now (a rotated file or variable takes effect at once); from
+        a file, its first line, stripped."""
         if self.value is not None and self.value.get_secret_value():
             return self.value.get_secret_value()
         if self.file:
             try:
-                return Path(self.file).read_text(encoding="utf-8").strip()
+                text = Path(self.file).read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise ConfigError(
                     Problem(
@@ -54,6 +58,7 @@ class Secret:
                         f"channel {channel!r}: cannot read {self.name}_file: {exc.strerror or exc}",
                     )
                 ) from None
+            return text if self.whole_file or not text else text.splitlines()[0].strip()
         if self.env:
             value = os.environ.get(self.env)
             if value:
@@ -79,7 +84,9 @@ class ChannelOptions(Options):
 
     type: str = ""  # each type's model fixes it (a Literal)
     template: str | None = Field(default=None, description="template variant (a folder)")
-    max_per_second: Annotated[float, Field(gt=0), FLOAT] | None = None
+    max_per_second: Annotated[float, Field(gt=0), FLOAT] | None = Field(
+        default=None, description="messages a second at most (Slack's default: 1)"
+    )
     digest_cap: Annotated[int, Field(ge=1), INT] | None = Field(
         default=None, description="alerts listed in one message before '... and N more'"
     )
@@ -163,6 +170,10 @@ class EmailOptions(ChannelOptions):
     ca_file: str | None = Field(default=None, description="trust a private CA (file)")
     charts: bool = True
 
+    @classmethod
+    def key_problems(cls, data: Mapping[str, Any]) -> list[tuple[str | None, str]]:
+        return super().key_problems(data) + secret_problems(data, "password", required=False)
+
     @property
     def password_secret(self) -> Secret:
         """The SMTP password, optional; used only when ``username`` is set (login)."""
@@ -185,6 +196,14 @@ class AlertmanagerOptions(HttpChannelOptions):
     bearer_token: SecretStr | None = None
     bearer_token_file: str | None = None
     bearer_token_env: str | None = None
+
+    @classmethod
+    def key_problems(cls, data: Mapping[str, Any]) -> list[tuple[str | None, str]]:
+        return (
+            super().key_problems(data)
+            + secret_problems(data, "password", required=False)
+            + secret_problems(data, "bearer_token", required=False)
+        )
 
     @property
     def password_secret(self) -> Secret:
@@ -214,7 +233,11 @@ class WebhookOptions(HttpChannelOptions):
 
     @classmethod
     def key_problems(cls, data: Mapping[str, Any]) -> list[tuple[str | None, str]]:
-        return super().key_problems(data) + secret_problems(data, "url", required=True)
+        return (
+            super().key_problems(data)
+            + secret_problems(data, "url", required=True)
+            + secret_problems(data, "secret", required=False)
+        )
 
     @property
     def url_secret(self) -> Secret:
@@ -255,7 +278,7 @@ class AppriseOptions(ChannelOptions):
     def urls_secret(self) -> Secret:
         """``urls_file`` or ``urls_env`` only (``urls`` itself is read as a list by the channel);
         its text holds the URLs separated by newlines or commas."""
-        return Secret("urls", None, self.urls_file, self.urls_env)
+        return Secret("urls", None, self.urls_file, self.urls_env, whole_file=True)
 
 
 ConsoleFormat = Literal["text", "slack", "email"]

@@ -1,6 +1,13 @@
 """Apprise (optional extra ``customs-monitor[apprise]``): Teams, Discord, Telegram and ~100 more
 services from one URL each, instead of hand-written integrations. The URLs carry secrets:
 give them as ``urls`` (resolved ``${VAR}``), ``urls_file`` (one per line) or ``urls_env``.
+
+Known limitation, duplicates on retry: the channel's URLs are one outbox message, and when any
+service refuses it the whole message is retried, so every service that already accepted it gets
+it again. Apprise could notify each URL on its own (``Apprise.instantiate(url).notify(...)``),
+but remembering which ones accepted needs a place that survives a restart, and ``send`` has no
+way to write state back to its outbox message. Until it has, configure one apprise channel per
+service where duplicates matter: each is then retried on its own.
 """
 
 from __future__ import annotations

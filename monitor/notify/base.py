@@ -66,7 +66,8 @@ class Channel(ABC):
     #: the options model of this channel type (monitor.config.channels)
     Options: ClassVar[builtins.type[ChannelOptions]] = ChannelOptions
     options: ChannelOptions
-    #: minimum seconds between two messages on this channel (Slack: 1 per second per webhook)
+    #: minimum seconds between two messages on this channel: the type's default (Slack: 1 per
+    #: second per webhook), else ``1 / max_per_second`` when that option is set
     min_interval: float = 0.0
 
     def __init__(
@@ -81,8 +82,13 @@ class Channel(ABC):
         (a ConfigError naming the channel if it is wrong)."""
         self.name = name
         self.options = self.Options.parse(options, what=f"channel {name!r}")
+        if self.options.max_per_second:  # every type accepts it; deliver_due does the pacing
+            self.min_interval = 1.0 / self.options.max_per_second
         self.templates = templates
         self.transports = transports  # injected: session=requests.Session, smtp_factory=...
+        #: what the channel opened for itself (``session_of``'s HTTP session), closed by
+        #: ``close``; what was injected belongs to whoever passed it and is never closed here
+        self.opened: dict[str, Any] = {}
 
     @classmethod
     def check_options(cls, name: str, options: Mapping[str, Any], path: str) -> list[Problem]:
@@ -104,5 +110,9 @@ class Channel(ABC):
         ``DeliveryError``. ``deliver_due`` calls it on a thread of the channel's own, one message
         at a time."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release what the channel holds open, once its owner is done; the default does nothing."""
+    def close(self) -> None:
+        """Close what the channel opened for itself (its HTTP session and the connections that
+        session keeps alive), once its owner is done; a later send would open anew."""
+        while self.opened:
+            _, resource = self.opened.popitem()
+            resource.close()

@@ -22,13 +22,16 @@ def timeout_of(options: HttpChannelOptions) -> tuple[float, float] | float:
 
 
 def session_of(channel: Channel, options: HttpChannelOptions) -> requests.Session:
-    """The channel's injected session, else one made (and kept) for it. Channels retry through
-    the outbox, so the session never retries a POST by itself. ``ca_bundle`` trusts a private
-    CA for this channel only (TLS verification is never turned off)."""
-    session = channel.transports.get("session")
+    """The channel's injected session, else one made for it and kept until ``Channel.close``
+    closes it. Channels retry through the outbox, so the session never retries a POST by
+    itself. ``ca_bundle`` trusts a private CA for this channel only (TLS verification is never
+    turned off)."""
+    session: requests.Session | None = channel.transports.get("session")
+    if session is None:
+        session = channel.opened.get("session")
     if session is None:
         session = make_session(retries=0, ca_bundle=options.ca_bundle or None)
-        channel.transports["session"] = session
+        channel.opened["session"] = session
     return session
 
 
@@ -76,8 +79,9 @@ def post(
 def raise_for_status(channel: str, url: str, response: requests.Response) -> None:
     """Map an HTTP answer to the outbox's decision: accepted, retry later, or give up.
 
-    2xx accepted; 429 and 408 retry (Retry-After honoured); other 4xx are permanent (a wrong or
-    revoked URL, refused credentials, a payload the server will never accept); 5xx retry.
+    2xx accepted; 408, 425 (Too Early) and 429 retry (Retry-After honoured); other 4xx are
+    permanent (a wrong or revoked URL, refused credentials, a payload the server will never
+    accept); 5xx retry (Retry-After honoured too, e.g. a 503 during maintenance).
     """
     status = response.status_code
     if 200 <= status < 300:

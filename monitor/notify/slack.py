@@ -44,11 +44,6 @@ PERMANENT_API_ERRORS = {
 }
 
 
-def _min_interval(options: ChannelOptions) -> float:
-    rate = options.max_per_second
-    return 1.0 / rate if rate else SLACK_MIN_INTERVAL
-
-
 class SlackWebhookChannel(Channel):
     """Posts the Block Kit message to an incoming webhook, at most ``max_per_second`` (default
     one a second); a missing URL secret fails when the channel is built, not at the first alert."""
@@ -56,6 +51,7 @@ class SlackWebhookChannel(Channel):
     type = "slack"
     Options = SlackOptions
     options: SlackOptions
+    min_interval = SLACK_MIN_INTERVAL
 
     def __init__(
         self,
@@ -66,7 +62,6 @@ class SlackWebhookChannel(Channel):
         **transports: Any,
     ) -> None:
         super().__init__(name, options, templates=templates, **transports)
-        self.min_interval = _min_interval(self.options)
         # fail at start-up, not at the first alert
         self.options.webhook_url_secret.read(name)
 
@@ -99,6 +94,7 @@ class SlackApiChannel(Channel):
     type = "slack_api"
     Options = SlackApiOptions
     options: SlackApiOptions
+    min_interval = SLACK_MIN_INTERVAL
 
     def __init__(
         self,
@@ -109,7 +105,6 @@ class SlackApiChannel(Channel):
         **transports: Any,
     ) -> None:
         super().__init__(name, options, templates=templates, **transports)
-        self.min_interval = _min_interval(self.options)
         self.options.token_secret.read(name)
         self.api_url = (self.options.api_url or "https://slack.com/api/").rstrip("/") + "/"
 

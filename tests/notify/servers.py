@@ -51,8 +51,10 @@ class HttpPeer:
     slack_sdk's Block Kit models on arrival; problems are collected in ``block_problems``.
     """
 
-    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None, *, keep_alive: bool = False) -> None:
         self.received: list[Received] = []
+        self.connections = 0  # accepted so far
+        self.open_connections = 0  # not yet closed by the client (keep_alive: HTTP/1.1)
         self.script: list[Reply] = []
         self.default = Reply()
         self.block_problems: list[str] = []
@@ -60,6 +62,21 @@ class HttpPeer:
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
+            def setup(self) -> None:
+                super().setup()
+                with peer._lock:
+                    peer.connections += 1
+                    peer.open_connections += 1
+
+            def finish(self) -> None:
+                try:
+                    super().finish()
+                finally:
+                    with peer._lock:
+                        peer.open_connections -= 1
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
@@ -106,6 +123,14 @@ class HttpPeer:
     def accepted(self) -> list[Received]:
         return [r for r in self.received if 200 <= r.answered < 300]
 
+    def all_closed(self, within: float = 5.0) -> bool:
+        """Whether every connection is closed by the client, waiting up to ``within`` seconds
+        for the server to see it (the client's close reaches the server asynchronously)."""
+        deadline = time.monotonic() + within
+        while self.open_connections and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.open_connections == 0
+
     def start(self) -> HttpPeer:
         self.thread.start()
         return self
@@ -116,8 +141,12 @@ class HttpPeer:
 
 
 @contextmanager
-def http_peer(tls: tuple[Path, Path] | None = None) -> Iterator[HttpPeer]:
-    peer = HttpPeer(tls).start()
+def http_peer(
+    tls: tuple[Path, Path] | None = None, *, keep_alive: bool = False
+) -> Iterator[HttpPeer]:
+    """A started ``HttpPeer``; ``keep_alive`` answers HTTP/1.1, keeping connections open until
+    the client closes them (``open_connections`` counts them)."""
+    peer = HttpPeer(tls, keep_alive=keep_alive).start()
     try:
         yield peer
     finally:

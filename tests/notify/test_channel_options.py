@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from monitor.notify import channel_class
 from monitor.yamlload import load_yaml_file
 
@@ -33,6 +35,24 @@ def test_secret_given_twice(tmp_path) -> None:
         "channels:\n  bot:\n    type: slack_api\n    channel: C1\n    token: a\n    token_env: B\n",
     )
     assert "give token one way only" in problem and ":6:" in problem
+
+
+@pytest.mark.parametrize(
+    ("channel", "secret", "second"),
+    [
+        ("{type: email, host: h, from: a@b, to: c@d, username: u", "password", "password_file"),
+        ('{type: alertmanager, url: "http://am:9093", username: u', "password", "password_env"),
+        ('{type: alertmanager, url: "http://am:9093"', "bearer_token", "bearer_token_file"),
+        ('{type: webhook, url: "http://x/in"', "secret", "secret_env"),
+    ],
+)
+def test_optional_secret_given_twice(tmp_path, channel, secret, second) -> None:
+    """An optional secret given two ways is refused like a required one, at the second key."""
+    [problem] = problems_for(
+        tmp_path, f"channels:\n  c: {channel},\n    {secret}: hunter2, {second}: X}}\n"
+    )
+    assert problem.endswith(f"channel 'c': give {secret} one way only (found {secret}, {second})")
+    assert ":3:" in problem and "hunter2" not in problem
 
 
 def test_unknown_console_format(tmp_path) -> None:

@@ -7,11 +7,15 @@ import random
 import time
 from datetime import timedelta
 
+import pytest
+
 from monitor.clock import ManualClock, SystemClock
 from monitor.errors import DeliveryError
+from monitor.notify.alertmanager import AlertmanagerChannel
 from monitor.notify.base import Channel, RenderedMessage
 from monitor.notify.deliver import BACKOFF_BASE, BACKOFF_CAP, backoff_delay, deliver_due
 from monitor.notify.slack import SlackWebhookChannel
+from monitor.notify.webhook import WebhookChannel
 from monitor.store import OUTBOX_FAILED, OUTBOX_PENDING, OUTBOX_SENT, OutboxEntry, open_store
 from tests.notify.realdata import digest, notice
 from tests.notify.servers import Reply, http_peer
@@ -156,6 +160,17 @@ def test_at_most_one_message_per_second_per_webhook(store, now, frame, peer, tem
     assert all(b - a >= 0.95 for a, b in itertools.pairwise(arrivals))
 
 
+@pytest.mark.parametrize("cls", [WebhookChannel, AlertmanagerChannel])
+def test_max_per_second_paces_every_channel_type(store, frame, peer, templates, cls) -> None:
+    """max_per_second paces any channel, not only Slack: sends at least 1/rate seconds apart."""
+    ch = cls("ch", {"url": peer.url + "/in", "max_per_second": 5}, templates=templates)
+    queue_digests(store, ch, frame, SystemClock().now() - timedelta(seconds=1))
+    assert deliver_due(store, {"ch": ch}, clock=SystemClock()).sent == 3
+    arrivals = [r.at for r in peer.accepted()]
+    assert len(arrivals) == 3
+    assert all(b - a >= 0.2 * 0.95 for a, b in itertools.pairwise(arrivals))
+
+
 def test_slack_down_then_back_delivers_each_once(store, now, frame, peer, templates) -> None:
     """Slack answers 500/timeouts for a while, then recovers: every message arrives once."""
     ch = slack("slack", peer, templates, timeout=0.5)
@@ -254,3 +269,11 @@ def test_backoff_grows_and_is_capped() -> None:
 def test_delivery_error_message_names_channel_only() -> None:
     """DeliveryError text starts with the channel name."""
     assert str(DeliveryError("slack", "HTTP 500")) == "channel 'slack': HTTP 500"
+
+
+def test_retry_after_is_a_lower_bound_not_a_replacement() -> None:
+    """A short Retry-After never shortens the backoff a run of failures has reached."""
+    rng = random.Random(7)
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2**5)
+    for _ in range(20):
+        assert ceiling / 2 <= backoff_delay(6, retry_after=5.0, rng=rng) <= ceiling

@@ -260,3 +260,52 @@ def test_https_needs_the_private_ca(tmp_path, templates, frame) -> None:
         )
         trusted.send(message)
         assert len(tls_peer.received) == 1
+
+
+def test_close_closes_the_session_the_channel_made(templates, frame) -> None:
+    """Closing a channel closes the connections its own HTTP session kept open."""
+    with http_peer(keep_alive=True) as server:
+        ch = WebhookChannel("hook", {"url": server.url + "/in"}, templates=templates)
+        ch.send(ch.render(digest(july_notices(frame))))
+        assert server.open_connections == 1  # kept alive for the next message
+        ch.close()
+        assert server.all_closed()
+
+
+def test_close_leaves_an_injected_session_open(templates, frame) -> None:
+    """A session handed to the channel is its caller's: the channel's close keeps it usable."""
+    import requests
+
+    with http_peer(keep_alive=True) as server, requests.Session() as session:
+        ch = WebhookChannel(
+            "hook", {"url": server.url + "/in"}, templates=templates, session=session
+        )
+        ch.send(ch.render(digest(july_notices(frame))))
+        ch.close()
+        session.post(server.url + "/again", data=b"{}", timeout=10)
+        assert len(server.received) == 2
+        assert server.connections == 1  # the second request reused the first's connection
+
+
+def test_a_secret_file_gives_its_first_line(peer, templates, frame, tmp_path) -> None:
+    """A ``*_file`` secret is the file's first line, stripped (as systemd credentials and the
+    sources' key_file): lines after it are not part of the secret."""
+    key = tmp_path / "hook-secret"
+    key.write_text("k3y  \n# rotated 2025-08-01\n")
+    ch = WebhookChannel(
+        "hook", {"url": peer.url + "/in", "secret_file": str(key)}, templates=templates
+    )
+    ch.send(ch.render(digest(july_notices(frame))))
+    rec = peer.received[0]
+    expected = hmac.new(b"k3y", rec.body, hashlib.sha256).hexdigest()
+    assert rec.headers[SIGNATURE_HEADER] == f"sha256={expected}"
+
+
+def test_apprise_urls_file_keeps_every_line(tmp_path) -> None:
+    """Apprise's urls_file is the exception to the first-line rule: one URL per line."""
+    from monitor.config.channels import AppriseOptions
+
+    urls = tmp_path / "apprise-urls"
+    urls.write_text("msteams://a/b/c\ndiscord://d/e\n")
+    options = AppriseOptions.parse({"urls_file": str(urls)}, what="channel 'teams'")
+    assert options.urls_secret.read("teams") == "msteams://a/b/c\ndiscord://d/e"
