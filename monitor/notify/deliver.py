@@ -8,8 +8,8 @@ that one message once more at worst; nothing is ever lost.
   touches the store (SQLite connections stay on one thread), fed through a queue, so a message is
   marked the moment its send returns. A slow or failing channel never delays the others.
 - Retryable failures: exponential backoff with full jitter, capped; a server's ``Retry-After``
-  is a lower bound (never retried sooner; a longer backoff stays longer). The channel's later
-  messages wait behind the failed one (order is kept).
+  decides instead when given (as urllib3 and slack_sdk do: the server says when it can take the
+  message). The channel's later messages wait behind the failed one (order is kept).
 - Permanent failures (404/410 webhook, auth refused, bad recipient) are marked failed, logged
   with the channel name (never the secret) and shown by ``customs-monitor status``.
 - ``Channel.min_interval`` spaces messages: ``1 / max_per_second`` on any channel, by default
@@ -88,16 +88,15 @@ def backoff_delay(
     """Seconds until the next attempt after ``attempts`` failed ones (1 = the first failure).
 
     Full jitter (uniform between half and all of ``base * 2**(attempts-1)``, capped) spreads
-    retries of many instances; a server's Retry-After is a lower bound (RFC 9110: never retry
-    sooner, plus under a second of jitter), so a short one never cuts a backoff that a run of
-    failures has made longer. A Retry-After over ``RETRY_AFTER_CAP`` counts as the cap.
+    retries of many instances. A server's Retry-After replaces it (plus under a second of
+    jitter): never sooner than the server asked, and no later either, even after a run of
+    failures (a rate limit lifts when it says). One over ``RETRY_AFTER_CAP`` counts as the cap.
     """
     rng = rng or random.Random()
     ceiling = min(cap, base * (2 ** max(0, attempts - 1)))
     delay = rng.uniform(ceiling / 2, ceiling)
     if retry_after is not None:
-        floor = max(min(retry_after, RETRY_AFTER_CAP), 0.0) + rng.uniform(0, 1.0)
-        delay = max(delay, floor)
+        delay = max(min(retry_after, RETRY_AFTER_CAP), 0.0) + rng.uniform(0, 1.0)
     return delay
 
 
