@@ -138,7 +138,7 @@ def main() -> int:
                 desktop.find_element(By.CSS_SELECTOR, "button[value=preview]").click()
                 fit(desktop, 1280, 2600)
                 desktop.save_screenshot(str(args.out / "silence-preview.png"))
-                print("wrote docs/console/silence-preview.png")
+                print(f"wrote {args.out / 'silence-preview.png'}")
             finally:
                 desktop.quit()
             phone = chromium(folder / "phone", width=390, height=844)
