@@ -496,6 +496,12 @@ class Alert:
         )
 
     @property
+    def subject(self) -> str:
+        """What a notice is about (its ``subject`` label: a source, a channel, a release); empty
+        for an alert on a series, which is about its series."""
+        return self.labels.get("subject", "")
+
+    @property
     def is_series(self) -> bool:
         """Whether the alert is about a trade series (else a notice identified by labels)."""
         return any(getattr(self, k) for k in SERIES_KEY)

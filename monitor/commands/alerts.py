@@ -155,9 +155,7 @@ def _list(args: argparse.Namespace) -> int:
                 r.state,
                 a.severity,
                 a.rule_id,
-                f"{a.reporter}>{a.partner} {a.commodity}"
-                if a.is_series
-                else a.labels.get("subject", ""),
+                f"{a.reporter}>{a.partner} {a.commodity}" if a.is_series else a.subject,
                 a.period,
                 filters.quantity(a.value, a.unit) if a.value == a.value else "-",
                 " ".join(f"{c}:{w}" for c, w in sorted(channels.items())) or "-",
@@ -213,7 +211,7 @@ def _show(args: argparse.Namespace) -> int:
         f"  {record.state} · {a.severity} · rule {a.rule_id} · source {a.source}",
         f"  series {a.reporter} -> {a.partner} · {a.commodity} · {a.flow} · {a.measure}"
         if a.is_series
-        else f"  about {a.labels.get('subject', '')}",
+        else f"  about {a.subject}",
         f"  recorded {when(record.fired_at)}"
         + (f" (release {record.first_release_id})" if record.first_release_id else "")
         + f", last changed {when(record.updated_at)}"

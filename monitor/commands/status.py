@@ -189,6 +189,7 @@ def _summary(alert: dict[str, Any]) -> str:
 
 def as_json(report: StatusReport) -> str:
     """The report as ``status --format json`` prints it (the outbox as counts per channel)."""
+    from monitor.daemon.ops import subject_of
 
     def iso(d: dt.datetime | None) -> str | None:
         return d.isoformat() if d else None
@@ -200,7 +201,7 @@ def as_json(report: StatusReport) -> str:
         "incidents": [
             {
                 "rule": i.rule_id,
-                "subject": (i.alert.get("labels") or {}).get("subject"),
+                "subject": subject_of(i.alert) or None,
                 "since": iso(i.fired_at),
                 "summary": i.alert.get("summary"),
                 "error": _incident_error(i) or None,

@@ -103,9 +103,11 @@ def _ops_alert(
 
 
 def subject_of(alert: Alert | Mapping[str, Any]) -> str:
-    """What an incident is about (a source, a channel, a release): its ``subject`` label."""
-    labels = alert.labels if isinstance(alert, Alert) else alert.get("labels") or {}
-    return str(labels.get("subject", ""))
+    """What an incident is about (a source, a channel, a release): ``Alert.subject``, also read
+    from a stored payload."""
+    if isinstance(alert, Alert):
+        return alert.subject
+    return str((alert.get("labels") or {}).get("subject", ""))
 
 
 def _identity(rule: str, alert: Mapping[str, Any] | Alert) -> tuple[str, str]:

@@ -125,8 +125,7 @@ def default_summary(alert: Alert) -> str:
     """A headline for rules without a ``summary`` (or whose summary failed)."""
     kind = alert_kind(alert)
     if kind == KIND_OPS:
-        subject = alert.labels.get("subject", "")
-        return alert.summary or f"customs-monitor: {alert.rule_id} ({subject})"
+        return alert.summary or f"customs-monitor: {alert.rule_id} ({alert.subject})"
     imports = "import" in alert.flow
     series = (
         f"{filters.country_title(alert.reporter)}'s {'imports' if imports else 'exports'} "

@@ -533,7 +533,7 @@ def _alert_item(backend: Backend, record: queries.AlertRecord, sent: list[Any]) 
         "channels": channels,
         # a notice about the monitor itself (an ops incident) has no series: its subject
         "series_path": links.series_path(a.source, a.series) if a.is_series else None,
-        "subject": a.labels.get("subject", ""),
+        "subject": a.subject,
     }
 
 
@@ -572,7 +572,7 @@ def _chart_spec(backend: Backend, record: queries.AlertRecord) -> dict[str, Any]
 def _silence_prefill(record: queries.AlertRecord) -> str:
     a = record.alert
     if not a.is_series:
-        return urlencode([("rule", a.rule_id), ("match", f"subject={a.labels.get('subject', '')}")])
+        return urlencode([("rule", a.rule_id), ("match", f"subject={a.subject}")])
     return urlencode(
         [
             ("rule", a.rule_id),
