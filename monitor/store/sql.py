@@ -158,7 +158,8 @@ class SqlStore:
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(715517)"))
                 s.schema_version.create(conn, checkfirst=True)
             current = self.schema_version()
-            known = max(mod.VERSION for mod in s.migrations())
+            migrations = s.migrations()
+            known = max(mod.VERSION for mod in migrations)
             if current > known:
                 # A newer release wrote it (an HA peer upgraded first): reading it with older
                 # code would misread what the newer one changed, so refuse instead.
@@ -166,7 +167,7 @@ class SqlStore:
                     f"state store {self._shown_url} is at schema version {current}, "
                     f"newer than this release knows ({known}): upgrade customs-monitor"
                 )
-            for mod in s.migrations():
+            for mod in migrations:
                 if current >= mod.VERSION:
                     continue
                 with self._engine.begin() as conn:
